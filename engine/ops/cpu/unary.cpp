@@ -1,0 +1,130 @@
+#include <cmath>
+
+#include "engine/core/error.h"
+#include "engine/ops/cpu/loops.h"
+
+namespace oar {
+enum class UnaryOp {
+  exp, log, sqrt, rsqrt, abs, sign, erf, sin, cos, reciprocal, square, clamp, relu, relu6,
+  leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, hard_sigmoid, hard_swish, softplus,
+  d_clamp, d_relu6, d_leaky_relu, d_elu, d_gelu, d_gelu_tanh, d_silu, d_hard_sigmoid,
+  d_hard_swish, d_softplus
+};
+
+namespace cpu {
+namespace {
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+
+inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float gelu_tanh_inner(float x) { return kSqrt2OverPi * (x + 0.044715f * x * x * x); }
+}  // namespace
+
+template <typename T>
+void int_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
+  switch (op) {
+    case UnaryOp::abs: map1<T, T>(out, x, [](T v) { return v < 0 ? static_cast<T>(-v) : v; }); break;
+    case UnaryOp::sign: map1<T, T>(out, x, [](T v) { return static_cast<T>((v > 0) - (v < 0)); }); break;
+    case UnaryOp::square: map1<T, T>(out, x, [](T v) { return static_cast<T>(v * v); }); break;
+    case UnaryOp::relu: map1<T, T>(out, x, [](T v) { return v > 0 ? v : static_cast<T>(0); }); break;
+    default: OAR_FAIL("unary op on an integer tensor");
+  }
+}
+
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
+  switch (x.dtype()) {
+    case DType::i64: return int_unary<int64_t>(op, out, x);
+    case DType::i32: return int_unary<int32_t>(op, out, x);
+    case DType::u8: return int_unary<uint8_t>(op, out, x);
+    case DType::boolean: OAR_FAIL("unary op on a bool tensor");
+    default: break;
+  }
+  const float a = static_cast<float>(p0), b = static_cast<float>(p1);
+  OAR_FLOAT_SWITCH(x.dtype(), "unary", {
+    auto m = [&](auto f) { map1<T, T>(out, x, f); };
+    switch (op) {
+      case UnaryOp::exp: m([](float v) { return std::exp(v); }); break;
+      case UnaryOp::log: m([](float v) { return std::log(v); }); break;
+      case UnaryOp::sqrt: m([](float v) { return std::sqrt(v); }); break;
+      case UnaryOp::rsqrt: m([](float v) { return 1.0f / std::sqrt(v); }); break;
+      case UnaryOp::abs: m([](float v) { return std::fabs(v); }); break;
+      case UnaryOp::sign: m([](float v) { return static_cast<float>((v > 0) - (v < 0)); }); break;
+      case UnaryOp::erf: m([](float v) { return std::erf(v); }); break;
+      case UnaryOp::sin: m([](float v) { return std::sin(v); }); break;
+      case UnaryOp::cos: m([](float v) { return std::cos(v); }); break;
+      case UnaryOp::reciprocal: m([](float v) { return 1.0f / v; }); break;
+      case UnaryOp::square: m([](float v) { return v * v; }); break;
+      case UnaryOp::clamp: m([a, b](float v) { return v != v ? v : std::fmin(std::fmax(v, a), b); }); break;
+      case UnaryOp::relu: m([](float v) { return v > 0.f ? v : (v != v ? v : 0.f); }); break;
+      case UnaryOp::relu6: m([](float v) { return std::fmin(std::fmax(v, 0.f), 6.f); }); break;
+      case UnaryOp::leaky_relu: m([a](float v) { return v > 0.f ? v : v * a; }); break;
+      case UnaryOp::elu: m([a](float v) { return v > 0.f ? v : a * (std::exp(v) - 1.f); }); break;
+      case UnaryOp::gelu: m([](float v) { return 0.5f * v * (1.f + std::erf(v * kInvSqrt2)); }); break;
+      case UnaryOp::gelu_tanh:
+        m([](float v) { return 0.5f * v * (1.f + std::tanh(gelu_tanh_inner(v))); });
+        break;
+      case UnaryOp::sigmoid: m([](float v) { return sigmoidf(v); }); break;
+      case UnaryOp::tanh: m([](float v) { return std::tanh(v); }); break;
+      case UnaryOp::silu: m([](float v) { return v * sigmoidf(v); }); break;
+      case UnaryOp::hard_sigmoid: m([](float v) { return std::fmin(std::fmax(v + 3.f, 0.f), 6.f) / 6.f; }); break;
+      case UnaryOp::hard_swish: m([](float v) { return v * std::fmin(std::fmax(v + 3.f, 0.f), 6.f) / 6.f; }); break;
+      case UnaryOp::softplus:
+        m([a, b](float v) { return v * a > b ? v : std::log1p(std::exp(v * a)) / a; });
+        break;
+      default: OAR_FAIL("unary: backward op passed to forward kernel");
+    }
+  });
+}
+
+void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor& x, double p0,
+                    double p1) {
+  const float a = static_cast<float>(p0), b = static_cast<float>(p1);
+  OAR_CHECK(g.dtype() == x.dtype(), "unary backward: gradient dtype ", dtype_name(g.dtype()),
+            " differs from input dtype ", dtype_name(x.dtype()));
+  OAR_FLOAT_SWITCH(x.dtype(), "unary_backward", {
+    auto m = [&](auto f) { map2<T, T, T>(out, g, x, f); };
+    switch (op) {
+      case UnaryOp::d_clamp: m([a, b](float gv, float v) { return (v >= a && v <= b) ? gv : 0.f; }); break;
+      case UnaryOp::d_relu6: m([](float gv, float v) { return (v > 0.f && v < 6.f) ? gv : 0.f; }); break;
+      case UnaryOp::d_leaky_relu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a; }); break;
+      case UnaryOp::d_elu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a * std::exp(v); }); break;
+      case UnaryOp::d_gelu:
+        m([](float gv, float v) {
+          const float cdf = 0.5f * (1.f + std::erf(v * kInvSqrt2));
+          const float pdf = 0.3989422804014327f * std::exp(-0.5f * v * v);
+          return gv * (cdf + v * pdf);
+        });
+        break;
+      case UnaryOp::d_gelu_tanh:
+        m([](float gv, float v) {
+          const float t = std::tanh(gelu_tanh_inner(v));
+          const float dinner = kSqrt2OverPi * (1.f + 3.f * 0.044715f * v * v);
+          return gv * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dinner);
+        });
+        break;
+      case UnaryOp::d_silu:
+        m([](float gv, float v) {
+          const float s = sigmoidf(v);
+          return gv * s * (1.f + v * (1.f - s));
+        });
+        break;
+      case UnaryOp::d_hard_sigmoid:
+        m([](float gv, float v) { return (v > -3.f && v < 3.f) ? gv / 6.f : 0.f; });
+        break;
+      case UnaryOp::d_hard_swish:
+        m([](float gv, float v) {
+          if (v < -3.f) return 0.f;
+          if (v > 3.f) return gv;
+          return gv * (2.f * v + 3.f) / 6.f;
+        });
+        break;
+      case UnaryOp::d_softplus:
+        m([a, b](float gv, float v) { return v * a > b ? gv : gv * sigmoidf(v * a); });
+        break;
+      default: OAR_FAIL("unary_backward: forward op passed to backward kernel");
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace oar
