@@ -1,0 +1,18 @@
+#pragma once
+// Matrix products on oneDNN matmul (f32, bf16 on AMX/AVX512-BF16; f16 where the CPU has it).
+#include "engine/tensor/tensor.h"
+
+namespace oar {
+
+// numpy matmul semantics: 1-D operands are promoted and the added dim removed; batch dims
+// broadcast. Inputs of one dtype.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// [B, M, K] x [B, K, N] -> [B, M, N] (no broadcasting).
+Tensor bmm(const Tensor& a, const Tensor& b);
+// x [..., in] . weight[out, in]^T + bias[out] (bias may be undefined).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// alpha * op(a) op(b) + beta * c, with op = transpose when the flag is set (ONNX Gemm).
+Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c = Tensor(), double alpha = 1.0,
+            double beta = 1.0, bool trans_a = false, bool trans_b = false);
+
+}  // namespace oar

@@ -1,0 +1,33 @@
+#pragma once
+// Recurrent layers' functional forms (PyTorch gate order and weight layout:
+// LSTM gates i, f, g, o; GRU gates r, z, n; weights w_ih [G*H, in], w_hh [G*H, H], biases [G*H]).
+#include <vector>
+
+#include "engine/tensor/tensor.h"
+
+namespace oar {
+
+struct RnnWeights {  // one layer, one direction
+  Tensor w_ih, w_hh, b_ih, b_hh;
+};
+
+struct RnnOutput {
+  Tensor output;  // [T, N, D*H] (or [N, T, D*H] when batch_first)
+  Tensor h_n;     // [L*D, N, H]
+  Tensor c_n;     // LSTM only
+};
+
+// weights: layers * directions entries, ordered layer-major (l0 fwd, l0 bwd, l1 fwd, ...).
+// lengths: optional i64 [N]; steps at or past a sequence's length produce zeros and do not
+// update its state (packed-sequence semantics). h0/c0 optional.
+RnnOutput lstm(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t num_layers,
+               bool bidirectional, bool batch_first = false, const Tensor& lengths = Tensor(),
+               const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(), double dropout = 0.0,
+               bool training = false, Generator* gen = nullptr);
+// linear_before_reset follows PyTorch (true).
+RnnOutput gru(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t num_layers,
+              bool bidirectional, bool batch_first = false, const Tensor& lengths = Tensor(),
+              const Tensor& h0 = Tensor(), double dropout = 0.0, bool training = false,
+              Generator* gen = nullptr);
+
+}  // namespace oar
