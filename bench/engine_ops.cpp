@@ -1,0 +1,140 @@
+// oar side of the engine benchmark (bench/engine_ops.py is the PyTorch side; bench/run_engine
+// runs both with the same threads and prints the ratios). Prints one JSON line per case:
+// {"case": ..., "ms": median milliseconds, "peak_mb": peak allocator bytes during the case}.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/core/allocator.h"
+#include "engine/core/context.h"
+#include "engine/ops.h"
+
+using namespace oar;
+
+namespace {
+
+double median_ms(const std::function<void()>& fn, int warmup, int iters) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> t;
+  for (int i = 0; i < iters; ++i) {
+    auto a = std::chrono::steady_clock::now();
+    fn();
+    auto b = std::chrono::steady_clock::now();
+    t.push_back(std::chrono::duration<double, std::milli>(b - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void report(const std::string& name, const std::function<void()>& fn, int warmup = 3, int iters = 10) {
+  fn();  // first call creates and caches primitives
+  allocator_for(Device::cpu()).empty_cache();
+  reset_peak_memory();
+  const int64_t base = memory_stats().current_bytes;
+  const double ms = median_ms(fn, warmup, iters);
+  const double peak = static_cast<double>(memory_stats().peak_bytes - base) / (1 << 20);
+  std::printf("{\"case\": \"%s\", \"ms\": %.4f, \"peak_mb\": %.2f}\n", name.c_str(), ms, peak);
+  std::fflush(stdout);
+}
+
+Tensor param(const Shape& s, uint64_t seed, DType dt = DType::f32) {
+  Generator g(seed);
+  Tensor t = randn(s, &g, 0.0, 0.05);
+  if (dt != DType::f32) t = t.to(dt);
+  return t.set_requires_grad();
+}
+
+void clear_grads(std::initializer_list<Tensor> ts) {
+  for (const Tensor& t : ts) t.impl()->grad.reset();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  set_num_threads(threads);
+  Generator g(1);
+
+  {  // matmul 1024^3 forward
+    Tensor a = randn({1024, 1024}, &g), b = randn({1024, 1024}, &g);
+    report("matmul_1024_f32_fwd", [&] { NoGradGuard ng; matmul(a, b); });
+    Tensor ab = a.to(DType::bf16), bb = b.to(DType::bf16);
+    report("matmul_1024_bf16_fwd", [&] { NoGradGuard ng; matmul(ab, bb); });
+  }
+  {  // BERT-shaped linear fwd+bwd: 2048 tokens x 384 -> 1536
+    Tensor x = param({2048, 384}, 2), w = param({1536, 384}, 3), bias = param({1536}, 4);
+    report("linear_2048x384x1536_fwd_bwd", [&] {
+      clear_grads({x, w, bias});
+      sum(linear(x, w, bias)).backward();
+    });
+  }
+  {  // ResNet-shaped 3x3 conv 64->64 on 8x64x56x56, fwd+bwd
+    Tensor x = param({8, 64, 56, 56}, 5), w = param({64, 64, 3, 3}, 6);
+    report("conv3x3_8x64x56x56_fwd_bwd", [&] {
+      clear_grads({x, w});
+      sum(conv2d(x, w, Tensor(), {1, 1}, {1, 1})).backward();
+    }, 2, 5);
+    Tensor w1 = param({256, 64, 1, 1}, 7);
+    report("conv1x1_8x64to256x56x56_fwd_bwd", [&] {
+      clear_grads({x, w1});
+      sum(conv2d(x, w1)).backward();
+    }, 2, 5);
+    Tensor wd = param({64, 1, 3, 3}, 8);
+    report("depthwise3x3_8x64x56x56_fwd_bwd", [&] {
+      clear_grads({x, wd});
+      sum(conv2d(x, wd, Tensor(), {1, 1}, {1, 1}, {1, 1}, 64)).backward();
+    }, 2, 5);
+    Tensor rm = zeros({64}), rv = ones({64}), gamma = param({64}, 9), beta = param({64}, 10);
+    report("batchnorm_8x64x56x56_fwd_bwd", [&] {
+      clear_grads({x, gamma, beta});
+      sum(batch_norm(x, rm, rv, gamma, beta, true)).backward();
+    });
+  }
+  {  // layer norm and softmax on BERT-base shapes
+    Tensor x = param({32 * 128, 768}, 11), gamma = param({768}, 12), beta = param({768}, 13);
+    report("layernorm_4096x768_fwd_bwd", [&] {
+      clear_grads({x, gamma, beta});
+      sum(layer_norm(x, 1, gamma, beta)).backward();
+    });
+    Tensor s = param({32, 12, 128, 128}, 14);
+    Tensor w = randn({32, 12, 128, 128}, &g);
+    report("softmax_32x12x128x128_fwd_bwd", [&] {
+      clear_grads({s});
+      sum(mul(softmax(s, -1), w)).backward();
+    });
+  }
+  {  // LSTM: seq 50, batch 32, 256 -> 512
+    Tensor x = param({50, 32, 256}, 15);
+    std::vector<RnnWeights> ws{{param({2048, 256}, 16), param({2048, 512}, 17), param({2048}, 18),
+                                param({2048}, 19)}};
+    report("lstm_50x32x256h512_fwd_bwd", [&] {
+      clear_grads({x, ws[0].w_ih, ws[0].w_hh, ws[0].b_ih, ws[0].b_hh});
+      sum(lstm(x, ws, 1, false).output).backward();
+    }, 2, 5);
+  }
+  {  // one train step of a small CNN (batch 64, 1x28x28): conv-bn-relu-pool x2, linear, CE, SGD
+    Tensor x = randn({64, 1, 28, 28}, &g);
+    Tensor y = randint(0, 10, {64}, &g);
+    Tensor c1 = param({32, 1, 3, 3}, 20), b1 = param({32}, 21), c2 = param({64, 32, 3, 3}, 22),
+           b2 = param({64}, 23), fw = param({10, 64 * 7 * 7}, 24), fb = param({10}, 25);
+    Tensor g1 = param({32}, 26), h1 = param({32}, 27), g2 = param({64}, 28), h2 = param({64}, 29);
+    Tensor rm1 = zeros({32}), rv1 = ones({32}), rm2 = zeros({64}), rv2 = ones({64});
+    std::vector<Tensor> ps{c1, b1, c2, b2, fw, fb, g1, h1, g2, h2};
+    report("small_cnn_train_step_b64", [&] {
+      for (auto& p : ps) p.impl()->grad.reset();
+      Tensor h = max_pool(relu(batch_norm(conv2d(x, c1, b1, {1, 1}, {1, 1}), rm1, rv1, g1, h1, true)),
+                          {{2, 2}});
+      h = max_pool(relu(batch_norm(conv2d(h, c2, b2, {1, 1}, {1, 1}), rm2, rv2, g2, h2, true)),
+                   {{2, 2}});
+      Tensor loss = cross_entropy(linear(h.flatten(1), fw, fb), y);
+      loss.backward();
+      NoGradGuard ng;
+      for (auto& p : ps) add_(p, p.grad(), -0.01);
+    }, 3, 20);
+  }
+  return 0;
+}
