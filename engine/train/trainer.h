@@ -1,0 +1,119 @@
+#pragma once
+// One trainer for every task: epochs or steps, gradient accumulation, periodic evaluation,
+// best-by-metric and last-K checkpoints, early stopping, bf16 autocast, exact resume, clean
+// stops on SIGINT/SIGTERM, and logs (progress bar, metrics.jsonl, TensorBoard events).
+//
+// Run directory layout (DESIGN.md): config.yaml, metrics.jsonl, events.out.tfevents.*,
+// ckpt/step-N/{model,optim}.safetensors + state.json + config.yaml, best/ (model, state, config).
+#include <atomic>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/core/generator.h"
+#include "engine/io/json.h"
+#include "engine/train/batch.h"
+#include "engine/train/task.h"
+
+namespace oar {
+namespace optim {
+class Optimizer;
+class LrSchedule;
+}  // namespace optim
+
+struct TrainerOptions {
+  int64_t epochs = 1;
+  int64_t max_steps = 0;           // optimizer steps; 0: the epochs decide
+  int64_t grad_accum = 1;          // batches per optimizer step
+  int64_t eval_every_steps = 0;    // 0: evaluate at epoch ends (see eval_every_epochs)
+  int64_t eval_every_epochs = 1;   // 0: never at epoch ends
+  int64_t save_every_steps = 0;    // extra checkpoints between evaluations; 0: none
+  int64_t log_every = 50;          // steps between plain log lines and metrics.jsonl records
+  std::string best_metric;         // e.g. "top1"; empty: the first metric reported
+  bool best_max = true;            // false: lower is better (e.g. "loss")
+  int64_t early_stopping_patience = 0;  // evaluations without improvement before stopping; 0 off
+  int64_t keep_last = 2;           // step checkpoints kept (best/ is separate)
+  double clip_grad_norm = 0.0;     // 0: off
+  bool bf16 = false;               // autocast matmul/conv to bf16
+  uint64_t seed = 0;               // dropout and other in-model randomness
+  std::string output_dir;
+  bool plain_progress = false;     // never draw the terminal bar
+};
+
+struct EvalResult {
+  std::vector<std::pair<std::string, double>> values;  // "loss" first, then the metrics'
+  double get(const std::string& name) const;            // throws naming known names
+};
+
+struct FitResult {
+  int64_t steps = 0;
+  int64_t epochs_completed = 0;
+  EvalResult last_eval;
+  std::string best_metric;
+  double best_value = 0.0;
+  bool has_best = false;
+  int interrupted_by = 0;  // the signal that stopped the run (0: finished)
+  bool early_stopped = false;
+  std::string last_checkpoint;
+};
+
+// Thrown when the loss becomes NaN/Inf; the last good checkpoint stays on disk.
+class DivergedError : public Error {
+ public:
+  using Error::Error;
+};
+
+class Trainer {
+ public:
+  Trainer(Task& task, optim::Optimizer& optimizer, const optim::LrSchedule* schedule,
+          BatchSource& train, BatchSource* valid, TrainerOptions options,
+          std::string resolved_config_yaml);
+  ~Trainer();
+
+  // Trains from scratch, or from `resume` ("auto": the newest complete checkpoint of
+  // output_dir, if any; a directory: that checkpoint).
+  FitResult fit(const std::string& resume = "");
+  EvalResult evaluate(BatchSource& source, const std::string& artifacts_dir = "");
+
+  // The newest complete checkpoint directory under run_dir/ckpt ("" when none).
+  static std::string latest_checkpoint(const std::string& run_dir);
+
+ private:
+  struct State {
+    int64_t epoch = 0;
+    int64_t batch_in_epoch = 0;
+    int64_t step = 0;
+    GeneratorState rng;
+    bool has_best = false;
+    double best_value = 0.0;
+    int64_t best_step = 0;
+    int64_t evals_without_improvement = 0;
+  };
+
+  void save_checkpoint(bool also_best);
+  void load_checkpoint(const std::string& dir);
+  void log_record(Json record);
+  bool improved(double v) const;
+  void prune_checkpoints();
+
+  Task& task_;
+  optim::Optimizer& opt_;
+  const optim::LrSchedule* schedule_;
+  BatchSource& train_;
+  BatchSource* valid_;
+  TrainerOptions o_;
+  std::string config_yaml_;
+  Generator gen_;
+  State st_;
+  std::string best_name_;
+  struct Logs;
+  std::unique_ptr<Logs> logs_;
+};
+
+// Runs the model over a source and writes one JSON record per sample to `jsonl_path`
+// (atomically: the file appears complete or not at all). Returns the number of records.
+int64_t predict_to_file(Task& task, BatchSource& source, const std::string& jsonl_path,
+                        bool bf16 = false, bool plain_progress = false);
+
+}  // namespace oar
