@@ -32,7 +32,8 @@ Tensor valid_indices(const Tensor& index, int64_t n, int64_t dim, bool allow_neg
   OAR_CHECK(index.dtype() == DType::i64 || index.dtype() == DType::i32, op,
             ": index must be i64 or i32, got ", dtype_name(index.dtype()));
   Tensor out = empty(index.shape(), DType::i64, index.device());
-  const auto [pos, value] = OAR_DISPATCH(index.device(), wrap_indices, out, index, n, allow_negative);
+  const auto [pos, value] =
+      OAR_DISPATCH(index.device(), wrap_indices, out, index, n, allow_negative);
   if (pos >= 0) {
     if (allow_negative)
       OAR_FAIL(op, ": index ", value, " (at position ", pos, ") out of range for dimension ", dim,
@@ -64,7 +65,8 @@ Tensor add_slices(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor&
 }
 
 // zeros(shape) with g's slices added at idx along dim; half types accumulate in f32.
-Tensor scatter_slices(const Shape& shape, DType dt, int64_t dim, const Tensor& idx, const Tensor& g) {
+Tensor scatter_slices(const Shape& shape, DType dt, int64_t dim, const Tensor& idx,
+                      const Tensor& g) {
   const DType acc = (dt == DType::bf16 || dt == DType::f16) ? DType::f32 : dt;
   Tensor out = add_slices(zeros(shape, acc, g.device()), dim, idx, g);
   return acc == dt ? out : out.to(dt);
@@ -139,9 +141,9 @@ Tensor index_add(const Tensor& x, int64_t dim_in, const Tensor& index, const Ten
   OAR_CHECK_SAME_DEVICE("index_add", x, index);
   const int64_t dim = wrap_dim(dim_in, x.dim(), "index_add");
   const Shape want = with_size(x.shape(), dim, index.numel());
-  OAR_CHECK(src.shape() == want, "index_add: src has shape ", shape_str(src.shape()),
-            ", expected ", shape_str(want), " for input ", shape_str(x.shape()), " and ",
-            index.numel(), " indices along dimension ", dim);
+  OAR_CHECK(src.shape() == want, "index_add: src has shape ", shape_str(src.shape()), ", expected ",
+            shape_str(want), " for input ", shape_str(x.shape()), " and ", index.numel(),
+            " indices along dimension ", dim);
   const Tensor idx = valid_indices(index.reshape({-1}), x.size(dim), dim, true, "index_add");
   Tensor out = add_slices(x, dim, idx, src);
   if (autograd::needs_grad({x, src})) {
@@ -155,8 +157,7 @@ Tensor index_add(const Tensor& x, int64_t dim_in, const Tensor& index, const Ten
 
 Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   OAR_CHECK(weight.defined() && ids.defined(), "embedding: undefined input");
-  OAR_CHECK(weight.dim() == 2, "embedding: weight must be [V, D], got ",
-            shape_str(weight.shape()));
+  OAR_CHECK(weight.dim() == 2, "embedding: weight must be [V, D], got ", shape_str(weight.shape()));
   OAR_CHECK_SAME_DEVICE("embedding", weight, ids);
   const int64_t V = weight.size(0), D = weight.size(1);
   OAR_CHECK(padding_idx < V, "embedding: padding_idx ", padding_idx,
@@ -166,13 +167,13 @@ Tensor embedding(const Tensor& weight, const Tensor& ids, int64_t padding_idx) {
   shape.push_back(D);
   Tensor out = select_slices(weight, 0, idx).view(shape);
   if (autograd::needs_grad({weight})) {
-    autograd::record("embedding", {&out}, {weight},
-                     [idx, padding_idx, ws = weight.shape(), dt = weight.dtype(), D](
-                         const autograd::Grads& g) {
-                       Tensor gw = scatter_slices(ws, dt, 0, idx, g[0].reshape({-1, D}));
-                       if (padding_idx >= 0) gw.select(0, padding_idx).zero_();
-                       return autograd::TensorList{gw};
-                     });
+    autograd::record(
+        "embedding", {&out}, {weight},
+        [idx, padding_idx, ws = weight.shape(), dt = weight.dtype(), D](const autograd::Grads& g) {
+          Tensor gw = scatter_slices(ws, dt, 0, idx, g[0].reshape({-1, D}));
+          if (padding_idx >= 0) gw.select(0, padding_idx).zero_();
+          return autograd::TensorList{gw};
+        });
   }
   return out;
 }
@@ -188,8 +189,11 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
   if (autograd::needs_grad({x})) {
     autograd::record("gather", {&out}, {x},
                      [idx, dim, shape = x.shape(), dt = x.dtype()](const autograd::Grads& g) {
-                       return autograd::TensorList{
-                           scatter_add_raw(zeros(shape, dt, g[0].device()), dim, idx, g[0])};
+                       // half types accumulate repeated indices in f32
+                       const bool half = dt == DType::bf16 || dt == DType::f16;
+                       const Tensor z = zeros(shape, half ? DType::f32 : dt, g[0].device());
+                       const Tensor gx = scatter_add_raw(z, dim, idx, g[0]);
+                       return autograd::TensorList{half ? gx.to(dt) : gx};
                      });
   }
   return out;

@@ -24,7 +24,8 @@ void pad(const Tensor& out, const Tensor& x, const std::vector<int64_t>& pads, P
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim_in) {
   OAR_CHECK(!xs.empty(), "concat: no inputs");
-  for (size_t i = 0; i < xs.size(); ++i) OAR_CHECK(xs[i].defined(), "concat: input ", i, " is undefined");
+  for (size_t i = 0; i < xs.size(); ++i)
+    OAR_CHECK(xs[i].defined(), "concat: input ", i, " is undefined");
   const Tensor& first = xs[0];
   OAR_CHECK(first.dim() >= 1, "concat: inputs must have at least one dimension (use stack)");
   const int64_t dim = wrap_dim(dim_in, first.dim(), "concat");
@@ -178,7 +179,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   Tensor out = pad_raw(x, pads, mode, value);
   if (autograd::needs_grad({x})) {
     autograd::record("pad", {&out}, {x}, [pads, mode, shape = x.shape()](const autograd::Grads& g) {
-      if (mode != PadMode::constant) return autograd::TensorList{pad_backward_folded(g[0], shape, pads, mode)};
+      if (mode != PadMode::constant)
+        return autograd::TensorList{pad_backward_folded(g[0], shape, pads, mode)};
       std::vector<int64_t> inverse(pads.size());
       for (size_t i = 0; i < pads.size(); ++i) inverse[i] = -pads[i];
       return autograd::TensorList{pad_raw(g[0], inverse, PadMode::constant, 0.0)};

@@ -19,7 +19,8 @@ template <typename T>
 void apply_typed(const Tensor& out, const Tensor& x, const Tensor& mask, double scale) {
   using C = typename compute_type<T>::type;
   const C s = static_cast<C>(scale);
-  map2<T, T, uint8_t>(out, x, mask, [s](C v, uint8_t keep) { return keep ? static_cast<C>(v * s) : C(0); });
+  map2<T, T, uint8_t>(out, x, mask,
+                      [s](C v, uint8_t keep) { return keep ? static_cast<C>(v * s) : C(0); });
 }
 }  // namespace
 

@@ -36,8 +36,7 @@ void gather_strided(const Tensor& out, const Tensor& x, int64_t dim, const Tenso
                     const std::vector<int64_t>& idx_byte_strides) {
   const size_t es = dtype_size(x.dtype());
   std::vector<int64_t> xs = byte_strides(x);
-  xs.resize(out.dim());
-  const int64_t step = x.dim() ? byte_strides(x)[dim] : 0;
+  const int64_t step = xs[dim];
   xs[dim] = 0;
   std::array<char*, 3> base{static_cast<char*>(out.raw_data()), static_cast<char*>(idx.raw_data()),
                             static_cast<char*>(x.raw_data())};

@@ -52,7 +52,9 @@ void concat(const Tensor& out, const std::vector<Tensor>& xs, int64_t dim) {
   for (const Tensor& x : xs) {
     const int64_t n = x.size(dim);
     if (x.is_contiguous()) {
-      if (n * inner > 0) pieces.push_back({static_cast<const char*>(x.raw_data()), n * inner * es, off * inner * es});
+      if (n * inner > 0)
+        pieces.push_back(
+            {static_cast<const char*>(x.raw_data()), n * inner * es, off * inner * es});
     } else {
       copy(out.narrow(dim, off, n), x);  // strided input: the generic copy walks it
     }

@@ -73,7 +73,7 @@ TEST(Dropout, EvalOrZeroProbabilityIsIdentity) {
 TEST(Dropout, BackwardUsesTheSameMask) {
   Generator g(11);
   Tensor x = oar::testing::rand_input({40, 30}, 3, 1.0, 2.0);  // never zero
-  Tensor xt = x.t();                                            // non-contiguous input
+  Tensor xt = x.t();                                           // non-contiguous input
   Tensor y = dropout(xt, 0.4, true, &g);
   Tensor gy = full({30, 40}, 3.0);
   y.backward(gy);
@@ -88,10 +88,12 @@ TEST(Dropout, BackwardUsesTheSameMask) {
     }
   }
   // Re-seeding each call makes dropout deterministic, so a finite-difference check applies.
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    Generator fixed(99);
-    return dropout(in[0].permute({1, 0}), 0.3, true, &fixed);
-  }, (std::vector<Tensor>{oar::testing::rand_input({5, 7}, 4)}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        Generator fixed(99);
+        return dropout(in[0].permute({1, 0}), 0.3, true, &fixed);
+      },
+      (std::vector<Tensor>{oar::testing::rand_input({5, 7}, 4)}));
 }
 
 TEST(Dropout, BadInputsThrow) {

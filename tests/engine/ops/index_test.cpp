@@ -1,6 +1,7 @@
 #include "engine/ops/index.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
@@ -30,8 +31,7 @@ TEST(Embedding, LooksUpRows) {
   Tensor ids = tensor<int64_t>({3, 0, 3, 1}, {2, 2});
   Tensor y = embedding(w, ids);
   EXPECT_EQ(y.shape(), (Shape{2, 2, 3}));
-  EXPECT_EQ(y.to_vector<float>(),
-            (std::vector<float>{9, 10, 11, 0, 1, 2, 9, 10, 11, 3, 4, 5}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{9, 10, 11, 0, 1, 2, 9, 10, 11, 3, 4, 5}));
   // i32 ids, a transposed (non-contiguous) weight, bf16 weight
   Tensor wt = arange(0.0, 12.0, 1.0, DType::f32).reshape({3, 4}).t();  // [4, 3]
   Tensor y2 = embedding(wt, tensor<int32_t>({2, 1}));
@@ -49,8 +49,8 @@ TEST(Embedding, GradientScatterAddsAndSkipsPadding) {
   y.backward(gy);
   // row 1 gets positions 0, 2, 4; row 0 position 3; row 2 position 5; row 4 is padding
   EXPECT_EQ(w.grad().to_vector<float>(),
-            (std::vector<float>{9, 10, 11, 0 + 6 + 12, 1 + 7 + 13, 2 + 8 + 14, 15, 16, 17, 0, 0,
-                                0, 0, 0, 0}));
+            (std::vector<float>{9, 10, 11, 0 + 6 + 12, 1 + 7 + 13, 2 + 8 + 14, 15, 16, 17, 0, 0, 0,
+                                0, 0, 0}));
   EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) { return embedding(in[0], ids); },
                    (std::vector<Tensor>{rand_input({5, 3}, 4)}));
 }
@@ -101,9 +101,18 @@ TEST(Gather, GradientAccumulatesRepeats) {
   sum(gather(x, 1, idx)).backward();
   EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{1, 0, 3}));
   Tensor index = tensor<int64_t>({0, 2, 1, 1, 0, 4, 3, 3, 2, 0, 1, 1}, {3, 4}).t();  // [4, 3]
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-    return gather(in[0].permute({1, 0}), 0, index);  // x is [5, 3] seen through a permute
-  }, (std::vector<Tensor>{rand_input({3, 5}, 5)}));
+  EXPECT_GRADCHECK(
+      [&](const std::vector<Tensor>& in) {
+        return gather(in[0].permute({1, 0}), 0, index);  // x is [5, 3] seen through a permute
+      },
+      (std::vector<Tensor>{rand_input({3, 5}, 5)}));
+}
+
+TEST(Gather, HalfGradientAccumulatesInFloat) {
+  // 300 ones summed in bf16 would stall at 256.
+  Tensor x = zeros({1, 3}, DType::bf16).set_requires_grad();
+  sum(gather(x, 1, zeros({1, 300}, DType::i64))).backward();
+  EXPECT_EQ(x.grad().to(DType::f32).to_vector<float>(), (std::vector<float>{300, 0, 0}));
 }
 
 TEST(Gather, BadIndexThrows) {
@@ -134,9 +143,11 @@ TEST(IndexSelect, PicksSlicesWithNegativeIndices) {
 
 TEST(IndexSelect, Gradient) {
   Tensor idx = tensor<int64_t>({1, -1, 1, 0});
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-    return index_select(in[0].slice(0, 0, 6, 2), 0, idx);  // [3, 4] of every other row
-  }, (std::vector<Tensor>{rand_input({5, 4}, 6)}));
+  EXPECT_GRADCHECK(
+      [&](const std::vector<Tensor>& in) {
+        return index_select(in[0].slice(0, 0, 6, 2), 0, idx);  // [3, 4] of every other row
+      },
+      (std::vector<Tensor>{rand_input({5, 4}, 6)}));
   EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) { return index_select(in[0], -1, idx); },
                    (std::vector<Tensor>{rand_input({2, 3, 3}, 7)}));
   Tensor x = zeros({3}, DType::bf16).set_requires_grad();
@@ -190,8 +201,9 @@ TEST(ScatterAdd, ThreadedFibersMatchSerial) {
   Tensor y = scatter_add(zeros({R, 5}), 1, idx, ones({R, K}));
   Tensor total = sum(y, {1});
   for (float v : total.to_vector<float>()) EXPECT_FLOAT_EQ(v, static_cast<float>(K));
-  Tensor y1 = scatter_add(zeros({1, 3}), 1, tensor<int64_t>(std::vector<int64_t>(50000, 1), {1, 50000}),
-                          ones({1, 50000}));
+  Tensor y1 =
+      scatter_add(zeros({1, 3}), 1, tensor<int64_t>(std::vector<int64_t>(50000, 1), {1, 50000}),
+                  ones({1, 50000}));
   EXPECT_EQ(y1.to_vector<float>(), (std::vector<float>{0, 50000, 0}));
 }
 
@@ -199,9 +211,9 @@ TEST(ScatterAdd, Gradient) {
   Tensor idx = tensor<int64_t>({0, 2, 2, 1, 0, 0}, {2, 3});
   // src [2, 4] bigger than index in dim 1: its last column gets no gradient
   Tensor x = rand_input({3, 3}, 9), src = rand_input({4, 2}, 10);
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-    return scatter_add(in[0].t(), 0, idx, in[1].t());
-  }, (std::vector<Tensor>{x, src}));
+  EXPECT_GRADCHECK(
+      [&](const std::vector<Tensor>& in) { return scatter_add(in[0].t(), 0, idx, in[1].t()); },
+      (std::vector<Tensor>{x, src}));
   Tensor s = tensor<float>({1, 2, 3, 4}, {1, 4}).set_requires_grad();
   Tensor gy = tensor<float>({10, 20, 30}, {1, 3});
   scatter_add(zeros({1, 3}), 1, tensor<int64_t>({2, 0}, {1, 2}), s).backward(gy);
@@ -210,8 +222,9 @@ TEST(ScatterAdd, Gradient) {
 
 TEST(ScatterAdd, BadInputsThrow) {
   Tensor x = zeros({2, 3});
-  const std::string msg =
-      error_of([&] { scatter_add(x, 0, tensor<int64_t>({2}, {1, 1}), ones({1, 1})); });
+  const std::string msg = error_of([&] {
+    scatter_add(x, 0, tensor<int64_t>({2}, {1, 1}), ones({1, 1}));
+  });
   EXPECT_TRUE(contains(msg, "scatter_add") && contains(msg, "index 2") && contains(msg, "size 2"))
       << msg;
   EXPECT_THROW(scatter_add(x, 0, tensor<int64_t>({0, 0}, {1, 2}), ones({1, 1})), Error);
@@ -224,9 +237,53 @@ TEST(IndexAdd, AccumulatesRepeatsAndGradient) {
   Tensor y = index_add(x, 0, tensor<int64_t>({3, 0, -1}), src);
   EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{4, 5, 1, 1, 1, 1, 7, 9}));
   Tensor idx = tensor<int64_t>({2, 0, 2});
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-    return index_add(in[0], 1, idx, in[1].permute({1, 0, 2}));
-  }, (std::vector<Tensor>{rand_input({2, 3, 2}, 11), rand_input({3, 2, 2}, 12)}));
+  EXPECT_GRADCHECK(
+      [&](const std::vector<Tensor>& in) {
+        return index_add(in[0], 1, idx, in[1].permute({1, 0, 2}));
+      },
+      (std::vector<Tensor>{rand_input({2, 3, 2}, 11), rand_input({3, 2, 2}, 12)}));
   EXPECT_THROW(index_add(x, 0, tensor<int64_t>({4}), ones({1, 2})), Error);
   EXPECT_THROW(index_add(x, 0, tensor<int64_t>({1}), ones({2, 2})), Error);
+}
+
+TEST(Embedding, BackwardIsTheSameForAnyThreadCount) {
+  // Each thread owns destination rows and adds in index order, so the sums match bit for bit.
+  const int64_t V = 37, D = 48, N = 3000;
+  Tensor ids = randint(0, V, {N});
+  Tensor gy = randn({N, D});
+  auto grad_with = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor w = zeros({V, D}).set_requires_grad();
+    embedding(w, ids).backward(gy);
+    omp_set_num_threads(before);
+    return w.grad().to_vector<float>();
+  };
+  EXPECT_EQ(grad_with(1), grad_with(3));
+}
+
+TEST(IndexSelect, LargeInputsMatchElementwise) {
+  // Threaded paths: contiguous rows, a strided input, and gather splitting one long row.
+  Tensor x = randn({64, 700});
+  Tensor idx = randint(-64, 64, {300});
+  Tensor y = index_select(x, 0, idx);
+  Tensor yt = index_select(x.t(), 1, idx);  // [700, 300], strided input
+  auto xv = x.to_vector<float>();
+  auto iv = idx.to_vector<int64_t>();
+  auto yv = y.to_vector<float>();
+  auto ytv = yt.contiguous().to_vector<float>();
+  for (int64_t k = 0; k < 300; ++k) {
+    const int64_t r = iv[k] < 0 ? iv[k] + 64 : iv[k];
+    for (int64_t c : {0, 313, 699}) {
+      ASSERT_EQ(yv[k * 700 + c], xv[r * 700 + c]);
+      ASSERT_EQ(ytv[c * 300 + k], xv[r * 700 + c]);
+    }
+  }
+  Tensor row = randn({1, 100000});
+  Tensor gi = randint(0, 100000, {1, 100000});
+  Tensor gv = gather(row, 1, gi);
+  auto rv = row.to_vector<float>();
+  auto giv = gi.to_vector<int64_t>();
+  auto gvv = gv.to_vector<float>();
+  for (int64_t i = 0; i < 100000; i += 997) ASSERT_EQ(gvv[i], rv[giv[i]]);
 }

@@ -50,9 +50,11 @@ TEST(Concat, LargeThreaded) {
 }
 
 TEST(Concat, GradientSlices) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return concat({in[0], in[1].t(), in[0]}, -2);
-  }, (std::vector<Tensor>{rand_input({2, 3}, 1), rand_input({3, 1}, 2)}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return concat({in[0], in[1].t(), in[0]}, -2);
+      },
+      (std::vector<Tensor>{rand_input({2, 3}, 1), rand_input({3, 1}, 2)}));
 }
 
 TEST(Concat, BadInputsThrow) {
@@ -73,9 +75,11 @@ TEST(Stack, NewDimension) {
   EXPECT_EQ(s1.to_vector<float>(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
   EXPECT_THROW(stack({a, tensor<float>({1, 2})}, 0), Error);
   EXPECT_THROW(stack({a, b}, 2), Error);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return stack({in[0], in[1].permute({1, 0})}, 1);
-  }, (std::vector<Tensor>{rand_input({2, 3}, 3), rand_input({3, 2}, 4)}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return stack({in[0], in[1].permute({1, 0})}, 1);
+      },
+      (std::vector<Tensor>{rand_input({2, 3}, 3), rand_input({3, 2}, 4)}));
 }
 
 TEST(Split, ViewsAndAccumulatedGradient) {
@@ -92,10 +96,12 @@ TEST(Split, ViewsAndAccumulatedGradient) {
   auto ps = split(w, {1, 3}, -1);
   (sum(ps[0] * 2.0) + sum(ps[1] * 3.0)).backward();
   EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{2, 3, 3, 3, 2, 3, 3, 3, 2, 3, 3, 3}));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    auto p = split(in[0].t(), {1, 2}, 0);
-    return concat({p[1] * p[1], p[0]}, 0);
-  }, (std::vector<Tensor>{rand_input({4, 3}, 6)}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        auto p = split(in[0].t(), {1, 2}, 0);
+        return concat({p[1] * p[1], p[0]}, 0);
+      },
+      (std::vector<Tensor>{rand_input({4, 3}, 6)}));
 }
 
 TEST(Chunk, NearlyEqualPieces) {
@@ -110,14 +116,17 @@ TEST(Chunk, NearlyEqualPieces) {
 
 TEST(Pad, ConstantWithCrop) {
   Tensor x = arange(1.0, 7.0, 1.0, DType::f32).reshape({2, 3});
-  Tensor y = pad(x, {1, 0, -1, 2}, "constant", 9.0);  // dim 0: one row before; dim 1: crop one, add two
+  Tensor y =
+      pad(x, {1, 0, -1, 2}, "constant", 9.0);  // dim 0: one row before; dim 1: crop one, add two
   EXPECT_EQ(y.shape(), (Shape{3, 4}));
   EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{9, 9, 9, 9, 2, 3, 9, 9, 5, 6, 9, 9}));
   Tensor i = pad(tensor<int64_t>({1, 2}), {2, -1}, "constant", 7);
   EXPECT_EQ(i.to_vector<int64_t>(), (std::vector<int64_t>{7, 7, 1}));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return pad(in[0].t(), {0, 2, -1, 1, 1, -2}, "constant", 0.5);
-  }, (std::vector<Tensor>{rand_input({4, 3, 2}, 7)}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return pad(in[0].t(), {0, 2, -1, 1, 1, -2}, "constant", 0.5);
+      },
+      (std::vector<Tensor>{rand_input({4, 3, 2}, 7)}));
 }
 
 TEST(Pad, ReflectAndEdge) {
@@ -144,15 +153,17 @@ TEST(Pad, ReflectEdgeGradientsAccumulate) {
   sum(pad(e, {2, 1}, "edge")).backward();
   EXPECT_EQ(e.grad().to_vector<float>(), (std::vector<float>{3, 1, 2}));
   for (const char* mode : {"reflect", "edge"}) {
-    EXPECT_GRADCHECK([mode](const std::vector<Tensor>& in) {
-      return pad(in[0].permute({2, 0, 1}), {1, -1, 2, 1, 0, 2}, mode);
-    }, (std::vector<Tensor>{rand_input({3, 4, 3}, 8)}));
+    EXPECT_GRADCHECK(
+        [mode](const std::vector<Tensor>& in) {
+          return pad(in[0].permute({2, 0, 1}), {1, -1, 2, 1, 0, 2}, mode);
+        },
+        (std::vector<Tensor>{rand_input({3, 4, 3}, 8)}));
   }
 }
 
 TEST(Pad, BadInputsThrow) {
   Tensor x = zeros({2, 3});
-  EXPECT_THROW(pad(x, {1, 1}), Error);                  // rank 2 needs 4 pads
+  EXPECT_THROW(pad(x, {1, 1}), Error);                   // rank 2 needs 4 pads
   EXPECT_THROW(pad(x, {0, 0, 3, 0}, "reflect"), Error);  // pad >= size
   EXPECT_THROW(pad(x, {0, 0, -2, -2}), Error);           // crops more than the size
   const std::string msg = error_of([&] { pad(x, {0, 0, 0, 0}, "wrap"); });
@@ -169,10 +180,34 @@ TEST(Repeat, TilesAndSumsGradients) {
   EXPECT_EQ(i.to_vector<int64_t>(), (std::vector<int64_t>{5, 6, 5, 6}));
   Tensor w = tensor<float>({1, 2, 3}).set_requires_grad();
   sum(repeat(w, {4}) * arange(0.0, 12.0, 1.0, DType::f32)).backward();
-  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{0 + 3 + 6 + 9, 1 + 4 + 7 + 10, 2 + 5 + 8 + 11}));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return repeat(in[0].t(), {2, 1, 3}); },
-                   (std::vector<Tensor>{rand_input({3, 2}, 9)}));
+  EXPECT_EQ(w.grad().to_vector<float>(),
+            (std::vector<float>{0 + 3 + 6 + 9, 1 + 4 + 7 + 10, 2 + 5 + 8 + 11}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return repeat(in[0].t(), {2, 1, 3});
+      },
+      (std::vector<Tensor>{rand_input({3, 2}, 9)}));
   EXPECT_EQ(repeat(x, {0, 2}).shape(), (Shape{0, 4}));
   EXPECT_THROW(repeat(x, {2}), Error);
   EXPECT_THROW(repeat(x, {-1, 1}), Error);
+}
+
+TEST(Pad, LargeMatchesSmallRule) {
+  // Threaded rows; every output element obeys the reflect rule of each dimension.
+  Tensor x = randn({40, 30, 50});
+  Tensor y = pad(x.permute({1, 0, 2}), {2, 3, -1, 4, 5, 0}, "reflect");  // [35, 43, 55]
+  ASSERT_EQ(y.shape(), (Shape{35, 43, 55}));
+  auto xv = x.to_vector<float>();
+  auto yv = y.to_vector<float>();
+  auto src = [](int64_t o, int64_t b, int64_t n) {
+    const int64_t p = o - b;
+    return p < 0 ? -p : (p >= n ? 2 * (n - 1) - p : p);
+  };
+  for (int64_t i = 0; i < 35; i += 3)
+    for (int64_t j = 0; j < 43; j += 5)
+      for (int64_t k = 0; k < 55; k += 2) {
+        const int64_t a = src(i, 2, 30), b = src(j, -1, 40), c = src(k, 5, 50);
+        ASSERT_EQ(yv[(i * 43 + j) * 55 + k], xv[(b * 30 + a) * 50 + c])
+            << i << " " << j << " " << k;
+      }
 }

@@ -16,8 +16,7 @@ TEST(Where, BroadcastsAllThree) {
   Tensor b = tensor<float>({-1, -2, -3}, {3, 1});        // [3, 1]
   Tensor y = where(c, a, b);
   EXPECT_EQ(y.shape(), (Shape{3, 4}));
-  EXPECT_EQ(y.to_vector<float>(),
-            (std::vector<float>{1, 2, 3, 4, -2, -2, -2, -2, 1, 2, 3, 4}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{1, 2, 3, 4, -2, -2, -2, -2, 1, 2, 3, 4}));
 }
 
 TEST(Where, AnyDtypeAndPromotion) {
@@ -55,9 +54,11 @@ TEST(Where, GradientGoesToChosenSide) {
                   .permute({1, 0});  // [3, 7], non-contiguous
   Tensor x = rand_input({7, 3}, 1);
   Tensor z = rand_input({3}, 2);
-  EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-    return where(cc, in[0].permute({1, 0}), in[1].unsqueeze(-1));
-  }, (std::vector<Tensor>{x, z}));
+  EXPECT_GRADCHECK(
+      [&](const std::vector<Tensor>& in) {
+        return where(cc, in[0].permute({1, 0}), in[1].unsqueeze(-1));
+      },
+      (std::vector<Tensor>{x, z}));
 }
 
 TEST(Where, MaskedFill) {
@@ -74,7 +75,7 @@ TEST(Where, MaskedFill) {
 
 TEST(Where, BadInputsThrow) {
   Tensor a = zeros({2, 3});
-  EXPECT_THROW(where(zeros({2, 3}), a, a), Error);  // float condition
+  EXPECT_THROW(where(zeros({2, 3}), a, a), Error);                // float condition
   EXPECT_THROW(where(tensor<bool>({true, false}), a, a), Error);  // [2] vs [2, 3]
   EXPECT_THROW(masked_fill(a, tensor<bool>({true, false, true, true}, {2, 2}), 0.0), Error);
   // a mask that would broadcast x to a larger shape is refused
