@@ -56,11 +56,16 @@ Tensor select_slices(const Tensor& x, int64_t dim, const Tensor& idx) {
   return out;
 }
 
-// x with src's slices added at idx (valid, 1-D) along dim; no autograd.
+// Adds src's slices at idx (valid, 1-D) along dim into out (contiguous, owned); no autograd.
+void add_slices_(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
+  Tensor s = src.dtype() == out.dtype() ? src.detach() : src.detach().to(out.dtype());
+  OAR_DISPATCH(out.device(), index_add, out, s.contiguous(), dim, idx);
+}
+
+// x with src's slices added at idx along dim; no autograd.
 Tensor add_slices(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
   Tensor out = x.detach().clone();
-  Tensor s = src.dtype() == x.dtype() ? src.detach() : src.detach().to(x.dtype());
-  OAR_DISPATCH(x.device(), index_add, out, s.contiguous(), dim, idx);
+  add_slices_(out, dim, idx, src);
   return out;
 }
 
@@ -68,7 +73,8 @@ Tensor add_slices(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor&
 Tensor scatter_slices(const Shape& shape, DType dt, int64_t dim, const Tensor& idx,
                       const Tensor& g) {
   const DType acc = (dt == DType::bf16 || dt == DType::f16) ? DType::f32 : dt;
-  Tensor out = add_slices(zeros(shape, acc, g.device()), dim, idx, g);
+  Tensor out = zeros(shape, acc, g.device());
+  add_slices_(out, dim, idx, g);
   return acc == dt ? out : out.to(dt);
 }
 
@@ -78,11 +84,10 @@ Tensor gather_raw(const Tensor& x, int64_t dim, const Tensor& idx) {
   return out;
 }
 
-Tensor scatter_add_raw(const Tensor& x, int64_t dim, const Tensor& idx, const Tensor& src) {
-  Tensor out = x.detach().clone();
-  Tensor s = src.dtype() == x.dtype() ? src.detach() : src.detach().to(x.dtype());
-  OAR_DISPATCH(x.device(), scatter_add, out, dim, idx, s);
-  return out;
+// Adds src at idx along dim into out (contiguous, owned); no autograd.
+void scatter_add_(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
+  Tensor s = src.dtype() == out.dtype() ? src.detach() : src.detach().to(out.dtype());
+  OAR_DISPATCH(out.device(), scatter_add, out, dim, idx, s);
 }
 
 // Checks index against x (and src) for gather / scatter_add: same rank, index no larger than
@@ -192,8 +197,8 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
                        // half types accumulate repeated indices in f32
                        const bool half = dt == DType::bf16 || dt == DType::f16;
                        const Tensor z = zeros(shape, half ? DType::f32 : dt, g[0].device());
-                       const Tensor gx = scatter_add_raw(z, dim, idx, g[0]);
-                       return autograd::TensorList{half ? gx.to(dt) : gx};
+                       scatter_add_(z, dim, idx, g[0]);
+                       return autograd::TensorList{half ? z.to(dt) : z};
                      });
   }
   return out;
@@ -209,7 +214,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim_in, const Tensor& index, const T
   const int64_t dim = wrap_dim(dim_in, x.dim(), "scatter_add");
   check_elementwise_index(x, dim, index, &src, "scatter_add");
   const Tensor idx = valid_indices(index, x.size(dim), dim, true, "scatter_add");
-  Tensor out = scatter_add_raw(x, dim, idx, src);
+  Tensor out = x.detach().clone();
+  scatter_add_(out, dim, idx, src);
   if (autograd::needs_grad({x, src})) {
     autograd::record("scatter_add", {&out}, {x, src},
                      [idx, dim, ss = src.shape(), sdt = src.dtype()](const autograd::Grads& g) {
