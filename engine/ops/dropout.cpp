@@ -1,0 +1,44 @@
+#include "engine/ops/dropout.h"
+
+#include "engine/autograd/node.h"
+#include "engine/core/error.h"
+#include "engine/ops/dispatch.h"
+
+namespace oar {
+
+namespace cpu {
+// mask (u8, contiguous) [i] = 1 with probability 1 - p, from draw (seed, base + i).
+void dropout_mask(const Tensor& mask, uint64_t seed, uint64_t base, double p);
+// out = mask ? x * scale : 0, mask of x's shape.
+void apply_dropout_mask(const Tensor& out, const Tensor& x, const Tensor& mask, double scale);
+}  // namespace cpu
+
+namespace {
+Tensor apply_mask(const Tensor& x, const Tensor& mask, double scale) {
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  OAR_DISPATCH(x.device(), apply_dropout_mask, out, x, mask, scale);
+  return out;
+}
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  OAR_CHECK(x.defined(), "dropout: undefined input");
+  OAR_CHECK(p >= 0.0 && p < 1.0, "dropout: probability p must be in [0, 1), got ", p);
+  if (!training || p == 0.0) return x;
+  OAR_CHECK(is_floating(x.dtype()), "dropout: dtype ", dtype_name(x.dtype()),
+            " not supported (floating types only)");
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t base = g.reserve(static_cast<uint64_t>(x.numel()));
+  Tensor mask = empty(x.shape(), DType::u8, x.device());
+  OAR_DISPATCH(x.device(), dropout_mask, mask, g.seed(), base, p);
+  const double scale = 1.0 / (1.0 - p);
+  Tensor out = apply_mask(x, mask, scale);
+  if (autograd::needs_grad({x})) {
+    autograd::record("dropout", {&out}, {x}, [mask, scale](const autograd::Grads& g) {
+      return autograd::TensorList{apply_mask(g[0], mask, scale)};
+    });
+  }
+  return out;
+}
+
+}  // namespace oar
