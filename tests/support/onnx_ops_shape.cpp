@@ -1,5 +1,5 @@
 // ONNX shape operators on tensor views: Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Expand,
-// Shape, Size.
+// Shape, Size, Slice, and the creation ops Constant, ConstantOfShape and Range.
 #include <algorithm>
 
 #include "tests/support/onnx_ops.h"
@@ -63,6 +63,51 @@ Tensor unsqueeze_onnx(const Node& n, const Tensors& in, int64_t opset) {
   return x.reshape(s);
 }
 
+Tensor slice_onnx(const Node& n, const Tensors& in, int64_t opset) {
+  Tensor x = required(n, in, 0);
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (opset < 10) {
+    starts = n.get_ints("starts");
+    ends = n.get_ints("ends");
+    axes = n.get_ints("axes");
+  } else {
+    starts = int_values(required(n, in, 1));
+    ends = int_values(required(n, in, 2));
+    if (Tensor t = input_or_none(in, 3); t.defined()) axes = int_values(t);
+    if (Tensor t = input_or_none(in, 4); t.defined()) steps = int_values(t);
+  }
+  OAR_CHECK(starts.size() == ends.size(), "onnx: Slice: ", starts.size(), " starts but ",
+            ends.size(), " ends");
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (steps[i] <= 0) skip(n, "negative steps (Tensor::slice takes positive steps)");
+    const int64_t d = wrap_dim(axes[i], x.dim(), "Slice");
+    // Clamp first: ONNX uses INT64_MAX/MIN for "to the end", which must not overflow.
+    const int64_t size = x.size(d);
+    const int64_t s = std::clamp<int64_t>(starts[i], -size, size);
+    const int64_t e = std::clamp<int64_t>(ends[i], -size, size);
+    x = x.slice(d, s, e, steps[i]);
+  }
+  return x;
+}
+
+Tensor constant_onnx(const Node& n) {
+  if (Tensor t = n.get_tensor("value"); t.defined()) return t;
+  if (n.has("value_float")) return scalar_tensor(n.get_float("value_float", 0), DType::f32);
+  if (n.has("value_int")) return scalar_tensor(static_cast<double>(n.get_int("value_int", 0)), DType::i64);
+  if (n.has("value_floats")) {
+    const auto v = n.get_floats("value_floats");
+    return tensor<float>(v, {static_cast<int64_t>(v.size())});
+  }
+  if (n.has("value_ints")) {
+    const auto v = n.get_ints("value_ints");
+    return tensor<int64_t>(v, {static_cast<int64_t>(v.size())});
+  }
+  skip(n, "no value, value_float(s) or value_int(s) attribute (strings and sparse values)");
+}
+
 }  // namespace
 
 void register_shape_onnx_ops(OpRegistry& r) {
@@ -108,6 +153,23 @@ void register_shape_onnx_ops(OpRegistry& r) {
     end = std::clamp<int64_t>(end, start, rank);
     std::vector<int64_t> dims(x.shape().begin() + start, x.shape().begin() + end);
     return {tensor<int64_t>(dims, {static_cast<int64_t>(dims.size())})};
+  });
+  r.add("Slice", [](const Node& n, const Tensors& in, int64_t opset) -> Tensors {
+    return {slice_onnx(n, in, opset)};
+  });
+  r.add("Constant", [](const Node& n, const Tensors&, int64_t) -> Tensors {
+    return {constant_onnx(n)};
+  });
+  r.add("ConstantOfShape", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
+    const Shape shape = int_values(required(n, in, 0));
+    const Tensor v = n.get_tensor("value");
+    if (!v.defined()) return {zeros(shape)};
+    return {full(shape, v.item_double(), v.dtype())};
+  });
+  r.add("Range", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
+    const Tensor& start = required(n, in, 0);
+    return {arange(start.item_double(), required(n, in, 1).item_double(),
+                   required(n, in, 2).item_double(), start.dtype())};
   });
   r.add("Size", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
     return {scalar_tensor(static_cast<double>(required(n, in, 0).numel()), DType::i64)};
