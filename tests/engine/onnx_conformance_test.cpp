@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -73,7 +74,8 @@ struct Result {
 std::vector<fs::path> sorted_dirs(const fs::path& root, const std::string& prefix) {
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(root))
-    if (e.is_directory() && e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path());
+    if (e.is_directory() && e.path().filename().string().rfind(prefix, 0) == 0)
+      out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -94,7 +96,8 @@ Result run_test(const fs::path& dir, const onnx::OpRegistry& reg) {
   }
   for (const auto* vs : {&g.inputs, &g.outputs})
     for (const onnx::ValueInfo& v : *vs)
-      if (!v.is_tensor) return {Outcome::skip, "non-tensor value '" + v.name + "' (sequence/optional/map)"};
+      if (!v.is_tensor)
+        return {Outcome::skip, "non-tensor value '" + v.name + "' (sequence/optional/map)"};
 
   std::vector<std::string> feeds;  // graph inputs that are not initializers, in order
   for (const onnx::ValueInfo& v : g.inputs)
@@ -139,7 +142,8 @@ Result run_test(const fs::path& dir, const onnx::OpRegistry& reg) {
         OAR_CHECK(it != env.end(), "onnx: graph output '", g.outputs[i].name, "' has no value");
         const std::string diff = compare(it->second, want, want_dtype);
         if (!diff.empty())
-          return {Outcome::fail, set.filename().string() + " output '" + g.outputs[i].name + "': " + diff};
+          return {Outcome::fail,
+                  set.filename().string() + " output '" + g.outputs[i].name + "': " + diff};
       }
     } catch (const onnx::Skip& e) {
       return {Outcome::skip, e.what()};
@@ -166,9 +170,17 @@ TEST(OnnxConformance, NodeTests) {
     if (!filter.empty() && name.find(filter) == std::string::npos) continue;
     const Result r = run_test(dir, reg);
     switch (r.outcome) {
-      case Outcome::pass: ++passed; break;
-      case Outcome::skip: ++skipped; skips.push_back(name + ": " + r.reason); break;
-      case Outcome::fail: ++failed; fails.push_back(name + ": " + r.reason); break;
+      case Outcome::pass:
+        ++passed;
+        break;
+      case Outcome::skip:
+        ++skipped;
+        skips.push_back(name + ": " + r.reason);
+        break;
+      case Outcome::fail:
+        ++failed;
+        fails.push_back(name + ": " + r.reason);
+        break;
     }
   }
   std::cout << "Skipped ONNX node tests:\n";
@@ -176,10 +188,95 @@ TEST(OnnxConformance, NodeTests) {
   for (const std::string& s : fails) std::cout << "  FAIL " << s << "\n";
   std::cout << "ONNX node tests: " << passed << " passed, " << skipped << " skipped, " << failed
             << " failed" << std::endl;
-  EXPECT_EQ(failed, 0) << "failing ONNX node tests:\n" << [&] {
-    std::string all;
-    for (const std::string& s : fails) all += "  " + s + "\n";
-    return all;
-  }();
+  EXPECT_EQ(failed, 0) << "failing ONNX node tests:\n"
+                       << [&] {
+                            std::string all;
+                            for (const std::string& s : fails) all += "  " + s + "\n";
+                            return all;
+                          }();
   EXPECT_GT(passed, 0);
+}
+
+namespace {
+std::string varint(uint64_t v) {
+  std::string s;
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    s.push_back(static_cast<char>(b | (v ? 0x80 : 0)));
+  } while (v);
+  return s;
+}
+std::string key(int field, int wire) {
+  return varint(static_cast<uint64_t>(field << 3 | wire));
+}
+std::string bytes_field(int field, const std::string& payload) {
+  return key(field, 2) + varint(payload.size()) + payload;
+}
+template <typename T>
+std::string le(T v) {
+  std::string s(sizeof(T), '\0');
+  std::memcpy(s.data(), &v, sizeof(T));
+  return s;
+}
+}  // namespace
+
+TEST(OnnxReader, TensorFieldsPackedUnpackedAndRaw) {
+  // dims [2, 3], FLOAT, packed float_data.
+  std::string packed;
+  for (float v : {1.f, -2.f, 3.5f, 0.f, 5.f, 6.25f}) packed += le(v);
+  const std::string t1 = key(1, 0) + varint(2) + key(1, 0) + varint(3) + key(2, 0) + varint(1) +
+                         bytes_field(4, packed);
+  Tensor a = onnx::parse_tensor(t1, "t1");
+  EXPECT_EQ(a.shape(), (Shape{2, 3}));
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{1, -2, 3.5f, 0, 5, 6.25f}));
+  // Packed dims, INT64, unpacked int64_data with a negative value (10-byte varint).
+  const std::string t2 = bytes_field(1, varint(3)) + key(2, 0) + varint(7) + key(7, 0) +
+                         varint(static_cast<uint64_t>(-1)) + key(7, 0) + varint(1ull << 40) +
+                         key(7, 0) + varint(0);
+  Tensor b = onnx::parse_tensor(t2, "t2");
+  EXPECT_EQ(b.dtype(), DType::i64);
+  EXPECT_EQ(b.to_vector<int64_t>(), (std::vector<int64_t>{-1, 1ll << 40, 0}));
+  // raw_data: DOUBLE read as f32, FLOAT16 bit patterns, BOOL.
+  const std::string t3 =
+      key(1, 0) + varint(2) + key(2, 0) + varint(11) + bytes_field(9, le(0.5) + le(-3.0));
+  EXPECT_EQ(onnx::parse_tensor(t3, "t3").to_vector<float>(), (std::vector<float>{0.5f, -3.0f}));
+  const std::string t4 = key(1, 0) + varint(2) + key(2, 0) + varint(10) + key(5, 0) +
+                         varint(0x3c00) + key(5, 0) + varint(0xc000);  // 1.0, -2.0 in int32_data
+  Tensor h = onnx::parse_tensor(t4, "t4");
+  EXPECT_EQ(h.dtype(), DType::f16);
+  EXPECT_EQ(h.to_vector<float>(), (std::vector<float>{1.0f, -2.0f}));
+  const std::string t5 =
+      key(1, 0) + varint(3) + key(2, 0) + varint(9) + bytes_field(9, std::string("\1\0\1", 3));
+  EXPECT_EQ(onnx::parse_tensor(t5, "t5").to_vector<bool>(), (std::vector<bool>{true, false, true}));
+  // A 0-d tensor (no dims) with one value.
+  const std::string t6 = key(2, 0) + varint(6) + bytes_field(5, varint(42));
+  Tensor s = onnx::parse_tensor(t6, "t6");
+  EXPECT_EQ(s.dim(), 0);
+  EXPECT_EQ(s.item<int>(), 42);
+}
+
+TEST(OnnxReader, MalformedInputThrowsNamingTheSource) {
+  auto expect_error = [](const std::string& bytes, const std::string& needle) {
+    try {
+      onnx::parse_tensor(bytes, "bad.pb");
+      ADD_FAILURE() << "expected an error for " << needle;
+    } catch (const onnx::Skip&) {
+      ADD_FAILURE() << "malformed input reported as a skip";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("bad.pb"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+    }
+  };
+  expect_error(key(1, 0) + "\x80", "truncated varint");
+  expect_error(key(4, 2) + varint(100) + "abc", "runs past the end");
+  expect_error(key(1, 0) + varint(2) + key(2, 0) + varint(1) + bytes_field(9, "abc"), "raw_data");
+  expect_error(key(1, 0) + varint(3) + key(2, 0) + varint(1) + bytes_field(4, le(1.f)),
+               "float_data");
+  expect_error(key(1, 3), "wire type");
+  // Valid data oar cannot hold is a skip, not an error.
+  EXPECT_THROW(onnx::parse_tensor(key(2, 0) + varint(8), "s.pb"), onnx::Skip);
+  EXPECT_THROW(onnx::load_tensor("/nonexistent/x.pb"), Error);
+  EXPECT_THROW(onnx::parse_model(key(1, 0) + varint(7), "m.onnx"), Error);  // no graph
 }

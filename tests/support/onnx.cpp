@@ -69,11 +69,20 @@ class Reader {
 
   void skip(int wire) {
     switch (wire) {
-      case varint: read_varint(); break;
-      case fixed64: read_fixed<uint64_t>(); break;
-      case bytes: read_bytes(); break;
-      case fixed32: read_fixed<uint32_t>(); break;
-      default: fail("unsupported wire type " + std::to_string(wire));
+      case varint:
+        read_varint();
+        break;
+      case fixed64:
+        read_fixed<uint64_t>();
+        break;
+      case bytes:
+        read_bytes();
+        break;
+      case fixed32:
+        read_fixed<uint32_t>();
+        break;
+      default:
+        fail("unsupported wire type " + std::to_string(wire));
     }
   }
 
@@ -114,7 +123,8 @@ class Reader {
     }
     expect(wire, bytes, field);
     Reader r = sub();
-    if (r.buf_.size() % sizeof(T) != 0) fail(std::string("packed ") + field + " length is not a multiple of the element size");
+    if (r.buf_.size() % sizeof(T) != 0)
+      fail(std::string("packed ") + field + " length is not a multiple of the element size");
     while (!r.done()) out.push_back(r.read_fixed<T>());
   }
 
@@ -129,12 +139,25 @@ class Reader {
 
 size_t onnx_elem_size(int t) {
   switch (static_cast<DataType>(t)) {
-    case DataType::float32: case DataType::int32: case DataType::uint32: return 4;
-    case DataType::uint8: case DataType::int8: case DataType::boolean: return 1;
-    case DataType::uint16: case DataType::int16: case DataType::float16: case DataType::bfloat16:
+    case DataType::float32:
+    case DataType::int32:
+    case DataType::uint32:
+      return 4;
+    case DataType::uint8:
+    case DataType::int8:
+    case DataType::boolean:
+      return 1;
+    case DataType::uint16:
+    case DataType::int16:
+    case DataType::float16:
+    case DataType::bfloat16:
       return 2;
-    case DataType::int64: case DataType::uint64: case DataType::float64: return 8;
-    default: return 0;
+    case DataType::int64:
+    case DataType::uint64:
+    case DataType::float64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -157,18 +180,43 @@ RawTensor read_tensor_fields(Reader r) {
   int w;
   while (r.next(f, w)) {
     switch (f) {
-      case 1: r.read_ints(w, t.dims, "TensorProto.dims"); break;
-      case 2: t.data_type = static_cast<int>(r.read_int(w, "TensorProto.data_type")); break;
-      case 3: r.skip(w); ++t.segments; break;
-      case 4: r.read_fixeds<float>(w, t.floats, "TensorProto.float_data"); break;
-      case 5: r.read_ints(w, t.int32s, "TensorProto.int32_data"); break;
-      case 7: r.read_ints(w, t.int64s, "TensorProto.int64_data"); break;
-      case 8: t.name = r.read_string(w, "TensorProto.name"); break;
-      case 9: t.raw = r.read_string(w, "TensorProto.raw_data"); t.has_raw = true; break;
-      case 10: r.read_fixeds<double>(w, t.doubles, "TensorProto.double_data"); break;
-      case 11: r.read_ints(w, t.uint64s, "TensorProto.uint64_data"); break;
-      case 14: t.external = r.read_int(w, "TensorProto.data_location") == 1; break;
-      default: r.skip(w);
+      case 1:
+        r.read_ints(w, t.dims, "TensorProto.dims");
+        break;
+      case 2:
+        t.data_type = static_cast<int>(r.read_int(w, "TensorProto.data_type"));
+        break;
+      case 3:
+        r.skip(w);
+        ++t.segments;
+        break;
+      case 4:
+        r.read_fixeds<float>(w, t.floats, "TensorProto.float_data");
+        break;
+      case 5:
+        r.read_ints(w, t.int32s, "TensorProto.int32_data");
+        break;
+      case 7:
+        r.read_ints(w, t.int64s, "TensorProto.int64_data");
+        break;
+      case 8:
+        t.name = r.read_string(w, "TensorProto.name");
+        break;
+      case 9:
+        t.raw = r.read_string(w, "TensorProto.raw_data");
+        t.has_raw = true;
+        break;
+      case 10:
+        r.read_fixeds<double>(w, t.doubles, "TensorProto.double_data");
+        break;
+      case 11:
+        r.read_ints(w, t.uint64s, "TensorProto.uint64_data");
+        break;
+      case 14:
+        t.external = r.read_int(w, "TensorProto.data_location") == 1;
+        break;
+      default:
+        r.skip(w);
     }
   }
   return t;
@@ -188,15 +236,24 @@ double raw_element(const std::string& raw, int t, int64_t k) {
     return v;
   };
   switch (static_cast<DataType>(t)) {
-    case DataType::float32: return rd(float{});
-    case DataType::float64: return rd(double{});
-    case DataType::uint8: return rd(uint8_t{});
-    case DataType::boolean: return rd(uint8_t{}) != 0;
-    case DataType::int32: return rd(int32_t{});
-    case DataType::int64: return static_cast<double>(rd(int64_t{}));
-    case DataType::float16: return f16_to_float(rd(uint16_t{}));
-    case DataType::bfloat16: return bf16_to_float(rd(uint16_t{}));
-    default: return 0;
+    case DataType::float32:
+      return rd(float{});
+    case DataType::float64:
+      return rd(double{});
+    case DataType::uint8:
+      return rd(uint8_t{});
+    case DataType::boolean:
+      return rd(uint8_t{}) != 0;
+    case DataType::int32:
+      return rd(int32_t{});
+    case DataType::int64:
+      return static_cast<double>(rd(int64_t{}));
+    case DataType::float16:
+      return f16_to_float(rd(uint16_t{}));
+    case DataType::bfloat16:
+      return bf16_to_float(rd(uint16_t{}));
+    default:
+      return 0;
   }
 }
 
@@ -205,8 +262,7 @@ Tensor to_tensor(const RawTensor& t, const std::string& where) {
   if (t.external) throw Skip("onnx: " + what + ": external data is not supported");
   if (t.segments) throw Skip("onnx: " + what + ": segmented tensors are not supported");
   const DType dt = dtype_for(t.data_type, what);
-  for (int64_t d : t.dims)
-    OAR_CHECK(d >= 0, "onnx: ", what, ": negative dimension ", d);
+  for (int64_t d : t.dims) OAR_CHECK(d >= 0, "onnx: ", what, ": negative dimension ", d);
   const int64_t n = shape_numel(t.dims);
   Tensor out = empty(t.dims, dt);
   const int et = t.data_type;
@@ -261,7 +317,9 @@ Tensor to_tensor(const RawTensor& t, const std::string& where) {
   return out;
 }
 
-Tensor read_tensor(Reader r) { return to_tensor(read_tensor_fields(r), r.where()); }
+Tensor read_tensor(Reader r) {
+  return to_tensor(read_tensor_fields(r), r.where());
+}
 
 Attribute read_attribute(Reader r) {
   Attribute a;
@@ -270,15 +328,23 @@ Attribute read_attribute(Reader r) {
   int64_t graphs = 0;
   while (r.next(f, w)) {
     switch (f) {
-      case 1: a.name = r.read_string(w, "AttributeProto.name"); break;
-      case 20: a.type = static_cast<int>(r.read_int(w, "AttributeProto.type")); break;
+      case 1:
+        a.name = r.read_string(w, "AttributeProto.name");
+        break;
+      case 20:
+        a.type = static_cast<int>(r.read_int(w, "AttributeProto.type"));
+        break;
       case 2: {
         r.expect(w, fixed32, "AttributeProto.f");
         a.f = r.read_fixed<float>();
         break;
       }
-      case 3: a.i = r.read_int(w, "AttributeProto.i"); break;
-      case 4: a.s = r.read_string(w, "AttributeProto.s"); break;
+      case 3:
+        a.i = r.read_int(w, "AttributeProto.i");
+        break;
+      case 4:
+        a.s = r.read_string(w, "AttributeProto.s");
+        break;
       case 5: {
         r.expect(w, bytes, "AttributeProto.t");
         RawTensor raw = read_tensor_fields(r.sub());
@@ -289,20 +355,37 @@ Attribute read_attribute(Reader r) {
         }
         break;
       }
-      case 6: case 11: r.skip(w); ++graphs; break;
-      case 7: r.read_fixeds<float>(w, a.fs, "AttributeProto.floats"); break;
-      case 8: r.read_ints(w, a.is, "AttributeProto.ints"); break;
-      case 9: a.ss.push_back(r.read_string(w, "AttributeProto.strings")); break;
-      default: r.skip(w);
+      case 6:
+      case 11:
+        r.skip(w);
+        ++graphs;
+        break;
+      case 7:
+        r.read_fixeds<float>(w, a.fs, "AttributeProto.floats");
+        break;
+      case 8:
+        r.read_ints(w, a.is, "AttributeProto.ints");
+        break;
+      case 9:
+        a.ss.push_back(r.read_string(w, "AttributeProto.strings"));
+        break;
+      default:
+        r.skip(w);
     }
   }
   if (a.type == Attribute::undefined) {  // IR < 2: infer from the field in use
-    if (!a.fs.empty()) a.type = Attribute::floats;
-    else if (!a.is.empty()) a.type = Attribute::ints;
-    else if (!a.ss.empty()) a.type = Attribute::strings;
-    else if (a.t.defined()) a.type = Attribute::tensor;
-    else if (!a.s.empty()) a.type = Attribute::string;
-    else if (graphs) a.type = Attribute::graph;
+    if (!a.fs.empty())
+      a.type = Attribute::floats;
+    else if (!a.is.empty())
+      a.type = Attribute::ints;
+    else if (!a.ss.empty())
+      a.type = Attribute::strings;
+    else if (a.t.defined())
+      a.type = Attribute::tensor;
+    else if (!a.s.empty())
+      a.type = Attribute::string;
+    else if (graphs)
+      a.type = Attribute::graph;
   }
   return a;
 }
@@ -313,13 +396,27 @@ Node read_node(Reader r) {
   int w;
   while (r.next(f, w)) {
     switch (f) {
-      case 1: n.inputs.push_back(r.read_string(w, "NodeProto.input")); break;
-      case 2: n.outputs.push_back(r.read_string(w, "NodeProto.output")); break;
-      case 3: n.name = r.read_string(w, "NodeProto.name"); break;
-      case 4: n.op_type = r.read_string(w, "NodeProto.op_type"); break;
-      case 5: r.expect(w, bytes, "NodeProto.attribute"); n.attributes.push_back(read_attribute(r.sub())); break;
-      case 7: n.domain = r.read_string(w, "NodeProto.domain"); break;
-      default: r.skip(w);
+      case 1:
+        n.inputs.push_back(r.read_string(w, "NodeProto.input"));
+        break;
+      case 2:
+        n.outputs.push_back(r.read_string(w, "NodeProto.output"));
+        break;
+      case 3:
+        n.name = r.read_string(w, "NodeProto.name");
+        break;
+      case 4:
+        n.op_type = r.read_string(w, "NodeProto.op_type");
+        break;
+      case 5:
+        r.expect(w, bytes, "NodeProto.attribute");
+        n.attributes.push_back(read_attribute(r.sub()));
+        break;
+      case 7:
+        n.domain = r.read_string(w, "NodeProto.domain");
+        break;
+      default:
+        r.skip(w);
     }
   }
   if (n.op_type.empty()) r.fail("NodeProto without op_type");
@@ -346,8 +443,10 @@ ValueInfo read_value_info(Reader r) {
           uint32_t ef;
           int ew;
           while (er.next(ef, ew)) {
-            if (ef == 1) v.elem_type = static_cast<int>(er.read_int(ew, "TypeProto.Tensor.elem_type"));
-            else er.skip(ew);
+            if (ef == 1)
+              v.elem_type = static_cast<int>(er.read_int(ew, "TypeProto.Tensor.elem_type"));
+            else
+              er.skip(ew);
           }
         } else {
           tr.skip(tw);
@@ -366,17 +465,29 @@ Graph read_graph(Reader r) {
   int w;
   while (r.next(f, w)) {
     switch (f) {
-      case 1: r.expect(w, bytes, "GraphProto.node"); g.nodes.push_back(read_node(r.sub())); break;
-      case 2: g.name = r.read_string(w, "GraphProto.name"); break;
+      case 1:
+        r.expect(w, bytes, "GraphProto.node");
+        g.nodes.push_back(read_node(r.sub()));
+        break;
+      case 2:
+        g.name = r.read_string(w, "GraphProto.name");
+        break;
       case 5: {
         r.expect(w, bytes, "GraphProto.initializer");
         RawTensor raw = read_tensor_fields(r.sub());
         g.initializers[raw.name] = to_tensor(raw, r.where());
         break;
       }
-      case 11: r.expect(w, bytes, "GraphProto.input"); g.inputs.push_back(read_value_info(r.sub())); break;
-      case 12: r.expect(w, bytes, "GraphProto.output"); g.outputs.push_back(read_value_info(r.sub())); break;
-      default: r.skip(w);
+      case 11:
+        r.expect(w, bytes, "GraphProto.input");
+        g.inputs.push_back(read_value_info(r.sub()));
+        break;
+      case 12:
+        r.expect(w, bytes, "GraphProto.output");
+        g.outputs.push_back(read_value_info(r.sub()));
+        break;
+      default:
+        r.skip(w);
     }
   }
   return g;
@@ -393,22 +504,30 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 const char* data_type_name(int t) {
-  static const char* names[] = {"UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",
-                                "INT16",     "INT32",  "INT64",     "STRING",     "BOOL",
-                                "FLOAT16",   "DOUBLE", "UINT32",    "UINT64",     "COMPLEX64",
+  static const char* names[] = {"UNDEFINED",  "FLOAT",   "UINT8",  "INT8",   "UINT16",
+                                "INT16",      "INT32",   "INT64",  "STRING", "BOOL",
+                                "FLOAT16",    "DOUBLE",  "UINT32", "UINT64", "COMPLEX64",
                                 "COMPLEX128", "BFLOAT16"};
   return t >= 0 && t <= 16 ? names[t] : "UNKNOWN";
 }
 
 DType dtype_for(int t, const std::string& where) {
   switch (static_cast<DataType>(t)) {
-    case DataType::float32: case DataType::float64: return DType::f32;
-    case DataType::float16: return DType::f16;
-    case DataType::bfloat16: return DType::bf16;
-    case DataType::int64: return DType::i64;
-    case DataType::int32: return DType::i32;
-    case DataType::uint8: return DType::u8;
-    case DataType::boolean: return DType::boolean;
+    case DataType::float32:
+    case DataType::float64:
+      return DType::f32;
+    case DataType::float16:
+      return DType::f16;
+    case DataType::bfloat16:
+      return DType::bf16;
+    case DataType::int64:
+      return DType::i64;
+    case DataType::int32:
+      return DType::i32;
+    case DataType::uint8:
+      return DType::u8;
+    case DataType::boolean:
+      return DType::boolean;
     default:
       throw Skip(detail::concat("onnx: ", where, ": element type ", data_type_name(t), " (", t,
                                 ") has no oar dtype"));
@@ -425,7 +544,8 @@ namespace {
 const Attribute* typed(const Node& n, const std::string& attr, int type) {
   const Attribute* a = n.find(attr);
   if (a && a->type != type)
-    OAR_FAIL("onnx: ", n.op_type, " attribute '", attr, "' has type ", a->type, ", expected ", type);
+    OAR_FAIL("onnx: ", n.op_type, " attribute '", attr, "' has type ", a->type, ", expected ",
+             type);
   return a;
 }
 }  // namespace
@@ -442,7 +562,8 @@ std::string Node::get_string(const std::string& attr, const std::string& def) co
   const Attribute* a = typed(*this, attr, Attribute::string);
   return a ? a->s : def;
 }
-std::vector<int64_t> Node::get_ints(const std::string& attr, const std::vector<int64_t>& def) const {
+std::vector<int64_t> Node::get_ints(const std::string& attr,
+                                    const std::vector<int64_t>& def) const {
   const Attribute* a = typed(*this, attr, Attribute::ints);
   return a ? a->is : def;
 }
@@ -472,7 +593,9 @@ Model parse_model(const std::string& buf, const std::string& where) {
   int w;
   while (r.next(f, w)) {
     switch (f) {
-      case 1: m.ir_version = r.read_int(w, "ModelProto.ir_version"); break;
+      case 1:
+        m.ir_version = r.read_int(w, "ModelProto.ir_version");
+        break;
       case 7:
         r.expect(w, bytes, "ModelProto.graph");
         m.graph = read_graph(r.sub());
@@ -486,14 +609,18 @@ Model parse_model(const std::string& buf, const std::string& where) {
         uint32_t of;
         int ow;
         while (o.next(of, ow)) {
-          if (of == 1) domain = o.read_string(ow, "OperatorSetIdProto.domain");
-          else if (of == 2) version = o.read_int(ow, "OperatorSetIdProto.version");
-          else o.skip(ow);
+          if (of == 1)
+            domain = o.read_string(ow, "OperatorSetIdProto.domain");
+          else if (of == 2)
+            version = o.read_int(ow, "OperatorSetIdProto.version");
+          else
+            o.skip(ow);
         }
         m.opsets[domain == "ai.onnx" ? "" : domain] = version;
         break;
       }
-      default: r.skip(w);
+      default:
+        r.skip(w);
     }
   }
   OAR_CHECK(has_graph, "onnx: ", where, ": ModelProto has no graph");
@@ -504,8 +631,12 @@ Tensor parse_tensor(const std::string& buf, const std::string& where) {
   return read_tensor(Reader(buf, where));
 }
 
-Model load_model(const std::string& path) { return parse_model(read_file(path), path); }
-Tensor load_tensor(const std::string& path) { return parse_tensor(read_file(path), path); }
+Model load_model(const std::string& path) {
+  return parse_model(read_file(path), path);
+}
+Tensor load_tensor(const std::string& path) {
+  return parse_tensor(read_file(path), path);
+}
 
 int tensor_data_type(const std::string& path) {
   const std::string buf = read_file(path);

@@ -22,9 +22,23 @@ class Skip : public Error {
 
 // TensorProto.DataType values.
 enum class DataType : int {
-  undefined = 0, float32 = 1, uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, int32 = 6, int64 = 7,
-  string = 8, boolean = 9, float16 = 10, float64 = 11, uint32 = 12, uint64 = 13, complex64 = 14,
-  complex128 = 15, bfloat16 = 16
+  undefined = 0,
+  float32 = 1,
+  uint8 = 2,
+  int8 = 3,
+  uint16 = 4,
+  int16 = 5,
+  int32 = 6,
+  int64 = 7,
+  string = 8,
+  boolean = 9,
+  float16 = 10,
+  float64 = 11,
+  uint32 = 12,
+  uint64 = 13,
+  complex64 = 14,
+  complex128 = 15,
+  bfloat16 = 16
 };
 const char* data_type_name(int t);
 // The oar dtype that holds an ONNX element type (float64 is read as f32); throws Skip otherwise.
@@ -33,8 +47,19 @@ DType dtype_for(int onnx_type, const std::string& where);
 struct Attribute {
   // AttributeProto.AttributeType values.
   enum Type : int {
-    undefined = 0, float_ = 1, int_ = 2, string = 3, tensor = 4, graph = 5, floats = 6, ints = 7,
-    strings = 8, tensors = 9, graphs = 10, sparse_tensor = 11, sparse_tensors = 12
+    undefined = 0,
+    float_ = 1,
+    int_ = 2,
+    string = 3,
+    tensor = 4,
+    graph = 5,
+    floats = 6,
+    ints = 7,
+    strings = 8,
+    tensors = 9,
+    graphs = 10,
+    sparse_tensor = 11,
+    sparse_tensors = 12
   };
   std::string name;
   int type = undefined;
@@ -58,7 +83,8 @@ struct Node {
   int64_t get_int(const std::string& attr, int64_t def) const;
   float get_float(const std::string& attr, float def) const;
   std::string get_string(const std::string& attr, const std::string& def) const;
-  std::vector<int64_t> get_ints(const std::string& attr, const std::vector<int64_t>& def = {}) const;
+  std::vector<int64_t> get_ints(const std::string& attr,
+                                const std::vector<int64_t>& def = {}) const;
   std::vector<float> get_floats(const std::string& attr, const std::vector<float>& def = {}) const;
   Tensor get_tensor(const std::string& attr) const;  // undefined when absent
 };

@@ -34,7 +34,8 @@ void register_all_onnx_ops(OpRegistry& r, const std::vector<std::string>& only) 
     for (const OpFamily& f : onnx_op_families()) known = known || name == f.name;
     if (!known) {
       std::string all;
-      for (const OpFamily& f : onnx_op_families()) all += std::string(all.empty() ? "" : ", ") + f.name;
+      for (const OpFamily& f : onnx_op_families())
+        all += std::string(all.empty() ? "" : ", ") + f.name;
       OAR_FAIL("onnx: unknown op family '", name, "' (known: ", all, ")");
     }
   }
@@ -55,12 +56,14 @@ const Tensor& required(const Node& n, const std::vector<Tensor>& in, size_t i) {
 }
 
 std::vector<int64_t> int_values(const Tensor& t) {
-  OAR_CHECK(t.dtype() == DType::i64 || t.dtype() == DType::i32, "onnx: expected an integer tensor, got ",
-            dtype_name(t.dtype()));
+  OAR_CHECK(t.dtype() == DType::i64 || t.dtype() == DType::i32,
+            "onnx: expected an integer tensor, got ", dtype_name(t.dtype()));
   return t.to_vector<int64_t>();
 }
 
-Tensor scalar_like(const Tensor& like, double v) { return scalar_tensor(v, like.dtype(), like.device()); }
+Tensor scalar_like(const Tensor& like, double v) {
+  return scalar_tensor(v, like.dtype(), like.device());
+}
 
 ReduceAxes reduce_axes(const Node& n, const std::vector<Tensor>& in, int64_t opset,
                        int64_t input_from) {
@@ -89,8 +92,8 @@ std::vector<int64_t> spatial_pads(const Node& n, const Shape& spatial,
   }
   std::vector<int64_t> pads(2 * k, 0);
   if (mode == "VALID") return pads;
-  OAR_CHECK(mode == "SAME_UPPER" || mode == "SAME_LOWER", "onnx: ", n.op_type, ": auto_pad '",
-            mode, "' (allowed: NOTSET, SAME_UPPER, SAME_LOWER, VALID)");
+  OAR_CHECK(mode == "SAME_UPPER" || mode == "SAME_LOWER", "onnx: ", n.op_type, ": auto_pad '", mode,
+            "' (allowed: NOTSET, SAME_UPPER, SAME_LOWER, VALID)");
   for (size_t i = 0; i < k; ++i) {
     const int64_t out = (spatial[i] + strides[i] - 1) / strides[i];
     const int64_t span = (kernel[i] - 1) * dilations[i] + 1;
@@ -102,6 +105,8 @@ std::vector<int64_t> spatial_pads(const Node& n, const Shape& spatial,
   return pads;
 }
 
-void skip(const Node& n, const std::string& why) { throw Skip(n.op_type + ": " + why); }
+void skip(const Node& n, const std::string& why) {
+  throw Skip(n.op_type + ": " + why);
+}
 
 }  // namespace oar::onnx

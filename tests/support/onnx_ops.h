@@ -17,8 +17,8 @@
 
 namespace oar::onnx {
 
-using Handler = std::function<std::vector<Tensor>(const Node& node, const std::vector<Tensor>& inputs,
-                                                  int64_t opset)>;
+using Handler = std::function<std::vector<Tensor>(
+    const Node& node, const std::vector<Tensor>& inputs, int64_t opset)>;
 
 class OpRegistry {
  public:

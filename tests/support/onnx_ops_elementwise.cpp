@@ -44,7 +44,8 @@ void add_variadic(OpRegistry& r, const char* op, BinaryFn f, bool mean) {
 }
 
 Tensor floating(const Node& n, const Tensor& x) {
-  if (!is_floating(x.dtype())) skip(n, std::string("dtype ") + dtype_name(x.dtype()) + " is not floating");
+  if (!is_floating(x.dtype()))
+    skip(n, std::string("dtype ") + dtype_name(x.dtype()) + " is not floating");
   return x;
 }
 
@@ -157,9 +158,8 @@ void register_elementwise_onnx_ops(OpRegistry& r) {
     return {clip(n, in, opset)};
   });
 
-  r.add("Identity", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
-    return {required(n, in, 0)};
-  });
+  r.add("Identity",
+        [](const Node& n, const Tensors& in, int64_t) -> Tensors { return {required(n, in, 0)}; });
   r.add("Cast", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
     const int to = static_cast<int>(n.get_int("to", 0));
     if (n.get_int("saturate", 1) != 1) skip(n, "saturate=0");

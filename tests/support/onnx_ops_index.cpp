@@ -25,7 +25,8 @@ Tensor scatter_onnx(const Node& n, const Tensors& in) {
   // Replacement = x where nothing lands + the sum of what lands, exact without duplicates.
   if (x.dtype() == DType::boolean) skip(n, "bool data");
   const Tensor hits = scatter_add(zeros_like(x), axis, idx, ones_like(updates));
-  if (hits.numel() > 0 && amax(hits).item_double() > 1) skip(n, "duplicate indices without a reduction");
+  if (hits.numel() > 0 && amax(hits).item_double() > 1)
+    skip(n, "duplicate indices without a reduction");
   return add(mul(x, eq(hits, 0.0).to(x.dtype())), scatter_add(zeros_like(x), axis, idx, updates));
 }
 }  // namespace
@@ -39,12 +40,10 @@ void register_index_onnx_ops(OpRegistry& r) {
     const int64_t axis = wrap_dim(n.get_int("axis", 0), x.dim(), "GatherElements");
     return {gather(x, axis, wrap_indices(required(n, in, 1), x.size(axis)))};
   });
-  r.add("ScatterElements", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
-    return {scatter_onnx(n, in)};
-  });
-  r.add("Scatter", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
-    return {scatter_onnx(n, in)};
-  });
+  r.add("ScatterElements",
+        [](const Node& n, const Tensors& in, int64_t) -> Tensors { return {scatter_onnx(n, in)}; });
+  r.add("Scatter",
+        [](const Node& n, const Tensors& in, int64_t) -> Tensors { return {scatter_onnx(n, in)}; });
 }
 
 }  // namespace oar::onnx

@@ -11,10 +11,11 @@ Tensors split_onnx(const Node& n, const Tensors& in, int64_t opset) {
   const Tensor& x = required(n, in, 0);
   const int64_t axis = wrap_dim(n.get_int("axis", 0), x.dim(), "Split");
   std::vector<int64_t> sizes =
-      opset < 13 ? n.get_ints("split") : (input_or_none(in, 1).defined() ? int_values(in[1]) : std::vector<int64_t>{});
+      opset < 13 ? n.get_ints("split")
+                 : (input_or_none(in, 1).defined() ? int_values(in[1]) : std::vector<int64_t>{});
   if (!sizes.empty()) return split(x, sizes, axis);
-  const int64_t parts = n.has("num_outputs") ? n.get_int("num_outputs", 1)
-                                             : static_cast<int64_t>(n.outputs.size());
+  const int64_t parts =
+      n.has("num_outputs") ? n.get_int("num_outputs", 1) : static_cast<int64_t>(n.outputs.size());
   OAR_CHECK(parts > 0, "onnx: Split: no outputs");
   return chunk(x, parts, axis);
 }

@@ -19,7 +19,8 @@ void register_reduce_onnx_ops(OpRegistry& r) {
     const Tensor& x = required(n, in, 0);
     const ReduceAxes a = reduce_axes(n, in, opset, 18);
     if (a.identity) return {x};
-    if (!is_floating(x.dtype())) skip(n, std::string("integer mean (") + dtype_name(x.dtype()) + ")");
+    if (!is_floating(x.dtype()))
+      skip(n, std::string("integer mean (") + dtype_name(x.dtype()) + ")");
     return {mean(x, a.dims, a.keepdims)};
   });
   // sum(f(x)) then g, for the composed reductions (axes became an input in opset 18).

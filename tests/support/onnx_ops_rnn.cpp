@@ -32,7 +32,7 @@ RnnInputs rnn_inputs(const Node& n, const Tensors& in, int64_t gates,
   RnnInputs ri;
   ri.bidirectional = direction == "bidirectional";
   ri.batch_first = n.get_int("layout", 0) == 1;
-  const Tensor& w = required(n, in, 1);  // [D, G*H, I]
+  const Tensor& w = required(n, in, 1);   // [D, G*H, I]
   const Tensor& rw = required(n, in, 2);  // [D, G*H, H]
   const Tensor b = input_or_none(in, 3);  // [D, 2*G*H]
   const int64_t hidden = rw.size(2);
@@ -85,10 +85,11 @@ void register_rnn_onnx_ops(OpRegistry& r) {
   });
   r.add("GRU", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
     if (n.get_int("linear_before_reset", 0) == 0)
-      skip(n, "linear_before_reset=0 (the engine's GRU applies the reset gate after the linear map)");
+      skip(n,
+           "linear_before_reset=0 (the engine's GRU applies the reset gate after the linear map)");
     const RnnInputs ri = rnn_inputs(n, in, 3, {1, 0, 2});  // z,r,h -> r,z,n
-    const RnnOutput o = gru(required(n, in, 0), ri.weights, 1, ri.bidirectional, ri.batch_first,
-                            ri.lengths, ri.h0);
+    const RnnOutput o =
+        gru(required(n, in, 0), ri.weights, 1, ri.bidirectional, ri.batch_first, ri.lengths, ri.h0);
     Tensors out = onnx_outputs(o, ri, Tensor());
     out.pop_back();
     return out;

@@ -57,8 +57,10 @@ Tensor unsqueeze_onnx(const Node& n, const Tensors& in, int64_t opset) {
   Shape s;
   int64_t src = 0;
   for (int64_t d = 0; d < rank; ++d) {
-    if (std::binary_search(axes.begin(), axes.end(), d)) s.push_back(1);
-    else s.push_back(x.size(src++));
+    if (std::binary_search(axes.begin(), axes.end(), d))
+      s.push_back(1);
+    else
+      s.push_back(x.size(src++));
   }
   return x.reshape(s);
 }
@@ -96,7 +98,8 @@ Tensor slice_onnx(const Node& n, const Tensors& in, int64_t opset) {
 Tensor constant_onnx(const Node& n) {
   if (Tensor t = n.get_tensor("value"); t.defined()) return t;
   if (n.has("value_float")) return scalar_tensor(n.get_float("value_float", 0), DType::f32);
-  if (n.has("value_int")) return scalar_tensor(static_cast<double>(n.get_int("value_int", 0)), DType::i64);
+  if (n.has("value_int"))
+    return scalar_tensor(static_cast<double>(n.get_int("value_int", 0)), DType::i64);
   if (n.has("value_floats")) {
     const auto v = n.get_floats("value_floats");
     return tensor<float>(v, {static_cast<int64_t>(v.size())});
@@ -157,9 +160,8 @@ void register_shape_onnx_ops(OpRegistry& r) {
   r.add("Slice", [](const Node& n, const Tensors& in, int64_t opset) -> Tensors {
     return {slice_onnx(n, in, opset)};
   });
-  r.add("Constant", [](const Node& n, const Tensors&, int64_t) -> Tensors {
-    return {constant_onnx(n)};
-  });
+  r.add("Constant",
+        [](const Node& n, const Tensors&, int64_t) -> Tensors { return {constant_onnx(n)}; });
   r.add("ConstantOfShape", [](const Node& n, const Tensors& in, int64_t) -> Tensors {
     const Shape shape = int_values(required(n, in, 0));
     const Tensor v = n.get_tensor("value");

@@ -22,7 +22,9 @@ Tensor permuted_leaf(const Shape& shape, const Shape& perm, uint64_t seed, doubl
   return rand(shape, &g, lo, hi).permute(perm).detach().set_requires_grad();
 }
 
-std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
+std::vector<float> values(const Tensor& t) {
+  return t.to_vector<float>();
+}
 
 }  // namespace
 
@@ -54,9 +56,8 @@ TEST(Binary, GradcheckNonContiguousInputs) {
     // A permuted leaf with a sliced (step 2) view of another leaf.
     Tensor a = permuted_leaf({5, 3}, {1, 0}, 5, 0.5, 1.5);  // [3, 5], strides (1, 3)
     Tensor b = rand_input({3, 9}, 6, 0.5, 1.5);
-    EXPECT_GRADCHECK(
-        [f](const std::vector<Tensor>& x) { return f(x[0], x[1].slice(1, 0, 9, 2)); },
-        std::vector<Tensor>({a, b}));
+    EXPECT_GRADCHECK([f](const std::vector<Tensor>& x) { return f(x[0], x[1].slice(1, 0, 9, 2)); },
+                     std::vector<Tensor>({a, b}));
   }
 }
 
@@ -68,20 +69,24 @@ TEST(Binary, GradcheckMaximumMinimumAwayFromTies) {
   std::vector<float> sv(21);
   for (int i = 0; i < 21; ++i) sv[i] = (i % 2) ? -3.0f : 0.0f;
   const Tensor shift = tensor<float>(sv, {3, 7});
-  EXPECT_GRADCHECK([shift](const std::vector<Tensor>& x) { return maximum(x[0], add(x[1], shift)); },
-                   std::vector<Tensor>({a, b}));
-  EXPECT_GRADCHECK([shift](const std::vector<Tensor>& x) { return minimum(x[0], add(x[1], shift)); },
-                   std::vector<Tensor>({a, b}));
+  EXPECT_GRADCHECK(
+      [shift](const std::vector<Tensor>& x) { return maximum(x[0], add(x[1], shift)); },
+      std::vector<Tensor>({a, b}));
+  EXPECT_GRADCHECK(
+      [shift](const std::vector<Tensor>& x) { return minimum(x[0], add(x[1], shift)); },
+      std::vector<Tensor>({a, b}));
   // Broadcast [3,1] against [3,7].
   Tensor c = rand_input({3, 1}, 9, 1.2, 1.8);
-  EXPECT_GRADCHECK([shift](const std::vector<Tensor>& x) { return maximum(x[0], add(x[1], shift)); },
-                   std::vector<Tensor>({c, b}));
+  EXPECT_GRADCHECK(
+      [shift](const std::vector<Tensor>& x) { return maximum(x[0], add(x[1], shift)); },
+      std::vector<Tensor>({c, b}));
 }
 
 TEST(Binary, GradcheckScalarForms) {
   Tensor x = rand_input({2, 3, 5}, 10, 0.5, 1.5);
   auto check = [&](std::function<Tensor(const Tensor&)> f) {
-    EXPECT_GRADCHECK([f](const std::vector<Tensor>& v) { return f(v[0]); }, std::vector<Tensor>({x}));
+    EXPECT_GRADCHECK([f](const std::vector<Tensor>& v) { return f(v[0]); },
+                     std::vector<Tensor>({x}));
   };
   check([](const Tensor& t) { return add(t, 2.5); });
   check([](const Tensor& t) { return sub(t, 2.5); });
@@ -213,7 +218,8 @@ TEST(Binary, ComparisonsAndLogic) {
   // Non-bool inputs are truthy by != 0.
   EXPECT_EQ(logical_and(tensor<float>({0.5f, 0}), tensor<int64_t>({3, 3})).to_vector<bool>(),
             (std::vector<bool>{true, false}));
-  EXPECT_EQ(logical_not(tensor<float>({0, -2})).to_vector<bool>(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(logical_not(tensor<float>({0, -2})).to_vector<bool>(),
+            (std::vector<bool>{true, false}));
   // Comparisons record no history.
   Tensor x = rand_input({3}, 1);
   EXPECT_FALSE(lt(x, 0.0).requires_grad());

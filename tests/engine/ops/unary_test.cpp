@@ -20,8 +20,8 @@ using UnaryFn = std::function<Tensor(const Tensor&)>;
 struct Case {
   const char* name;
   UnaryFn f;
-  double lo, hi;                // input range
-  std::vector<double> kinks;    // points where the derivative jumps
+  double lo, hi;              // input range
+  std::vector<double> kinks;  // points where the derivative jumps
 };
 
 // Random values in [lo, hi) nudged at least 0.05 away from every kink, so central differences
@@ -70,7 +70,9 @@ std::vector<Case> differentiable_cases() {
   };
 }
 
-std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
+std::vector<float> values(const Tensor& t) {
+  return t.to_vector<float>();
+}
 
 }  // namespace
 
@@ -90,8 +92,11 @@ TEST(Unary, GradcheckNonContiguous) {
     auto fn = c.f;
     // Strided views of a contiguous leaf...
     Tensor x = leaf({4, 3, 5}, 4, c);
-    EXPECT_GRADCHECK([fn](const std::vector<Tensor>& v) { return fn(v[0].permute({2, 0, 1})); },
-                     std::vector<Tensor>({x}));
+    EXPECT_GRADCHECK(
+        [fn](const std::vector<Tensor>& v) {
+          return fn(v[0].permute({2, 0, 1}));
+        },
+        std::vector<Tensor>({x}));
     EXPECT_GRADCHECK([fn](const std::vector<Tensor>& v) { return fn(v[0].slice(2, 1, 5, 2)); },
                      std::vector<Tensor>({x}));
     // ...and a leaf that is itself non-contiguous.
@@ -189,7 +194,8 @@ TEST(Unary, Bf16AndF16Inputs) {
       EXPECT_EQ(y.dtype(), dt);
       const auto got = values(y);
       const double tol = dt == DType::bf16 ? 1e-2 : 2e-3;  // 8 and 11 significant bits
-      for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i])));
+      for (size_t i = 0; i < v.size(); ++i)
+        EXPECT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i])));
     }
   }
   // Backward in bf16 matches the f32 gradient to bf16 precision.
