@@ -144,8 +144,10 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   return with_fused_grad(UnaryOp::clamp, UnaryOp::d_clamp, x, lo, hi);
 }
 Tensor relu(const Tensor& x) {
+  // g where the output is positive, 0 elsewhere (d_clamp on the output would pass g through
+  // every clamped zero).
   return with_grad(UnaryOp::relu, x, [](const Tensor& g, const Tensor&, const Tensor& o) {
-    return run_backward(UnaryOp::d_clamp, g, o, 0.0, std::numeric_limits<double>::infinity());
+    return run_backward(UnaryOp::d_leaky_relu, g, o, 0.0);
   });
 }
 Tensor relu6(const Tensor& x) { return with_fused_grad(UnaryOp::relu6, UnaryOp::d_relu6, x); }
