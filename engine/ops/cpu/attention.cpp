@@ -10,6 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/generator.h"
+#include "engine/ops/cpu/fast_exp.h"
 #include "engine/tensor/tensor.h"
 
 namespace oar::cpu {
@@ -76,7 +77,8 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
         continue;
       }
       float sum = 0.0f;
-      for (int64_t j = 0; j < Lk; ++j) sum += (row[j] = std::exp(row[j] - mx));
+      for (int64_t j = 0; j < Lk; ++j) row[j] = fast_exp(row[j] - mx);
+      for (int64_t j = 0; j < Lk; ++j) sum += row[j];
       const float inv = 1.0f / sum;
       for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
     }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/ops/cpu/fast_exp.h"
 #include "engine/ops/rnn.h"
 
 namespace oar {
@@ -28,8 +29,6 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
                                       ldb, beta, c, ldc);
   OAR_CHECK(st == dnnl_success, "rnn: oneDNN sgemm failed (status ", static_cast<int>(st), ")");
 }
-
-inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
 std::vector<int64_t> lengths_of(const Tensor& lengths, int64_t T, int64_t N) {
   if (!lengths.defined()) return std::vector<int64_t>(N, T);
@@ -95,43 +94,35 @@ void rnn_layer_forward(RnnCell cell, bool reverse, const Tensor& x, const RnnWei
     for (int64_t n = 0; n < N; ++n) {
       const int64_t t = time_of(reverse, s, len[n]);
       if (t < 0) continue;
-      float* g = gates + (t * N + n) * GH;
-      const float* r = hw.data() + n * GH;
-      float* hr = h.data() + n * H;
-      float* out = py + t * ys0 + n * ys1;
+      float* __restrict g = gates + (t * N + n) * GH;
+      float* __restrict r = hw.data() + n * GH;
+      float* __restrict hr = h.data() + n * H;
+      float* __restrict out = py + t * ys0 + n * ys1;
       const int64_t o = (t * N + n) * H;
+      // Separate simple passes so each loop vectorises.
       if (is_lstm) {
-        float* cr = c.data() + n * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const float ig = sigmoid(g[j] + r[j]);
-          const float fg = sigmoid(g[H + j] + r[H + j]);
-          const float gg = std::tanh(g[2 * H + j] + r[2 * H + j]);
-          const float og = sigmoid(g[3 * H + j] + r[3 * H + j]);
-          const float cp = cr[j];
-          const float cv = fg * cp + ig * gg;
-          const float hv = og * std::tanh(cv);
-          g[j] = ig, g[H + j] = fg, g[2 * H + j] = gg, g[3 * H + j] = og;
-          if (keep) s1[o + j] = cv, s2[o + j] = hr[j], s3[o + j] = cp;
-          cr[j] = cv;
-          hr[j] = hv;
-          out[j] = hv;
+        float* __restrict cr = c.data() + n * H;
+        if (keep) {
+          std::copy(hr, hr + H, s2 + o);
+          std::copy(cr, cr + H, s3 + o);
         }
+        for (int64_t j = 0; j < GH; ++j) g[j] += r[j];
+        for (int64_t j = 0; j < 2 * H; ++j) g[j] = fast_sigmoid(g[j]);
+        for (int64_t j = 2 * H; j < 3 * H; ++j) g[j] = fast_tanh(g[j]);
+        for (int64_t j = 3 * H; j < GH; ++j) g[j] = fast_sigmoid(g[j]);
+        for (int64_t j = 0; j < H; ++j) cr[j] = g[H + j] * cr[j] + g[j] * g[2 * H + j];
+        for (int64_t j = 0; j < H; ++j) hr[j] = g[3 * H + j] * fast_tanh(cr[j]);
+        if (keep) std::copy(cr, cr + H, s1 + o);
       } else {
-        for (int64_t j = 0; j < H; ++j) {
-          const float hr_lin = r[j] + (bhh ? bhh[j] : 0.0f);
-          const float hz_lin = r[H + j] + (bhh ? bhh[H + j] : 0.0f);
-          const float hn_lin = r[2 * H + j] + (bhh ? bhh[2 * H + j] : 0.0f);
-          const float rg = sigmoid(g[j] + hr_lin);
-          const float zg = sigmoid(g[H + j] + hz_lin);
-          const float ng = std::tanh(g[2 * H + j] + rg * hn_lin);
-          const float hp = hr[j];
-          const float hv = (1.0f - zg) * ng + zg * hp;
-          g[j] = rg, g[H + j] = zg, g[2 * H + j] = ng;
-          if (keep) s1[o + j] = hn_lin, s2[o + j] = hp;
-          hr[j] = hv;
-          out[j] = hv;
-        }
+        if (keep) std::copy(hr, hr + H, s2 + o);
+        if (bhh)
+          for (int64_t j = 0; j < GH; ++j) r[j] += bhh[j];
+        for (int64_t j = 0; j < 2 * H; ++j) g[j] = fast_sigmoid(g[j] + r[j]);
+        for (int64_t j = 0; j < H; ++j) g[2 * H + j] = fast_tanh(g[2 * H + j] + g[j] * r[2 * H + j]);
+        for (int64_t j = 0; j < H; ++j) hr[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hr[j];
+        if (keep) std::copy(r + 2 * H, r + GH, s1 + o);
       }
+      std::copy(hr, hr + H, out);
     }
   }
   std::copy(h.begin(), h.end(), hn.data<float>());
@@ -183,7 +174,7 @@ void rnn_layer_backward(RnnCell cell, bool reverse, const Tensor& x, const RnnWe
         float* dcr = dc.data() + n * H;
         for (int64_t j = 0; j < H; ++j) {
           const float ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
-          const float tc = std::tanh(s1[o + j]);
+          const float tc = fast_tanh(s1[o + j]);
           const float dht = dhr[j] + dyr[j];
           const float dct = dcr[j] + dht * og * (1.0f - tc * tc);
           gx[j] = dct * gg * ig * (1.0f - ig);
