@@ -32,9 +32,8 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   const char* op = "scaled_dot_product_attention";
   OAR_CHECK(q_in.defined() && k_in.defined() && v_in.defined(), op, ": undefined input");
   OAR_CHECK(q_in.dim() >= 2 && q_in.dim() == k_in.dim() && q_in.dim() == v_in.dim(), op,
-            ": q, k, v must have the same rank >= 2 ([..., L, D]), got q ",
-            shape_str(q_in.shape()), ", k ", shape_str(k_in.shape()), ", v ",
-            shape_str(v_in.shape()));
+            ": q, k, v must have the same rank >= 2 ([..., L, D]), got q ", shape_str(q_in.shape()),
+            ", k ", shape_str(k_in.shape()), ", v ", shape_str(v_in.shape()));
   OAR_CHECK_SAME_DEVICE(op, q_in, k_in);
   OAR_CHECK_SAME_DEVICE(op, q_in, v_in);
   const int64_t r = q_in.dim();
@@ -44,8 +43,8 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
                 Shape(v_in.shape().begin(), v_in.shape().end() - 2) == batch,
             op, ": batch dimensions of q ", shape_str(q_in.shape()), ", k ",
             shape_str(k_in.shape()), " and v ", shape_str(v_in.shape()), " must be equal");
-  OAR_CHECK(k_in.size(-1) == D, op, ": k's last dimension ", k_in.size(-1),
-            " must equal q's (", D, ")");
+  OAR_CHECK(k_in.size(-1) == D, op, ": k's last dimension ", k_in.size(-1), " must equal q's (", D,
+            ")");
   OAR_CHECK(v_in.size(-2) == Lk, op, ": v has ", v_in.size(-2), " keys, k has ", Lk);
   OAR_CHECK(dropout_p >= 0.0 && dropout_p < 1.0, op, ": dropout_p must be in [0, 1), got ",
             dropout_p);
@@ -97,7 +96,8 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     autograd::record(
         op, {&out}, {q, k, v, mask_grad ? m : Tensor()},
         [q3, k3, v3, probs, sc, p, seed, base, full, q_shape = q.shape(), k_shape = k.shape(),
-         v_shape = v.shape(), m_shape = m.defined() ? m.shape() : Shape()](const autograd::Grads& g) {
+         v_shape = v.shape(),
+         m_shape = m.defined() ? m.shape() : Shape()](const autograd::Grads& g) {
           NoGradGuard no_grad;
           const int64_t B = q3.size(0), Lq = q3.size(1), Lk = k3.size(1);
           const Tensor dout = g[0].contiguous().view({B, Lq, v3.size(2)});
@@ -105,8 +105,8 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
           const Tensor dk = g.needs(1) ? empty(k3.shape(), DType::f32, q3.device()) : Tensor();
           const Tensor dv = g.needs(2) ? empty(v3.shape(), DType::f32, q3.device()) : Tensor();
           const Tensor ds = g.needs(3) ? empty({B, Lq, Lk}, DType::f32, q3.device()) : Tensor();
-          OAR_DISPATCH(q3.device(), attention_backward, q3, k3, v3, probs, dout, sc, p, seed,
-                       base, dq, dk, dv, ds);
+          OAR_DISPATCH(q3.device(), attention_backward, q3, k3, v3, probs, dout, sc, p, seed, base,
+                       dq, dk, dv, ds);
           return autograd::TensorList{dq.defined() ? dq.view(q_shape) : Tensor(),
                                       dk.defined() ? dk.view(k_shape) : Tensor(),
                                       dv.defined() ? dv.view(v_shape) : Tensor(),

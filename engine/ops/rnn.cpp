@@ -89,7 +89,8 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
       return t.to(DType::f32);
     };
     std::vector<RnnWeights> w32;
-    for (const auto& w : weights) w32.push_back({f32(w.w_ih), f32(w.w_hh), f32(w.b_ih), f32(w.b_hh)});
+    for (const auto& w : weights)
+      w32.push_back({f32(w.w_ih), f32(w.w_hh), f32(w.b_ih), f32(w.b_hh)});
     RnnOutput r = run(cell, f32(x), w32, num_layers, bidirectional, batch_first, lengths, f32(h0),
                       f32(c0), dropout, training, gen);
     const DType dt = is_floating(x.dtype()) ? x.dtype() : DType::f32;
@@ -100,8 +101,8 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
     for (int64_t d = 0; d < D; ++d) {
       const RnnWeights& w = weights[l * D + d];
       const int64_t in = l == 0 ? I : D * H;
-      const std::string where = std::string(op) + ": layer " + std::to_string(l) +
-                                (d ? " (reverse)" : "");
+      const std::string where =
+          std::string(op) + ": layer " + std::to_string(l) + (d ? " (reverse)" : "");
       auto check = [&](const Tensor& t, const Shape& want, const char* name, bool optional) {
         if (optional && !t.defined()) return;
         OAR_CHECK(t.defined(), where, ": ", name, " is undefined, expected ", shape_str(want));
@@ -136,8 +137,8 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
     lens = lengths.to(Device::cpu()).to(DType::i64).contiguous();
     const int64_t* pl = lens.data<int64_t>();
     for (int64_t n = 0; n < N; ++n)
-      OAR_CHECK(pl[n] >= 0 && pl[n] <= T, op, ": lengths[", n, "] = ", pl[n],
-                " is outside [0, ", T, "] (T = ", T, ")");
+      OAR_CHECK(pl[n] >= 0 && pl[n] <= T, op, ": lengths[", n, "] = ", pl[n], " is outside [0, ", T,
+                "] (T = ", T, ")");
     if (!x.device().is_cpu()) lens = lens.to(x.device());
   }
 
@@ -160,8 +161,9 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
   std::vector<LayerState> layers(num_layers);
   {
     NoGradGuard no_grad;
-    const Tensor h0c = h0.defined() ? h0.detach().contiguous() : zeros(state_shape, DType::f32, dev);
-    const Tensor c0c = !is_lstm ? Tensor()
+    const Tensor h0c =
+        h0.defined() ? h0.detach().contiguous() : zeros(state_shape, DType::f32, dev);
+    const Tensor c0c = !is_lstm       ? Tensor()
                        : c0.defined() ? c0.detach().contiguous()
                                       : zeros(state_shape, DType::f32, dev);
     res.h_n = empty(state_shape, DType::f32, dev);
@@ -197,47 +199,46 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
 
   std::vector<Tensor*> outs{&res.output, &res.h_n};
   if (is_lstm) outs.push_back(&res.c_n);
-  autograd::record(
-      op, outs, inputs,
-      [cell, is_lstm, num_layers, D, H, batch_first, wd, lens, layers = std::move(layers),
-       state_shape](const autograd::Grads& g) {
-        NoGradGuard no_grad;
-        const Device dev = layers[0].x.device();
-        Tensor dy = g.grad_or_zeros(0);
-        dy = (batch_first ? dy.transpose(0, 1) : dy).contiguous();
-        const Tensor dhn = g.grad_or_zeros(1).contiguous();
-        const Tensor dcn = is_lstm ? g.grad_or_zeros(2).contiguous() : Tensor();
-        const Tensor dh0 = empty(state_shape, DType::f32, dev);
-        const Tensor dc0 = is_lstm ? empty(state_shape, DType::f32, dev) : Tensor();
-        autograd::TensorList grads(3 + 4 * wd.size());
-        for (int64_t l = num_layers - 1; l >= 0; --l) {
-          const LayerState& st = layers[l];
-          const bool need_dx = l > 0 || g.needs(0);
-          const Tensor dx = need_dx ? zeros(st.x.shape(), DType::f32, dev) : Tensor();
-          for (int64_t d = 0; d < D; ++d) {
-            const int64_t k = l * D + d;
-            RnnWeights dw;
-            auto slot = [&](int64_t j, const Tensor& like) {
-              if (!g.needs(3 + 4 * k + j)) return Tensor();
-              grads[3 + 4 * k + j] = empty(like.shape(), DType::f32, dev);
-              return grads[3 + 4 * k + j];
-            };
-            dw.w_ih = slot(0, wd[k].w_ih);
-            dw.w_hh = slot(1, wd[k].w_hh);
-            dw.b_ih = wd[k].b_ih.defined() ? slot(2, wd[k].b_ih) : Tensor();
-            dw.b_hh = wd[k].b_hh.defined() ? slot(3, wd[k].b_hh) : Tensor();
-            OAR_DISPATCH(dev, rnn_layer_backward, cell, d == 1, st.x, wd[k], lens, st.saved[d],
-                         dy.narrow(2, d * H, H), dhn.select(0, k),
-                         is_lstm ? dcn.select(0, k) : Tensor(), dx, dw, dh0.select(0, k),
-                         is_lstm ? dc0.select(0, k) : Tensor());
-          }
-          dy = l > 0 && st.mask.defined() ? mul(dx, st.mask) : dx;
-        }
-        if (g.needs(0)) grads[0] = batch_first ? dy.transpose(0, 1).contiguous() : dy;
-        if (g.needs(1)) grads[1] = dh0;
-        if (g.needs(2)) grads[2] = dc0;
-        return grads;
-      });
+  autograd::record(op, outs, inputs,
+                   [cell, is_lstm, num_layers, D, H, batch_first, wd, lens,
+                    layers = std::move(layers), state_shape](const autograd::Grads& g) {
+                     NoGradGuard no_grad;
+                     const Device dev = layers[0].x.device();
+                     Tensor dy = g.grad_or_zeros(0);
+                     dy = (batch_first ? dy.transpose(0, 1) : dy).contiguous();
+                     const Tensor dhn = g.grad_or_zeros(1).contiguous();
+                     const Tensor dcn = is_lstm ? g.grad_or_zeros(2).contiguous() : Tensor();
+                     const Tensor dh0 = empty(state_shape, DType::f32, dev);
+                     const Tensor dc0 = is_lstm ? empty(state_shape, DType::f32, dev) : Tensor();
+                     autograd::TensorList grads(3 + 4 * wd.size());
+                     for (int64_t l = num_layers - 1; l >= 0; --l) {
+                       const LayerState& st = layers[l];
+                       const bool need_dx = l > 0 || g.needs(0);
+                       const Tensor dx = need_dx ? zeros(st.x.shape(), DType::f32, dev) : Tensor();
+                       for (int64_t d = 0; d < D; ++d) {
+                         const int64_t k = l * D + d;
+                         RnnWeights dw;
+                         auto slot = [&](int64_t j, const Tensor& like) {
+                           if (!g.needs(3 + 4 * k + j)) return Tensor();
+                           grads[3 + 4 * k + j] = empty(like.shape(), DType::f32, dev);
+                           return grads[3 + 4 * k + j];
+                         };
+                         dw.w_ih = slot(0, wd[k].w_ih);
+                         dw.w_hh = slot(1, wd[k].w_hh);
+                         dw.b_ih = wd[k].b_ih.defined() ? slot(2, wd[k].b_ih) : Tensor();
+                         dw.b_hh = wd[k].b_hh.defined() ? slot(3, wd[k].b_hh) : Tensor();
+                         OAR_DISPATCH(dev, rnn_layer_backward, cell, d == 1, st.x, wd[k], lens,
+                                      st.saved[d], dy.narrow(2, d * H, H), dhn.select(0, k),
+                                      is_lstm ? dcn.select(0, k) : Tensor(), dx, dw,
+                                      dh0.select(0, k), is_lstm ? dc0.select(0, k) : Tensor());
+                       }
+                       dy = l > 0 && st.mask.defined() ? mul(dx, st.mask) : dx;
+                     }
+                     if (g.needs(0)) grads[0] = batch_first ? dy.transpose(0, 1).contiguous() : dy;
+                     if (g.needs(1)) grads[1] = dh0;
+                     if (g.needs(2)) grads[2] = dc0;
+                     return grads;
+                   });
   return res;
 }
 

@@ -25,8 +25,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
     return;
   }
-  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b,
-                                      ldb, beta, c, ldc);
+  const dnnl_status_t st =
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   OAR_CHECK(st == dnnl_success, "scaled_dot_product_attention: oneDNN sgemm failed (status ",
             static_cast<int>(st), ")");
 }
@@ -119,7 +119,8 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
     std::vector<float> keep;
     if (p > 0.0) {
       keep.resize(Lq * Lk);
-      for (int64_t e = 0; e < Lq * Lk; ++e) keep[e] = keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
+      for (int64_t e = 0; e < Lq * Lk; ++e)
+        keep[e] = keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
     }
     if (pdv) {
       const float* w = P;
@@ -145,8 +146,10 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
       for (int64_t j = 0; j < Lk; ++j) dot += prow[j] * row[j];
       for (int64_t j = 0; j < Lk; ++j) row[j] = prow[j] * (row[j] - dot);
     }
-    if (pdq) gemm(false, false, Lq, D, Lk, sc, dS, Lk, pk + b * Lk * D, D, 0.0f, pdq + b * Lq * D, D);
-    if (pdk) gemm(true, false, Lk, D, Lq, sc, dS, Lk, pq + b * Lq * D, D, 0.0f, pdk + b * Lk * D, D);
+    if (pdq)
+      gemm(false, false, Lq, D, Lk, sc, dS, Lk, pk + b * Lk * D, D, 0.0f, pdq + b * Lq * D, D);
+    if (pdk)
+      gemm(true, false, Lk, D, Lq, sc, dS, Lk, pq + b * Lq * D, D, 0.0f, pdk + b * Lk * D, D);
   }
 }
 

@@ -25,8 +25,8 @@ constexpr int64_t kPointwiseGrain = 4096;  // elements per step below which loop
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b,
-                                      ldb, beta, c, ldc);
+  const dnnl_status_t st =
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   OAR_CHECK(st == dnnl_success, "rnn: oneDNN sgemm failed (status ", static_cast<int>(st), ")");
 }
 
@@ -42,8 +42,12 @@ inline int64_t time_of(bool reverse, int64_t s, int64_t len) {
   return reverse ? len - 1 - s : s;
 }
 
-const float* opt(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-float* opt_mut(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+const float* opt(const Tensor& t) {
+  return t.defined() ? t.data<float>() : nullptr;
+}
+float* opt_mut(const Tensor& t) {
+  return t.defined() ? t.data<float>() : nullptr;
+}
 
 }  // namespace
 
@@ -118,7 +122,8 @@ void rnn_layer_forward(RnnCell cell, bool reverse, const Tensor& x, const RnnWei
         if (bhh)
           for (int64_t j = 0; j < GH; ++j) r[j] += bhh[j];
         for (int64_t j = 0; j < 2 * H; ++j) g[j] = fast_sigmoid(g[j] + r[j]);
-        for (int64_t j = 0; j < H; ++j) g[2 * H + j] = fast_tanh(g[2 * H + j] + g[j] * r[2 * H + j]);
+        for (int64_t j = 0; j < H; ++j)
+          g[2 * H + j] = fast_tanh(g[2 * H + j] + g[j] * r[2 * H + j]);
         for (int64_t j = 0; j < H; ++j) hr[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hr[j];
         if (keep) std::copy(r + 2 * H, r + GH, s1 + o);
       }

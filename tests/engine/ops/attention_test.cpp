@@ -33,7 +33,8 @@ std::vector<double> reference(const Tensor& q, const Tensor& k, const Tensor& v,
       double mx = -kInf;
       for (int64_t j = 0; j < Lk; ++j) {
         double acc = 0;
-        for (int64_t d = 0; d < D; ++d) acc += double(pq[(b * Lq + i) * D + d]) * pk[(b * Lk + j) * D + d];
+        for (int64_t d = 0; d < D; ++d)
+          acc += double(pq[(b * Lq + i) * D + d]) * pk[(b * Lk + j) * D + d];
         s[j] = acc * scale + (mask.empty() ? 0.0 : mask[(b * Lq + i) * Lk + j]);
         mx = std::max(mx, s[j]);
       }
@@ -42,7 +43,8 @@ std::vector<double> reference(const Tensor& q, const Tensor& k, const Tensor& v,
       for (int64_t j = 0; j < Lk; ++j) sum += (s[j] = std::exp(s[j] - mx));
       for (int64_t j = 0; j < Lk; ++j) {
         const double w = s[j] / sum * (keep.empty() ? 1.0 : keep[(b * Lq + i) * Lk + j]);
-        for (int64_t e = 0; e < Dv; ++e) out[(b * Lq + i) * Dv + e] += w * pv[(b * Lk + j) * Dv + e];
+        for (int64_t e = 0; e < Dv; ++e)
+          out[(b * Lq + i) * Dv + e] += w * pv[(b * Lk + j) * Dv + e];
       }
     }
   return out;
@@ -112,6 +114,8 @@ TEST(Attention, Gradients) {
     return scaled_dot_product_attention(t[0], t[1], t[2], t[3], 0.8);
   };
   EXPECT_GRADCHECK(f, in);
+  in[3] = rand_input({2, 1, 5}, 15);  // a per-batch mask broadcast over queries
+  EXPECT_GRADCHECK(f, in);
   // A partially -inf mask (not differentiated) with the default scale.
   std::vector<Tensor> qkv{in[0], in[1], in[2]};
   Tensor m = tensor<float>({0, 0, -kInf, 0, -kInf}, {1, 1, 5});
@@ -148,14 +152,28 @@ TEST(Attention, DropoutUsesCounterBasedMask) {
   EXPECT_GRADCHECK(f, (std::vector<Tensor>{q, k, v}));
 }
 
+TEST(Attention, Bf16RunsInF32AndCastsBack) {
+  Tensor q = rand_input({2, 3, 4}, 41), k = rand_input({2, 5, 4}, 42),
+         v = rand_input({2, 5, 3}, 43);
+  Tensor qb = q.detach().to(DType::bf16).set_requires_grad();
+  Tensor out =
+      scaled_dot_product_attention(qb, k.detach().to(DType::bf16), v.detach().to(DType::bf16));
+  EXPECT_EQ(out.dtype(), DType::bf16);
+  auto a = out.to_vector<float>(), b = scaled_dot_product_attention(q, k, v).to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 3e-2);
+  out.to(DType::f32).backward(ones({2, 3, 3}));
+  ASSERT_TRUE(qb.grad().defined());
+  EXPECT_EQ(qb.grad().dtype(), DType::bf16);
+}
+
 TEST(Attention, RejectsBadInput) {
-  Tensor q = rand_input({2, 3, 4}, 31), k = rand_input({2, 5, 4}, 32), v = rand_input({2, 5, 3}, 33);
+  Tensor q = rand_input({2, 3, 4}, 31), k = rand_input({2, 5, 4}, 32),
+         v = rand_input({2, 5, 3}, 33);
   EXPECT_THROW(scaled_dot_product_attention(q, rand_input({2, 5, 3}, 1), v), Error);  // D
   EXPECT_THROW(scaled_dot_product_attention(q, k, rand_input({2, 4, 3}, 1)), Error);  // Lk
   EXPECT_THROW(scaled_dot_product_attention(q, rand_input({3, 5, 4}, 1), v), Error);  // batch
-  EXPECT_THROW(scaled_dot_product_attention(q.select(0, 0), k, v), Error);           // rank
+  EXPECT_THROW(scaled_dot_product_attention(q.select(0, 0), k, v), Error);            // rank
   EXPECT_THROW(scaled_dot_product_attention(q, k, v, rand_input({3, 4}, 1)), Error);  // mask
   EXPECT_THROW(scaled_dot_product_attention(q, k, v, Tensor(), 0.0, 1.0, true), Error);
-  EXPECT_THROW(scaled_dot_product_attention(q, k, v, tensor<int64_t>({0, 1, 1, 0, 0}, {5})),
-               Error);
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, tensor<int64_t>({0, 1, 1, 0, 0}, {5})), Error);
 }

@@ -22,7 +22,9 @@ struct Config {
   std::vector<int64_t> lengths;  // empty: all T
 };
 
-int64_t dirs(const Config& c) { return c.bidir ? 2 : 1; }
+int64_t dirs(const Config& c) {
+  return c.bidir ? 2 : 1;
+}
 
 std::vector<RnnWeights> make_weights(const Config& c, uint64_t seed, bool bias = true) {
   const int64_t G = c.lstm ? 4 : 3;
@@ -39,7 +41,9 @@ std::vector<RnnWeights> make_weights(const Config& c, uint64_t seed, bool bias =
   return w;
 }
 
-double sig(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+double sig(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
 
 struct Ref {
   std::vector<double> out, hn, cn;  // out [T, N, D*H] time-major; hn, cn [L*D, N, H]
@@ -119,8 +123,8 @@ Tensor lengths_tensor(const Config& c) {
   return c.lengths.empty() ? Tensor() : tensor<int64_t>(c.lengths, {c.N});
 }
 
-RnnOutput run(const Config& c, const Tensor& x, const std::vector<RnnWeights>& w,
-              const Tensor& h0, const Tensor& c0, bool batch_first = false, double dropout = 0.0,
+RnnOutput run(const Config& c, const Tensor& x, const std::vector<RnnWeights>& w, const Tensor& h0,
+              const Tensor& c0, bool batch_first = false, double dropout = 0.0,
               bool training = false, Generator* gen = nullptr) {
   if (c.lstm)
     return lstm(x, w, c.L, c.bidir, batch_first, lengths_tensor(c), h0, c0, dropout, training, gen);
@@ -139,8 +143,10 @@ void check_against_reference(const Config& c, bool with_state, bool bias = true)
   const Ref ref = reference(c, x, w, h0, c0);
   expect_near(r.output, ref.out, 1e-5, "output");
   expect_near(r.h_n, ref.hn, 1e-5, "h_n");
-  if (c.lstm) expect_near(r.c_n, ref.cn, 1e-5, "c_n");
-  else EXPECT_FALSE(r.c_n.defined());
+  if (c.lstm)
+    expect_near(r.c_n, ref.cn, 1e-5, "c_n");
+  else
+    EXPECT_FALSE(r.c_n.defined());
 }
 
 }  // namespace
@@ -191,12 +197,13 @@ TEST(Lstm, PackedRowsEqualSeparateRuns) {
     one.N = 1;
     one.T = c.lengths[n];
     one.lengths.clear();
-    RnnOutput r = run(one, x.narrow(1, n, 1).narrow(0, 0, one.T), w, h0.narrow(1, n, 1),
-                      c0.narrow(1, n, 1));
+    RnnOutput r =
+        run(one, x.narrow(1, n, 1).narrow(0, 0, one.T), w, h0.narrow(1, n, 1), c0.narrow(1, n, 1));
     auto a = all.output.narrow(1, n, 1).narrow(0, 0, one.T).contiguous().to_vector<float>();
     auto b = r.output.to_vector<float>();
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5);
-    auto pad = all.output.narrow(1, n, 1).narrow(0, one.T, c.T - one.T).contiguous().to_vector<float>();
+    auto pad =
+        all.output.narrow(1, n, 1).narrow(0, one.T, c.T - one.T).contiguous().to_vector<float>();
     for (float v : pad) EXPECT_EQ(v, 0.0f);
     auto ha = all.h_n.narrow(1, n, 1).contiguous().to_vector<float>();
     auto hb = r.h_n.to_vector<float>();
@@ -231,10 +238,9 @@ namespace {
 // Gradchecks every input (x, h0, c0, all weights) through output, h_n and c_n.
 void gradcheck_all(Config c, bool batch_first, double dropout = 0.0) {
   const int64_t S = c.L * dirs(c);
-  std::vector<Tensor> inputs{batch_first ? rand_input({c.N, c.T, c.I}, 11)
-                                         : rand_input({c.T, c.N, c.I}, 11),
-                             rand_input({S, c.N, c.H}, 12),
-                             c.lstm ? rand_input({S, c.N, c.H}, 13) : Tensor()};
+  std::vector<Tensor> inputs{
+      batch_first ? rand_input({c.N, c.T, c.I}, 11) : rand_input({c.T, c.N, c.I}, 11),
+      rand_input({S, c.N, c.H}, 12), c.lstm ? rand_input({S, c.N, c.H}, 13) : Tensor()};
   for (const auto& w : make_weights(c, 400)) {
     inputs.push_back(w.w_ih);
     inputs.push_back(w.w_hh);
@@ -247,7 +253,8 @@ void gradcheck_all(Config c, bool batch_first, double dropout = 0.0) {
   auto unpack = [c](const std::vector<Tensor>& in) {
     std::vector<RnnWeights> w;
     size_t i = c.lstm ? 3 : 2;
-    for (int64_t k = 0; k < c.L * dirs(c); ++k, i += 4) w.push_back({in[i], in[i + 1], in[i + 2], in[i + 3]});
+    for (int64_t k = 0; k < c.L * dirs(c); ++k, i += 4)
+      w.push_back({in[i], in[i + 1], in[i + 2], in[i + 3]});
     return w;
   };
   for (int which = 0; which < (c.lstm ? 3 : 2); ++which) {
@@ -322,15 +329,37 @@ TEST(Lstm, DropoutGradients) {
   gradcheck_all(c, false, 0.4);
 }
 
+TEST(Gru, Bf16RunsInF32AndCastsBack) {
+  Config c;
+  c.lstm = false;
+  c.lengths = {5, 2, 3};
+  Tensor x = rand_input({c.T, c.N, c.I}, 41);
+  auto w = make_weights(c, 700);
+  RnnOutput ref = run(c, x, w, Tensor(), Tensor());
+  std::vector<RnnWeights> wb;
+  for (const auto& e : w)
+    wb.push_back({e.w_ih.detach().to(DType::bf16).set_requires_grad(),
+                  e.w_hh.detach().to(DType::bf16), e.b_ih.detach().to(DType::bf16),
+                  e.b_hh.detach().to(DType::bf16)});
+  RnnOutput r = run(c, x.detach().to(DType::bf16), wb, Tensor(), Tensor());
+  EXPECT_EQ(r.output.dtype(), DType::bf16);
+  EXPECT_EQ(r.h_n.dtype(), DType::bf16);
+  auto a = r.output.to_vector<float>(), b = ref.output.to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 3e-2);
+  r.output.to(DType::f32).backward(ones({c.T, c.N, 2 * c.H}));
+  ASSERT_TRUE(wb[0].w_ih.grad().defined());
+  EXPECT_EQ(wb[0].w_ih.grad().dtype(), DType::bf16);
+}
+
 TEST(Rnn, RejectsBadInput) {
   Config c;
   Tensor x = rand_input({c.T, c.N, c.I}, 31);
   auto w = make_weights(c, 600);
   const int64_t S = 4;
-  EXPECT_THROW(lstm(x.select(0, 0), w, 2, true), Error);                    // 2-D input
-  EXPECT_THROW(lstm(x, {w[0], w[1]}, 2, true), Error);                      // too few weight sets
-  EXPECT_THROW(lstm(x, w, 2, false), Error);                                // too many for 1 dir
-  EXPECT_THROW(gru(x, w, 2, true), Error);                                  // LSTM-sized gates
+  EXPECT_THROW(lstm(x.select(0, 0), w, 2, true), Error);  // 2-D input
+  EXPECT_THROW(lstm(x, {w[0], w[1]}, 2, true), Error);    // too few weight sets
+  EXPECT_THROW(lstm(x, w, 2, false), Error);              // too many for 1 dir
+  EXPECT_THROW(gru(x, w, 2, true), Error);                // LSTM-sized gates
   auto bad = w;
   bad[2].w_ih = rand_input({12, c.I}, 1);  // layer 1 expects input 2*H
   EXPECT_THROW(lstm(x, bad, 2, true), Error);
@@ -339,7 +368,7 @@ TEST(Rnn, RejectsBadInput) {
   EXPECT_THROW(lstm(x, bad, 2, true), Error);
   EXPECT_THROW(lstm(x, w, 2, true, false, tensor<int64_t>({5, 6, 1}, {3})), Error);  // > T
   EXPECT_THROW(lstm(x, w, 2, true, false, tensor<int64_t>({5, -1, 1}, {3})), Error);
-  EXPECT_THROW(lstm(x, w, 2, true, false, tensor<int64_t>({5, 1}, {2})), Error);  // not [N]
+  EXPECT_THROW(lstm(x, w, 2, true, false, tensor<int64_t>({5, 1}, {2})), Error);   // not [N]
   EXPECT_THROW(lstm(x, w, 2, true, false, tensor<float>({5, 1, 1}, {3})), Error);  // not integer
   EXPECT_THROW(lstm(x, w, 2, true, false, Tensor(), rand_input({S, c.N, c.H + 1}, 1)), Error);
   EXPECT_THROW(lstm(x, w, 2, true, false, Tensor(), Tensor(), rand_input({S - 1, c.N, c.H}, 1)),
