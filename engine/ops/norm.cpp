@@ -45,13 +45,15 @@ void check_f32(const char* op, const char* what, const Tensor& t) {
 void check_param(const char* op, const char* what, const Tensor& t, const Tensor& x,
                  const Shape& shape) {
   if (!t.defined()) return;
-  OAR_CHECK(t.shape() == shape, op, ": ", what, " has shape ", shape_str(t.shape()),
-            ", expected ", shape_str(shape), " for x ", shape_str(x.shape()));
+  OAR_CHECK(t.shape() == shape, op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+            shape_str(shape), " for x ", shape_str(x.shape()));
   check_f32(op, what, t);
   OAR_CHECK_SAME_DEVICE(op, x, t);
 }
 
-Tensor plain(const Tensor& t) { return t.defined() ? t.detach().contiguous() : Tensor(); }
+Tensor plain(const Tensor& t) {
+  return t.defined() ? t.detach().contiguous() : Tensor();
+}
 
 Tensor grad_as(const Tensor& g, const Shape& shape) {
   Tensor r = g.dtype() == DType::f32 ? g : g.to(DType::f32);
@@ -123,8 +125,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                        Tensor gb = b.defined() ? empty({c}, DType::f32, xc.device()) : Tensor();
                        if (xc.numel() > 0) {
                          OAR_DISPATCH(xc.device(), batch_norm_backward, gx, gw, gb,
-                                      grad_as(g[0], xc.shape()), xc, mean, var, w, b, eps,
-                                      global);
+                                      grad_as(g[0], xc.shape()), xc, mean, var, w, b, eps, global);
                        } else {
                          if (gw.defined()) gw.zero_();
                          if (gb.defined()) gb.zero_();
@@ -161,25 +162,24 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight
   if (m > 0) OAR_DISPATCH(x.device(), layer_norm_forward, y, mean, var, xc, w, b, eps);
   y = y.view(x.shape());
   if (grad) {
-    autograd::record(op, {&y}, {x, weight, bias},
-                     [xc, mean, var, w, b, eps, shape = x.shape(),
-                      nshape](const autograd::Grads& g) {
-                       const int64_t k = xc.size(1);
-                       Tensor gx = empty(xc.shape(), DType::f32, xc.device());
-                       Tensor gw = w.defined() ? empty({k}, DType::f32, xc.device()) : Tensor();
-                       Tensor gb = b.defined() ? empty({k}, DType::f32, xc.device()) : Tensor();
-                       if (xc.numel() > 0) {
-                         OAR_DISPATCH(xc.device(), layer_norm_backward, gx, gw, gb,
-                                      grad_as(g[0], xc.shape()), xc, mean, var, w, b, eps);
-                       } else {
-                         if (gw.defined()) gw.zero_();
-                         if (gb.defined()) gb.zero_();
-                       }
-                       return autograd::TensorList{
-                           g.needs(0) ? gx.view(shape) : Tensor(),
-                           g.needs(1) ? gw.view(nshape) : Tensor(),
-                           g.needs(2) ? gb.view(nshape) : Tensor()};
-                     });
+    autograd::record(
+        op, {&y}, {x, weight, bias},
+        [xc, mean, var, w, b, eps, shape = x.shape(), nshape](const autograd::Grads& g) {
+          const int64_t k = xc.size(1);
+          Tensor gx = empty(xc.shape(), DType::f32, xc.device());
+          Tensor gw = w.defined() ? empty({k}, DType::f32, xc.device()) : Tensor();
+          Tensor gb = b.defined() ? empty({k}, DType::f32, xc.device()) : Tensor();
+          if (xc.numel() > 0) {
+            OAR_DISPATCH(xc.device(), layer_norm_backward, gx, gw, gb, grad_as(g[0], xc.shape()),
+                         xc, mean, var, w, b, eps);
+          } else {
+            if (gw.defined()) gw.zero_();
+            if (gb.defined()) gb.zero_();
+          }
+          return autograd::TensorList{g.needs(0) ? gx.view(shape) : Tensor(),
+                                      g.needs(1) ? gw.view(nshape) : Tensor(),
+                                      g.needs(2) ? gb.view(nshape) : Tensor()};
+        });
   }
   return y;
 }
@@ -202,16 +202,16 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
   Tensor rstd = empty({n, groups}, DType::f32, x.device());
   OAR_DISPATCH(x.device(), group_norm_forward, y, mean, rstd, xc, w, b, groups, eps);
   if (autograd::needs_grad({x, weight, bias})) {
-    autograd::record(op, {&y}, {x, weight, bias},
-                     [xc, mean, rstd, w, groups](const autograd::Grads& g) {
-                       const int64_t c = xc.size(1);
-                       Tensor gx = g.needs(0) ? empty(xc.shape(), DType::f32, xc.device()) : Tensor();
-                       Tensor gw = g.needs(1) ? empty({c}, DType::f32, xc.device()) : Tensor();
-                       Tensor gb = g.needs(2) ? empty({c}, DType::f32, xc.device()) : Tensor();
-                       OAR_DISPATCH(xc.device(), group_norm_backward, gx, gw, gb,
-                                    grad_as(g[0], xc.shape()), xc, mean, rstd, w, groups);
-                       return autograd::TensorList{gx, gw, gb};
-                     });
+    autograd::record(
+        op, {&y}, {x, weight, bias}, [xc, mean, rstd, w, groups](const autograd::Grads& g) {
+          const int64_t c = xc.size(1);
+          Tensor gx = g.needs(0) ? empty(xc.shape(), DType::f32, xc.device()) : Tensor();
+          Tensor gw = g.needs(1) ? empty({c}, DType::f32, xc.device()) : Tensor();
+          Tensor gb = g.needs(2) ? empty({c}, DType::f32, xc.device()) : Tensor();
+          OAR_DISPATCH(xc.device(), group_norm_backward, gx, gw, gb, grad_as(g[0], xc.shape()), xc,
+                       mean, rstd, w, groups);
+          return autograd::TensorList{gx, gw, gb};
+        });
   }
   return y;
 }

@@ -48,8 +48,7 @@ void check_input(const char* op, const Tensor& x) {
 
 Shape per_dim(const char* op, const char* what, const Shape& v, size_t nd, int64_t dflt) {
   if (v.empty()) return Shape(nd, dflt);
-  OAR_CHECK(v.size() == nd, op, ": ", what, " has ", v.size(), " values for ", nd,
-            " spatial dims");
+  OAR_CHECK(v.size() == nd, op, ": ", what, " has ", v.size(), " values for ", nd, " spatial dims");
   return v;
 }
 
@@ -88,8 +87,8 @@ Window resolve(const char* op, const Tensor& x, const PoolParams& p, PoolKind ki
               op, ": padding ", shape_str(p.padding),
               " must be non-negative and at most half the (dilated) kernel ", shape_str(w.kernel));
     const int64_t span = in + w.pad_l[d] + w.pad_r[d] - dk;
-    OAR_CHECK(span >= 0, op, ": window ", dk, " is larger than the padded input ", shape_str(x.shape()),
-              " along spatial dim ", d);
+    OAR_CHECK(span >= 0, op, ": window ", dk, " is larger than the padded input ",
+              shape_str(x.shape()), " along spatial dim ", d);
     int64_t o = (p.ceil_mode ? (span + s - 1) / s : span / s) + 1;
     // ceil_mode's extra window must start inside the input or the left padding.
     if (p.ceil_mode && (o - 1) * s >= in + w.pad_l[d]) --o;
@@ -139,8 +138,8 @@ Tensor pool(PoolKind kind, const char* op, const Tensor& x, const PoolParams& p)
   if (w.scale.defined()) out = mul(out, w.scale);
   if (grad) {
     autograd::record(op, {&out}, {x},
-                     [kind, w, ws, shape = x.shape(), dt = x.dtype(), dev = x.device()](
-                         const autograd::Grads& g) {
+                     [kind, w, ws, shape = x.shape(), dt = x.dtype(),
+                      dev = x.device()](const autograd::Grads& g) {
                        Tensor gy = g[0].dtype() == dt ? g[0] : g[0].to(dt);
                        if (w.scale.defined()) gy = mul(gy, w.scale);
                        Tensor gx = empty(shape, dt, dev);
@@ -175,8 +174,8 @@ Tensor adaptive(bool is_max, const char* op, const Tensor& x, const std::vector<
   OAR_DISPATCH(x.device(), adaptive_pool_forward, is_max, y, argmax, x.detach().contiguous());
   if (autograd::needs_grad({x})) {
     autograd::record(op, {&y}, {x},
-                     [is_max, argmax, shape = x.shape(), dt = x.dtype(), dev = x.device()](
-                         const autograd::Grads& g) {
+                     [is_max, argmax, shape = x.shape(), dt = x.dtype(),
+                      dev = x.device()](const autograd::Grads& g) {
                        Tensor gy = g[0].dtype() == dt ? g[0] : g[0].to(dt);
                        Tensor gx = empty(shape, dt, dev);
                        OAR_DISPATCH(dev, adaptive_pool_backward, is_max, gx, gy.contiguous(),

@@ -28,7 +28,9 @@ std::string key_of(const char* op, const Shape& s, double eps, normalization_fla
   return os.str();
 }
 
-dnnl::memory::desc vec_desc(int64_t n) { return onednn::plain_desc({n}, DType::f32); }
+dnnl::memory::desc vec_desc(int64_t n) {
+  return onednn::plain_desc({n}, DType::f32);
+}
 
 void execute(dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args) {
   p.execute(onednn::stream(), args);
@@ -81,7 +83,7 @@ std::shared_ptr<LnForward> ln_forward(const Shape& s, double eps, normalization_
 
 void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
                         const Tensor& weight, const Tensor& bias, double eps, bool global_stats,
-                        bool training) {
+                        bool training) try {
   const auto f = flags_of(weight.defined(), bias.defined(), global_stats);
   auto p = bn_forward(x.shape(), eps, f, training);
   const int64_t c = x.size(1);
@@ -95,11 +97,14 @@ void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
   if (weight.defined()) args[DNNL_ARG_SCALE] = onednn::memory_of(weight, vec_desc(c));
   if (bias.defined()) args[DNNL_ARG_SHIFT] = onednn::memory_of(bias, vec_desc(c));
   execute(p->prim, args);
+} catch (const dnnl::error& e) {
+  OAR_FAIL("batch_norm: oneDNN failed: ", e.what());
 }
 
 void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
                          const Tensor& x, const Tensor& mean, const Tensor& var,
-                         const Tensor& weight, const Tensor& bias, double eps, bool global_stats) {
+                         const Tensor& weight, const Tensor& bias, double eps,
+                         bool global_stats) try {
   const bool affine = weight.defined() || bias.defined();
   const auto f = flags_of(weight.defined(), bias.defined(), global_stats);
   auto b = onednn::cached<BnBackward>(key_of("bn_bwd", x.shape(), eps, f, true), [&] {
@@ -123,10 +128,12 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
   }
   if (bias.defined()) args[DNNL_ARG_DIFF_SHIFT] = onednn::memory_of(gb, vec_desc(c));
   execute(b->prim, args);
+} catch (const dnnl::error& e) {
+  OAR_FAIL("batch_norm backward: oneDNN failed: ", e.what());
 }
 
 void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
-                        const Tensor& weight, const Tensor& bias, double eps) {
+                        const Tensor& weight, const Tensor& bias, double eps) try {
   const bool training = mean.defined();
   auto p = ln_forward(x.shape(), eps, flags_of(weight.defined(), bias.defined(), false), training);
   const int64_t m = x.size(0), k = x.size(1);
@@ -140,11 +147,13 @@ void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
   if (weight.defined()) args[DNNL_ARG_SCALE] = onednn::memory_of(weight, vec_desc(k));
   if (bias.defined()) args[DNNL_ARG_SHIFT] = onednn::memory_of(bias, vec_desc(k));
   execute(p->prim, args);
+} catch (const dnnl::error& e) {
+  OAR_FAIL("layer_norm: oneDNN failed: ", e.what());
 }
 
 void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
                          const Tensor& x, const Tensor& mean, const Tensor& var,
-                         const Tensor& weight, const Tensor& bias, double eps) {
+                         const Tensor& weight, const Tensor& bias, double eps) try {
   const bool affine = weight.defined() || bias.defined();
   const auto f = flags_of(weight.defined(), bias.defined(), false);
   auto b = onednn::cached<LnBackward>(key_of("ln_bwd", x.shape(), eps, f, true), [&] {
@@ -171,6 +180,8 @@ void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
     args[DNNL_ARG_DIFF_SHIFT] = onednn::memory_of(gb, vec_desc(k));
   }
   execute(b->prim, args);
+} catch (const dnnl::error& e) {
+  OAR_FAIL("layer_norm backward: oneDNN failed: ", e.what());
 }
 
 void group_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,

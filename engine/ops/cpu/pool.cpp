@@ -25,9 +25,12 @@ struct Backward {
 
 dnnl::algorithm algorithm_of(PoolKind k) {
   switch (k) {
-    case PoolKind::max: return dnnl::algorithm::pooling_max;
-    case PoolKind::avg_include_pad: return dnnl::algorithm::pooling_avg_include_padding;
-    case PoolKind::avg_exclude_pad: return dnnl::algorithm::pooling_avg_exclude_padding;
+    case PoolKind::max:
+      return dnnl::algorithm::pooling_max;
+    case PoolKind::avg_include_pad:
+      return dnnl::algorithm::pooling_avg_include_padding;
+    case PoolKind::avg_exclude_pad:
+      return dnnl::algorithm::pooling_avg_exclude_padding;
   }
   return dnnl::algorithm::pooling_max;
 }
@@ -44,8 +47,8 @@ std::string key_of(PoolKind kind, const Shape& in, const Shape& out, DType dt, c
 
 std::shared_ptr<Forward> forward_prim(PoolKind kind, const Shape& in, const Shape& out, DType dt,
                                       const Shape& kernel, const Shape& stride,
-                                      const Shape& dilation, const Shape& pad_l,
-                                      const Shape& pad_r, bool training) {
+                                      const Shape& dilation, const Shape& pad_l, const Shape& pad_r,
+                                      bool training) {
   const std::string key = key_of(kind, in, out, dt, kernel, stride, dilation, pad_l, pad_r) +
                           (training ? "train" : "infer");
   return onednn::cached<Forward>(key, [&] {
@@ -63,7 +66,7 @@ std::shared_ptr<Forward> forward_prim(PoolKind kind, const Shape& in, const Shap
 
 Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Shape& kernel,
                     const Shape& stride, const Shape& dilation, const Shape& pad_l,
-                    const Shape& pad_r, bool training) {
+                    const Shape& pad_r, bool training) try {
   auto f = forward_prim(kind, x.shape(), out.shape(), x.dtype(), kernel, stride, dilation, pad_l,
                         pad_r, training);
   std::unordered_map<int, dnnl::memory> args{
@@ -77,17 +80,19 @@ Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Sha
   f->prim.execute(onednn::stream(), args);
   onednn::stream().wait();
   return ws;
+} catch (const dnnl::error& e) {
+  OAR_FAIL("pool: oneDNN failed: ", e.what());
 }
 
 void pool_backward(PoolKind kind, const Tensor& gx, const Tensor& gy, const Tensor& workspace,
                    const Shape& kernel, const Shape& stride, const Shape& dilation,
-                   const Shape& pad_l, const Shape& pad_r) {
+                   const Shape& pad_l, const Shape& pad_r) try {
   const std::string key =
       key_of(kind, gx.shape(), gy.shape(), gx.dtype(), kernel, stride, dilation, pad_l, pad_r) +
       "bwd";
   auto b = onednn::cached<Backward>(key, [&] {
-    auto f = forward_prim(kind, gx.shape(), gy.shape(), gx.dtype(), kernel, stride, dilation,
-                          pad_l, pad_r, true);
+    auto f = forward_prim(kind, gx.shape(), gy.shape(), gx.dtype(), kernel, stride, dilation, pad_l,
+                          pad_r, true);
     auto pd = dnnl::pooling_backward::primitive_desc(
         onednn::engine(), algorithm_of(kind), onednn::plain_desc(gx.shape(), gx.dtype()),
         onednn::plain_desc(gy.shape(), gy.dtype()), onednn::dims(stride), onednn::dims(kernel),
@@ -103,6 +108,8 @@ void pool_backward(PoolKind kind, const Tensor& gx, const Tensor& gy, const Tens
   }
   b->prim.execute(onednn::stream(), args);
   onednn::stream().wait();
+} catch (const dnnl::error& e) {
+  OAR_FAIL("pool backward: oneDNN failed: ", e.what());
 }
 
 namespace {
@@ -116,8 +123,12 @@ std::array<int64_t, 3> spatial3(const Shape& s) {
 }
 
 // PyTorch's adaptive window [start, end) of output i.
-inline int64_t win_start(int64_t i, int64_t out, int64_t in) { return (i * in) / out; }
-inline int64_t win_end(int64_t i, int64_t out, int64_t in) { return ((i + 1) * in + out - 1) / out; }
+inline int64_t win_start(int64_t i, int64_t out, int64_t in) {
+  return (i * in) / out;
+}
+inline int64_t win_end(int64_t i, int64_t out, int64_t in) {
+  return ((i + 1) * in + out - 1) / out;
+}
 
 template <typename T>
 void adaptive_forward_typed(bool is_max, const Tensor& out, const Tensor& argmax, const Tensor& x) {
@@ -167,7 +178,8 @@ void adaptive_forward_typed(bool is_max, const Tensor& out, const Tensor& argmax
 }
 
 template <typename T>
-void adaptive_backward_typed(bool is_max, const Tensor& gx, const Tensor& gy, const Tensor& argmax) {
+void adaptive_backward_typed(bool is_max, const Tensor& gx, const Tensor& gy,
+                             const Tensor& argmax) {
   const auto in = spatial3(gx.shape()), on = spatial3(gy.shape());
   const int64_t planes = gx.size(0) * gx.size(1);
   const int64_t isz = in[0] * in[1] * in[2], osz = on[0] * on[1] * on[2];

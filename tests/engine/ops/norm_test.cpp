@@ -43,8 +43,8 @@ Stats channel_stats(const Tensor& x) {
 }
 
 std::vector<double> ref_batch_norm(const Tensor& x, const std::vector<double>& mean,
-                                   const std::vector<double>& var, const Tensor& w,
-                                   const Tensor& b, double eps) {
+                                   const std::vector<double>& var, const Tensor& w, const Tensor& b,
+                                   double eps) {
   const auto v = x.contiguous().to_vector<float>();
   const auto wv = w.defined() ? w.to_vector<float>() : std::vector<float>();
   const auto bv = b.defined() ? b.to_vector<float>() : std::vector<float>();
@@ -60,8 +60,8 @@ std::vector<double> ref_batch_norm(const Tensor& x, const std::vector<double>& m
 
 // Normalises consecutive chunks of `group` elements; scale/shift repeat with period `period`
 // after dividing the index by `div` (layer norm: div 1, period K; group norm: div HW, period C).
-std::vector<double> ref_chunk_norm(const Tensor& x, int64_t group, const Tensor& w,
-                                   const Tensor& b, int64_t div, int64_t period, double eps) {
+std::vector<double> ref_chunk_norm(const Tensor& x, int64_t group, const Tensor& w, const Tensor& b,
+                                   int64_t div, int64_t period, double eps) {
   const auto v = x.contiguous().to_vector<float>();
   const auto wv = w.defined() ? w.contiguous().to_vector<float>() : std::vector<float>();
   const auto bv = b.defined() ? b.contiguous().to_vector<float>() : std::vector<float>();
@@ -88,7 +88,8 @@ TEST(BatchNorm, TrainingOutputAndRunningStats) {
     SCOPED_TRACE(shape_str(shape));
     Tensor x = rand_input(shape, 1, -2.0, 3.0).detach();
     Tensor w = rand_input({4}, 2, 0.5, 1.5).detach(), b = rand_input({4}, 3).detach();
-    Tensor rm = tensor<float>({0.5f, -0.5f, 1.0f, 0.0f}), rv = tensor<float>({1.0f, 2.0f, 0.5f, 1.5f});
+    Tensor rm = tensor<float>({0.5f, -0.5f, 1.0f, 0.0f}),
+           rv = tensor<float>({1.0f, 2.0f, 0.5f, 1.5f});
     Tensor y = batch_norm(x, rm, rv, w, b, true, 0.2, 1e-5);
     EXPECT_EQ(y.shape(), shape);
     const Stats s = channel_stats(x);
@@ -107,10 +108,12 @@ TEST(BatchNorm, TrainingOutputAndRunningStats) {
 
 TEST(BatchNorm, InferenceUsesRunningStats) {
   Tensor x = rand_input({3, 4, 5}, 4).detach();
-  Tensor rm = tensor<float>({0.5f, -0.5f, 1.0f, 0.0f}), rv = tensor<float>({1.0f, 2.0f, 0.5f, 1.5f});
+  Tensor rm = tensor<float>({0.5f, -0.5f, 1.0f, 0.0f}),
+         rv = tensor<float>({1.0f, 2.0f, 0.5f, 1.5f});
   Tensor w = rand_input({4}, 2, 0.5, 1.5).detach();
   Tensor y = batch_norm(x, rm, rv, w, Tensor(), false);
-  expect_close(y, ref_batch_norm(x, {0.5, -0.5, 1.0, 0.0}, {1.0, 2.0, 0.5, 1.5}, w, Tensor(), 1e-5));
+  expect_close(y,
+               ref_batch_norm(x, {0.5, -0.5, 1.0, 0.0}, {1.0, 2.0, 0.5, 1.5}, w, Tensor(), 1e-5));
   expect_close(rm, {0.5, -0.5, 1.0, 0.0}, 0);  // untouched
   // Without running statistics, evaluation normalises by the batch.
   const Stats s = channel_stats(x);
@@ -124,16 +127,22 @@ TEST(BatchNorm, Gradients) {
     Tensor x = rand_input({3, 2, 4, 3}, 5, -2.0, 2.0);
     Tensor w = rand_input({2}, 6, 0.5, 1.5), b = rand_input({2}, 7);
     Tensor rm = tensor<float>({0.1f, -0.2f}), rv = tensor<float>({0.8f, 1.3f});
-    EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-      return batch_norm(in[0], rm, rv, in[1], in[2], training, 0.0);
-    }, (std::vector<Tensor>{x, w, b}));
+    EXPECT_GRADCHECK(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], rm, rv, in[1], in[2], training, 0.0);
+        },
+        (std::vector<Tensor>{x, w, b}));
     // No affine parameters; 2-D and 3-D inputs.
-    EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-      return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), training);
-    }, (std::vector<Tensor>{rand_input({5, 3}, 8)}));
-    EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) {
-      return batch_norm(in[0], rm, rv, in[1], Tensor(), training, 0.0);
-    }, (std::vector<Tensor>{rand_input({2, 2, 5}, 9), rand_input({2}, 10, 0.5, 1.5)}));
+    EXPECT_GRADCHECK(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), training);
+        },
+        (std::vector<Tensor>{rand_input({5, 3}, 8)}));
+    EXPECT_GRADCHECK(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], rm, rv, in[1], Tensor(), training, 0.0);
+        },
+        (std::vector<Tensor>{rand_input({2, 2, 5}, 9), rand_input({2}, 10, 0.5, 1.5)}));
   }
 }
 
@@ -143,9 +152,11 @@ TEST(BatchNorm, NonContiguousInput) {
   const Stats s = channel_stats(x.detach().contiguous());
   expect_close(batch_norm(x.detach(), Tensor(), Tensor(), Tensor(), Tensor(), true),
                ref_batch_norm(x.detach(), s.mean, s.var, Tensor(), Tensor(), 1e-5));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return batch_norm(in[0].transpose(1, 2), Tensor(), Tensor(), Tensor(), Tensor(), true);
-  }, std::vector<Tensor>{base});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return batch_norm(in[0].transpose(1, 2), Tensor(), Tensor(), Tensor(), Tensor(), true);
+      },
+      std::vector<Tensor>{base});
 }
 
 TEST(BatchNorm, BadInputsThrow) {
@@ -154,18 +165,23 @@ TEST(BatchNorm, BadInputsThrow) {
   EXPECT_THROW(batch_norm(x, Tensor(), Tensor(), ones({3}), Tensor(), true), Error);
   EXPECT_THROW(batch_norm(x, zeros({4}), Tensor(), Tensor(), Tensor(), true), Error);
   EXPECT_THROW(batch_norm(x, zeros({5}), ones({5}), Tensor(), Tensor(), true), Error);
-  EXPECT_THROW(batch_norm(rand_input({1, 4}, 1), Tensor(), Tensor(), Tensor(), Tensor(), true), Error);
-  EXPECT_THROW(batch_norm(x.detach().to(DType::i64), Tensor(), Tensor(), Tensor(), Tensor(), true), Error);
+  EXPECT_THROW(batch_norm(rand_input({1, 4}, 1), Tensor(), Tensor(), Tensor(), Tensor(), true),
+               Error);
+  EXPECT_THROW(batch_norm(x.detach().to(DType::i64), Tensor(), Tensor(), Tensor(), Tensor(), true),
+               Error);
 }
 
 TEST(LayerNorm, MatchesReference) {
   Tensor x = rand_input({3, 5, 7}, 12, -2.0, 3.0).detach();
   Tensor w = rand_input({7}, 13).detach(), b = rand_input({7}, 14).detach();
   expect_close(layer_norm(x, 1, w, b), ref_chunk_norm(x, 7, w, b, 1, 7, 1e-5));
-  expect_close(layer_norm(x, 1, Tensor(), Tensor()), ref_chunk_norm(x, 7, Tensor(), Tensor(), 1, 7, 1e-5));
+  expect_close(layer_norm(x, 1, Tensor(), Tensor()),
+               ref_chunk_norm(x, 7, Tensor(), Tensor(), 1, 7, 1e-5));
   Tensor w2 = rand_input({5, 7}, 15).detach();
-  expect_close(layer_norm(x, 2, w2, Tensor(), 1e-3), ref_chunk_norm(x, 35, w2, Tensor(), 1, 35, 1e-3));
-  expect_close(layer_norm(x, 3, Tensor(), Tensor()), ref_chunk_norm(x, 105, Tensor(), Tensor(), 1, 105, 1e-5));
+  expect_close(layer_norm(x, 2, w2, Tensor(), 1e-3),
+               ref_chunk_norm(x, 35, w2, Tensor(), 1, 35, 1e-3));
+  expect_close(layer_norm(x, 3, Tensor(), Tensor()),
+               ref_chunk_norm(x, 105, Tensor(), Tensor(), 1, 105, 1e-5));
   Tensor xt = x.transpose(0, 2);  // [7, 5, 3], non-contiguous
   expect_close(layer_norm(xt, 1, Tensor(), Tensor()),
                ref_chunk_norm(xt.contiguous(), 3, Tensor(), Tensor(), 1, 3, 1e-5));
@@ -175,18 +191,20 @@ TEST(LayerNorm, Gradients) {
   Tensor x = rand_input({2, 3, 5}, 16), w = rand_input({5}, 17, 0.5, 1.5), b = rand_input({5}, 18);
   EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return layer_norm(in[0], 1, in[1], in[2]); },
                    (std::vector<Tensor>{x, w, b}));
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return layer_norm(in[0], 1, Tensor(), Tensor());
-  }, (std::vector<Tensor>{x}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) { return layer_norm(in[0], 1, Tensor(), Tensor()); },
+      (std::vector<Tensor>{x}));
   Tensor w2 = rand_input({3, 5}, 19, 0.5, 1.5);
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return layer_norm(in[0].transpose(0, 1), 2, in[1], Tensor());
-  }, (std::vector<Tensor>{rand_input({3, 2, 5}, 20), w2}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return layer_norm(in[0].transpose(0, 1), 2, in[1], Tensor());
+      },
+      (std::vector<Tensor>{rand_input({3, 2, 5}, 20), w2}));
   // Only the bias requires grad.
   Tensor xd = x.detach();
-  EXPECT_GRADCHECK([xd](const std::vector<Tensor>& in) {
-    return layer_norm(xd, 1, Tensor(), in[0]);
-  }, (std::vector<Tensor>{rand_input({5}, 21)}));
+  EXPECT_GRADCHECK(
+      [xd](const std::vector<Tensor>& in) { return layer_norm(xd, 1, Tensor(), in[0]); },
+      (std::vector<Tensor>{rand_input({5}, 21)}));
 }
 
 TEST(LayerNorm, BadInputsThrow) {
@@ -212,14 +230,18 @@ TEST(GroupNorm, MatchesReference) {
 }
 
 TEST(GroupNorm, Gradients) {
-  Tensor x = rand_input({2, 6, 3, 2}, 26), w = rand_input({6}, 27, 0.5, 1.5), b = rand_input({6}, 28);
+  Tensor x = rand_input({2, 6, 3, 2}, 26), w = rand_input({6}, 27, 0.5, 1.5),
+         b = rand_input({6}, 28);
   for (int64_t g : {1, 3, 6}) {
-    EXPECT_GRADCHECK([g](const std::vector<Tensor>& in) { return group_norm(in[0], g, in[1], in[2]); },
-                     (std::vector<Tensor>{x, w, b}));
+    EXPECT_GRADCHECK(
+        [g](const std::vector<Tensor>& in) { return group_norm(in[0], g, in[1], in[2]); },
+        (std::vector<Tensor>{x, w, b}));
   }
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) {
-    return group_norm(in[0].transpose(1, 2), 2, Tensor(), Tensor());
-  }, (std::vector<Tensor>{rand_input({2, 5, 4}, 29)}));
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return group_norm(in[0].transpose(1, 2), 2, Tensor(), Tensor());
+      },
+      (std::vector<Tensor>{rand_input({2, 5, 4}, 29)}));
 }
 
 TEST(GroupNorm, LargeInputThreaded) {

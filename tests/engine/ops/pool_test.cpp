@@ -106,7 +106,9 @@ Tensor ref_adaptive(const Tensor& x_in, const Shape& out_sz, bool is_max) {
     oshape.push_back(out_sz[d]);
   }
   auto st = [](int64_t i, int64_t o, int64_t n) { return int64_t(std::floor(double(i * n) / o)); };
-  auto en = [](int64_t i, int64_t o, int64_t n) { return int64_t(std::ceil(double((i + 1) * n) / o)); };
+  auto en = [](int64_t i, int64_t o, int64_t n) {
+    return int64_t(std::ceil(double((i + 1) * n) / o));
+  };
   std::vector<float> r;
   const int64_t planes = x.size(0) * x.size(1), isz = in[0] * in[1] * in[2];
   for (int64_t p = 0; p < planes; ++p)
@@ -216,17 +218,22 @@ TEST(Pool, NonContiguousInput) {
   const PoolParams p = params({3, 2}, {2, 1}, {1, 1}, true);
   expect_close(max_pool(x, p), ref_pool(x, p, true));
   expect_close(avg_pool(x, p), ref_pool(x, p, false));
-  EXPECT_GRADCHECK([p](const std::vector<Tensor>& in) {
-    return max_pool(in[0].permute({0, 2, 1, 3}).slice(3, 0, 8, 2), p);
-  }, std::vector<Tensor>{base});
+  EXPECT_GRADCHECK(
+      [p](const std::vector<Tensor>& in) {
+        return max_pool(in[0].permute({0, 2, 1, 3}).slice(3, 0, 8, 2), p);
+      },
+      std::vector<Tensor>{base});
   expect_close(adaptive_avg_pool(x, {4, 3}), ref_adaptive(x, {4, 3}, false));
 }
 
 TEST(Pool, AdaptiveMatchesReference) {
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{2, 3, 10}, {4}},  {{2, 3, 7, 9}, {3, 4}},     {{2, 3, 8, 6}, {4, 3}},  // uniform
-      {{1, 2, 5, 7, 6}, {2, 3, 4}}, {{1, 2, 4, 6, 9}, {2, 3, 3}},  // last: uniform
-      {{2, 2, 5, 5}, {7, 6}},  // more outputs than inputs
+      {{2, 3, 10}, {4}},
+      {{2, 3, 7, 9}, {3, 4}},
+      {{2, 3, 8, 6}, {4, 3}},  // uniform
+      {{1, 2, 5, 7, 6}, {2, 3, 4}},
+      {{1, 2, 4, 6, 9}, {2, 3, 3}},  // last: uniform
+      {{2, 2, 5, 5}, {7, 6}},        // more outputs than inputs
   };
   for (const auto& [shape, out] : cases) {
     SCOPED_TRACE(shape_str(shape) + " -> " + shape_str(out));
@@ -273,13 +280,13 @@ TEST(Pool, Bf16CloseToF32) {
 
 TEST(Pool, BadInputsThrow) {
   Tensor x = rand_input({2, 3, 8, 8}, 1);
-  EXPECT_THROW(max_pool(x, params({2})), Error);                       // kernel rank
-  EXPECT_THROW(max_pool(x, params({2, 2}, {1})), Error);               // stride rank
-  EXPECT_THROW(max_pool(x, params({2, 2}, {}, {2, 2})), Error);        // padding > k/2
-  EXPECT_THROW(max_pool(x, params({2, 2}, {0, 1})), Error);            // zero stride
-  EXPECT_THROW(max_pool(x, params({9, 2})), Error);                    // window > input
+  EXPECT_THROW(max_pool(x, params({2})), Error);                                   // kernel rank
+  EXPECT_THROW(max_pool(x, params({2, 2}, {1})), Error);                           // stride rank
+  EXPECT_THROW(max_pool(x, params({2, 2}, {}, {2, 2})), Error);                    // padding > k/2
+  EXPECT_THROW(max_pool(x, params({2, 2}, {0, 1})), Error);                        // zero stride
+  EXPECT_THROW(max_pool(x, params({9, 2})), Error);                                // window > input
   EXPECT_THROW(avg_pool(x, params({2, 2}, {}, {}, false, false, {2, 2})), Error);  // dilation
-  EXPECT_THROW(max_pool(rand_input({3, 8}, 1), params({2})), Error);   // no spatial dims
+  EXPECT_THROW(max_pool(rand_input({3, 8}, 1), params({2})), Error);  // no spatial dims
   EXPECT_THROW(max_pool(x.detach().to(DType::i64), params({2, 2})), Error);
   EXPECT_THROW(adaptive_avg_pool(x, {2}), Error);
   EXPECT_THROW(adaptive_max_pool(x, {0, 2}), Error);
