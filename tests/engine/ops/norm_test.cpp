@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
 #include "engine/core/error.h"
 #include "tests/support/gradcheck.h"
 
@@ -257,4 +258,17 @@ TEST(GroupNorm, BadInputsThrow) {
   EXPECT_THROW(group_norm(x, 0, Tensor(), Tensor()), Error);
   EXPECT_THROW(group_norm(x, 2, ones({4}), Tensor()), Error);
   EXPECT_THROW(group_norm(rand_input({6}, 1), 2, Tensor(), Tensor()), Error);
+}
+
+TEST(GroupNorm, LargeBackwardMatchesLayerNorm) {
+  // Without affine parameters, group norm is layer norm over each group's flattened elements;
+  // this checks the threaded backward on a size too large for finite differences.
+  Tensor x = rand_input({4, 32, 12, 12}, 31);
+  Tensor gy = rand_input({4, 32, 12, 12}, 32).detach();
+  auto g1 = autograd::grad({group_norm(x, 8, Tensor(), Tensor())}, {x}, {gy});
+  auto g2 = autograd::grad({layer_norm(x.view({4, 8, 4 * 144}), 1, Tensor(), Tensor())}, {x},
+                           {gy.view({4, 8, 4 * 144})});
+  const auto a = g1[0].to_vector<float>(), b = g2[0].to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << "element " << i;
 }
