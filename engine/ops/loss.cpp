@@ -19,15 +19,15 @@ double class_target_weight(const Tensor& target, const Tensor& weight, int64_t c
 // position: (1-eps)*nll_scale*w_t*(lse - x_t) + eps/C*smooth_scale*sum_c w_c*(lse - x_c).
 // out is [N*S] (per position) or a scalar (the sum) when `total`; lse [N*S] f32 is kept for
 // backward.
-void cross_entropy(const Tensor& out, const Tensor& lse, const Tensor& logits,
-                   const Tensor& target, const Tensor& weight, int64_t ignore_index, double eps,
-                   double nll_scale, double smooth_scale, bool total);
+void cross_entropy(const Tensor& out, const Tensor& lse, const Tensor& logits, const Tensor& target,
+                   const Tensor& weight, int64_t ignore_index, double eps, double nll_scale,
+                   double smooth_scale, bool total);
 // gx [N, C, S] = g * d(loss)/d(logits): softmax minus the (smoothed, weighted) one-hot; g is
 // per position unless `total`.
 void cross_entropy_backward(const Tensor& gx, const Tensor& g, const Tensor& lse,
                             const Tensor& logits, const Tensor& target, const Tensor& weight,
-                            int64_t ignore_index, double eps, double nll_scale,
-                            double smooth_scale, bool total);
+                            int64_t ignore_index, double eps, double nll_scale, double smooth_scale,
+                            bool total);
 // out = -scale * w_t * log_probs[n, t, s] per position, or their sum when `total`.
 void nll_loss(const Tensor& out, const Tensor& log_probs, const Tensor& target,
               const Tensor& weight, int64_t ignore_index, double scale, bool total);
@@ -52,9 +52,12 @@ Reduction parse_reduction(const std::string& r, const char* op) {
 
 Tensor reduce(const Tensor& loss, Reduction r) {
   switch (r) {
-    case Reduction::mean: return mean(loss);
-    case Reduction::sum: return sum(loss);
-    case Reduction::none: break;
+    case Reduction::mean:
+      return mean(loss);
+    case Reduction::sum:
+      return sum(loss);
+    case Reduction::none:
+      break;
   }
   return loss;
 }
@@ -102,12 +105,15 @@ ClassLayout class_layout(const Tensor& x, const Tensor& target, const Tensor& we
   return l;
 }
 
-Tensor f32_weight(const Tensor& w) { return w.defined() ? w.detach().to(DType::f32).contiguous() : w; }
+Tensor f32_weight(const Tensor& w) {
+  return w.defined() ? w.detach().to(DType::f32).contiguous() : w;
+}
 
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target_in, int64_t ignore_index,
-                     double label_smoothing, const std::string& reduction, const Tensor& weight_in) {
+                     double label_smoothing, const std::string& reduction,
+                     const Tensor& weight_in) {
   const char* op = "cross_entropy";
   const Reduction red = parse_reduction(reduction, op);
   const ClassLayout l = class_layout(logits, target_in, weight_in, op);
@@ -120,8 +126,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target_in, int64_t igno
   if (red == Reduction::mean) {
     // PyTorch: the NLL part is divided by the weight of the non-ignored targets; the smoothing
     // part by that too when weighted, else by the number of positions (ignored ones included).
-    const double w = OAR_DISPATCH(x.device(), class_target_weight, target, weight, l.c,
-                                  ignore_index, op);
+    const double w =
+        OAR_DISPATCH(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
     nll_scale = 1.0 / w;
     smooth_scale = weight.defined() ? 1.0 / w : 1.0 / static_cast<double>(l.n * l.s);
   } else {
@@ -139,8 +145,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target_in, int64_t igno
                        Tensor gx = empty(x.shape(), x.dtype(), x.device());
                        const Tensor gc = g[0].contiguous();
                        OAR_DISPATCH(x.device(), cross_entropy_backward, gx, gc, lse, x, target,
-                                    weight, ignore_index, label_smoothing, nll_scale,
-                                    smooth_scale, total);
+                                    weight, ignore_index, label_smoothing, nll_scale, smooth_scale,
+                                    total);
                        return autograd::TensorList{gx};
                      });
   }

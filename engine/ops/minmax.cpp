@@ -106,8 +106,12 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
 std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
   return max_min(x, dim, keepdim, false);
 }
-Tensor amax(const Tensor& x, const Shape& dims, bool keepdim) { return amax_amin(x, dims, keepdim, true); }
-Tensor amin(const Tensor& x, const Shape& dims, bool keepdim) { return amax_amin(x, dims, keepdim, false); }
+Tensor amax(const Tensor& x, const Shape& dims, bool keepdim) {
+  return amax_amin(x, dims, keepdim, true);
+}
+Tensor amin(const Tensor& x, const Shape& dims, bool keepdim) {
+  return amax_amin(x, dims, keepdim, false);
+}
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim, bool select_last_index) {
   return arg_min_max(x, dim, keepdim, true, select_last_index);
 }

@@ -41,7 +41,11 @@ Tensor softmax_like(const Tensor& x_in, int64_t dim, bool log) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_like(x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_like(x, dim, true); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  return softmax_like(x, dim, false);
+}
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  return softmax_like(x, dim, true);
+}
 
 }  // namespace oar

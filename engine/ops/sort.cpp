@@ -9,8 +9,8 @@ namespace oar {
 namespace cpu {
 // values and i64 indices (contiguous, x's shape with k along dim) = the first k of each row of x
 // along dim in order (descending when `descending`), ties by lower index, NaN counted largest.
-void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim,
-               int64_t k, bool descending);
+void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim, int64_t k,
+               bool descending);
 // out (contiguous, x's shape) = running sums of x along dim.
 void cumsum(const Tensor& out, const Tensor& x, int64_t dim, bool exclusive, bool reverse);
 // Defined with max/min (engine/ops/cpu/minmax.cpp): out = zeros with src put at index along dim.
@@ -19,8 +19,8 @@ void put_along(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
 
 namespace {
 
-std::pair<Tensor, Tensor> select_sorted(const Tensor& x_in, int64_t k, int64_t dim,
-                                        bool descending, const char* op) {
+std::pair<Tensor, Tensor> select_sorted(const Tensor& x_in, int64_t k, int64_t dim, bool descending,
+                                        const char* op) {
   OAR_CHECK(x_in.defined(), op, ": undefined input");
   OAR_CHECK(x_in.dtype() != DType::boolean, op, ": dtype bool not supported (numeric types only)");
   const Tensor x = x_in.dim() == 0 ? x_in.reshape({1}) : x_in;

@@ -33,7 +33,9 @@ std::vector<int64_t> float_reduction(const Tensor& x, const Shape& dims, const c
 }
 
 // n where n != 0, else 1: a divisor that turns 0/0 into 0 where the norm vanishes.
-Tensor nonzero_divisor(const Tensor& n) { return n + eq(n, 0.0).to(n.dtype()); }
+Tensor nonzero_divisor(const Tensor& n) {
+  return n + eq(n, 0.0).to(n.dtype());
+}
 
 }  // namespace
 

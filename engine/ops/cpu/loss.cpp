@@ -68,8 +68,10 @@ void cross_entropy_typed(const Tensor& out, const Tensor& lse, const CrossEntrop
     const double l = ce.lse(r);
     lp[p] = static_cast<float>(l);
     const double v = ce.loss(p, r, l, wsum);
-    if (total) acc += v;
-    else store<T>(op + p * static_cast<int64_t>(sizeof(T)), v);
+    if (total)
+      acc += v;
+    else
+      store<T>(op + p * static_cast<int64_t>(sizeof(T)), v);
   }
   if (total) store<T>(op, acc);
 }
@@ -120,8 +122,10 @@ void nll_typed(const Tensor& out, const Tensor& x, const int64_t* target, const 
       const int64_t ni = p / s, si = p % s;
       v = -scale * (weight ? weight[t] : 1.0) * load<T>(xp + ((ni * c + t) * s + si) * es);
     }
-    if (total) acc += v;
-    else store<T>(op + p * es, v);
+    if (total)
+      acc += v;
+    else
+      store<T>(op + p * es, v);
   }
   if (total) store<T>(op, acc);
 }
@@ -145,7 +149,9 @@ void nll_backward_typed(const Tensor& gx, const Tensor& g, const int64_t* target
   }
 }
 
-const float* weight_ptr(const Tensor& w) { return w.defined() ? w.data<float>() : nullptr; }
+const float* weight_ptr(const Tensor& w) {
+  return w.defined() ? w.data<float>() : nullptr;
+}
 
 }  // namespace
 
@@ -163,30 +169,46 @@ double class_target_weight(const Tensor& target, const Tensor& weight, int64_t c
   return acc;
 }
 
-void cross_entropy(const Tensor& out, const Tensor& lse, const Tensor& logits,
-                   const Tensor& target, const Tensor& weight, int64_t ignore_index, double eps,
-                   double nll_scale, double smooth_scale, bool total) {
+void cross_entropy(const Tensor& out, const Tensor& lse, const Tensor& logits, const Tensor& target,
+                   const Tensor& weight, int64_t ignore_index, double eps, double nll_scale,
+                   double smooth_scale, bool total) {
   const int64_t n = logits.dim() == 1 ? 1 : logits.size(0);
   const int64_t c = logits.dim() == 1 ? logits.size(0) : logits.size(1);
   const int64_t s = (n * c != 0) ? logits.numel() / (n * c) : 1;
   OAR_FLOAT_SWITCH(logits.dtype(), "cross_entropy", {
-    const CrossEntropy<T> ce{logits, target.data<int64_t>(), weight_ptr(weight), n, c, s,
-                             ignore_index, eps, nll_scale, smooth_scale};
+    const CrossEntropy<T> ce{logits,
+                             target.data<int64_t>(),
+                             weight_ptr(weight),
+                             n,
+                             c,
+                             s,
+                             ignore_index,
+                             eps,
+                             nll_scale,
+                             smooth_scale};
     cross_entropy_typed<T>(out, lse, ce, total);
   });
 }
 
 void cross_entropy_backward(const Tensor& gx, const Tensor& g, const Tensor& lse,
                             const Tensor& logits, const Tensor& target, const Tensor& weight,
-                            int64_t ignore_index, double eps, double nll_scale,
-                            double smooth_scale, bool total) {
+                            int64_t ignore_index, double eps, double nll_scale, double smooth_scale,
+                            bool total) {
   const int64_t n = logits.dim() == 1 ? 1 : logits.size(0);
   const int64_t c = logits.dim() == 1 ? logits.size(0) : logits.size(1);
   const int64_t s = (n * c != 0) ? logits.numel() / (n * c) : 1;
   const Tensor gt = g.to(logits.dtype()).contiguous();
   OAR_FLOAT_SWITCH(logits.dtype(), "cross_entropy", {
-    const CrossEntropy<T> ce{logits, target.data<int64_t>(), weight_ptr(weight), n, c, s,
-                             ignore_index, eps, nll_scale, smooth_scale};
+    const CrossEntropy<T> ce{logits,
+                             target.data<int64_t>(),
+                             weight_ptr(weight),
+                             n,
+                             c,
+                             s,
+                             ignore_index,
+                             eps,
+                             nll_scale,
+                             smooth_scale};
     cross_entropy_backward_typed<T>(gx, gt, lse, ce, total);
   });
 }
@@ -208,16 +230,17 @@ void nll_loss_backward(const Tensor& gx, const Tensor& g, const Tensor& target,
   const int64_t s = (n * c != 0) ? gx.numel() / (n * c) : 1;
   const Tensor gt = g.to(gx.dtype()).contiguous();
   OAR_FLOAT_SWITCH(gx.dtype(), "nll_loss",
-                   nll_backward_typed<T>(gx, gt, target.data<int64_t>(), weight_ptr(weight), c,
-                                         s, n * s, ignore_index, scale, total));
+                   nll_backward_typed<T>(gx, gt, target.data<int64_t>(), weight_ptr(weight), c, s,
+                                         n * s, ignore_index, scale, total));
 }
 
 void smooth_l1(const Tensor& out, const Tensor& input, const Tensor& target, double beta) {
   const float b = static_cast<float>(beta);
-  OAR_FLOAT_SWITCH(input.dtype(), "smooth_l1_loss", map2<T, T, T>(out, input, target, [b](float x, float y) {
-    const float d = std::fabs(x - y);
-    return d < b ? 0.5f * d * d / b : d - 0.5f * b;
-  }));
+  OAR_FLOAT_SWITCH(input.dtype(), "smooth_l1_loss",
+                   map2<T, T, T>(out, input, target, [b](float x, float y) {
+                     const float d = std::fabs(x - y);
+                     return d < b ? 0.5f * d * d / b : d - 0.5f * b;
+                   }));
 }
 
 void smooth_l1_backward(const Tensor& out, const Tensor& g, const Tensor& input,

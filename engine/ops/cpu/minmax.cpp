@@ -66,8 +66,8 @@ void extreme_rows(const Tensor& rows, int64_t outer, int64_t n, const Tensor& ou
 }
 
 template <typename T>
-void put_rows(const Tensor& rows, int64_t outer, int64_t n, const Tensor& index,
-              const Tensor& src, int64_t k) {
+void put_rows(const Tensor& rows, int64_t outer, int64_t n, const Tensor& index, const Tensor& src,
+              int64_t k) {
   char* dst = static_cast<char*>(rows.raw_data());
   const int64_t* ip = index.data<int64_t>();
   const char* sp = static_cast<const char*>(src.raw_data());

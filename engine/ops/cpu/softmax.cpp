@@ -54,7 +54,9 @@ std::shared_ptr<SoftmaxBackward> backward_primitive(const Shape& s, bool log) {
 }
 
 // bf16/f16 go through f32 (a copy each way) so one f32 primitive serves every dtype.
-Tensor as_f32(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.detach().to(DType::f32); }
+Tensor as_f32(const Tensor& t) {
+  return t.dtype() == DType::f32 ? t : t.detach().to(DType::f32);
+}
 
 void copy_back(const Tensor& dst, const Tensor& f32) {
   if (dst.dtype() == DType::f32) return;

@@ -43,8 +43,10 @@ void sort_typed(const Tensor& rows, const Tensor& vrows, const Tensor& irows, in
       for (int64_t i = 0; i < n; ++i) vals[i] = load<T>(row + i * es);
       std::iota(order.begin(), order.end(), int64_t{0});
       const RowOrder<C> before{vals.data(), descending};
-      if (k < n) std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
-      else std::sort(order.begin(), order.end(), before);  // total order: stable by index
+      if (k < n)
+        std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+      else
+        std::sort(order.begin(), order.end(), before);  // total order: stable by index
       for (int64_t j = 0; j < k; ++j) {
         idst[o * k + j] = order[j];
         std::memcpy(vdst + (o * k + j) * es, row + order[j] * es, es);
@@ -54,8 +56,8 @@ void sort_typed(const Tensor& rows, const Tensor& vrows, const Tensor& irows, in
 }
 
 template <typename T, typename Acc>
-void cumsum_typed(const Tensor& rows, const Tensor& orows, int64_t outer, int64_t n,
-                  bool exclusive, bool reverse) {
+void cumsum_typed(const Tensor& rows, const Tensor& orows, int64_t outer, int64_t n, bool exclusive,
+                  bool reverse) {
   using To = std::conditional_t<std::is_integral_v<Acc>, int64_t, T>;
   const char* src = static_cast<const char*>(rows.raw_data());
   char* dst = static_cast<char*>(orows.raw_data());
@@ -84,8 +86,8 @@ void cumsum_dispatch(const Tensor& rows, const Tensor& orows, int64_t outer, int
 
 }  // namespace
 
-void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim,
-               int64_t k, bool descending) {
+void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim, int64_t k,
+               bool descending) {
   const Tensor rows = dims_last(x, {dim});
   const int64_t n = x.size(dim);
   const int64_t outer = n ? x.numel() / n : 0;

@@ -57,7 +57,8 @@ void pnorm_typed(const Tensor& rows, const Tensor& out, double p) {
       }
       return std::sqrt(s);
     }
-    for (int64_t i = 0; i < n; ++i) s += std::pow(std::fabs(double(load<T>(row + i * sizeof(T)))), p);
+    for (int64_t i = 0; i < n; ++i)
+      s += std::pow(std::fabs(double(load<T>(row + i * sizeof(T)))), p);
     return std::pow(s, 1.0 / p);
   });
 }

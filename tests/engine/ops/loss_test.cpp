@@ -16,7 +16,8 @@ using In = std::vector<Tensor>;
 // where the NLL mean divides by the weight of non-ignored targets and the unweighted smoothing
 // mean by N (ignored rows included).
 static double naive_ce(const std::vector<float>& x, const std::vector<int64_t>& t, int N, int C,
-                       int64_t ignore, double eps, const std::string& red, const std::vector<float>& w) {
+                       int64_t ignore, double eps, const std::string& red,
+                       const std::vector<float>& w) {
   double nll = 0, smooth = 0, wsum = 0;
   for (int n = 0; n < N; ++n) {
     if (t[n] == ignore) continue;
@@ -50,7 +51,8 @@ TEST(Loss, CrossEntropyMatchesPyTorchFormula) {
   for (double eps : {0.0, 0.2})
     for (const std::string red : {"mean", "sum"})
       for (bool weighted : {false, true}) {
-        const double ref = naive_ce(xv, t, N, C, -100, eps, red, weighted ? w : std::vector<float>{});
+        const double ref =
+            naive_ce(xv, t, N, C, -100, eps, red, weighted ? w : std::vector<float>{});
         const double got = cross_entropy(x, tensor<int64_t>(t, {N}), -100, eps, red,
                                          weighted ? tensor<float>(w, {C}) : Tensor())
                                .item<double>();
@@ -108,7 +110,8 @@ TEST(Loss, ClassTargetErrors) {
   EXPECT_THROW(cross_entropy(zeros({2, 3}), tensor<int64_t>({-1, 0})), Error);
   EXPECT_THROW(cross_entropy(zeros({2, 3}), tensor<int64_t>({0, 0, 0})), Error);
   EXPECT_THROW(cross_entropy(zeros({2, 3}), tensor<int64_t>({0, 0}), -100, 0, "avg"), Error);
-  EXPECT_THROW(cross_entropy(zeros({2, 3}), tensor<int64_t>({0, 0}), -100, 0, "mean", ones({2})), Error);
+  EXPECT_THROW(cross_entropy(zeros({2, 3}), tensor<int64_t>({0, 0}), -100, 0, "mean", ones({2})),
+               Error);
   EXPECT_THROW(nll_loss(zeros({2, 3}), tensor<float>({0, 0})), Error);
 }
 
@@ -116,29 +119,37 @@ TEST(Loss, SoftCrossEntropy) {
   Tensor x = rand_input({4, 3}, 7).detach();
   Tensor t = tensor<int64_t>({0, 2, 1, 1});
   Tensor onehot = tensor<float>({1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0}, {4, 3});
-  EXPECT_NEAR(cross_entropy_soft(x, onehot).item<double>(), cross_entropy(x, t).item<double>(), 1e-5);
-  EXPECT_GRADCHECK([](const In& v) { return cross_entropy_soft(v[0], v[1].permute({0, 2, 1}), "sum"); },
-                   (In{rand_input({2, 3, 4}, 8), rand_input({2, 4, 3}, 9, 0, 1)}));
+  EXPECT_NEAR(cross_entropy_soft(x, onehot).item<double>(), cross_entropy(x, t).item<double>(),
+              1e-5);
+  EXPECT_GRADCHECK(
+      [](const In& v) {
+        return cross_entropy_soft(v[0], v[1].permute({0, 2, 1}), "sum");
+      },
+      (In{rand_input({2, 3, 4}, 8), rand_input({2, 4, 3}, 9, 0, 1)}));
   EXPECT_THROW(cross_entropy_soft(zeros({2, 3}), zeros({2, 2})), Error);
 }
 
 TEST(Loss, BinaryCrossEntropyWithLogits) {
-  EXPECT_NEAR(binary_cross_entropy_with_logits(zeros({1}), ones({1})).item<double>(), std::log(2.0), 1e-6);
+  EXPECT_NEAR(binary_cross_entropy_with_logits(zeros({1}), ones({1})).item<double>(), std::log(2.0),
+              1e-6);
   // Stable at large logits: no inf or nan.
   Tensor big = tensor<float>({100, -100});
   auto v = binary_cross_entropy_with_logits(big, tensor<float>({0, 1}), "none").to_vector<float>();
   EXPECT_NEAR(v[0], 100.0, 1e-3);
   EXPECT_NEAR(v[1], 100.0, 1e-3);
-  EXPECT_NEAR(binary_cross_entropy_with_logits(zeros({2}), ones({2}), "sum", tensor<float>({3})).item<double>(),
+  EXPECT_NEAR(binary_cross_entropy_with_logits(zeros({2}), ones({2}), "sum", tensor<float>({3}))
+                  .item<double>(),
               6 * std::log(2.0), 1e-5);
   // Reference: -pw*t*log(sigmoid(x)) - (1-t)*log(1-sigmoid(x)).
   const float x = 0.7f, t = 0.3f, pw = 2.0f;
   const double s = 1 / (1 + std::exp(-x));
-  EXPECT_NEAR(binary_cross_entropy_with_logits(tensor<float>({x}), tensor<float>({t}), "mean", tensor<float>({pw}))
+  EXPECT_NEAR(binary_cross_entropy_with_logits(tensor<float>({x}), tensor<float>({t}), "mean",
+                                               tensor<float>({pw}))
                   .item<double>(),
               -pw * t * std::log(s) - (1 - t) * std::log(1 - s), 1e-6);
-  EXPECT_GRADCHECK([](const In& v) { return binary_cross_entropy_with_logits(v[0].t(), v[1], "mean", v[2]); },
-                   (In{rand_input({3, 4}, 1, -3, 3), rand_input({4, 3}, 2, 0, 1), rand_input({3}, 3, 0.5, 2)}));
+  EXPECT_GRADCHECK(
+      [](const In& v) { return binary_cross_entropy_with_logits(v[0].t(), v[1], "mean", v[2]); },
+      (In{rand_input({3, 4}, 1, -3, 3), rand_input({4, 3}, 2, 0, 1), rand_input({3}, 3, 0.5, 2)}));
   EXPECT_THROW(binary_cross_entropy_with_logits(zeros({2}), zeros({3})), Error);
 }
 
@@ -147,7 +158,8 @@ TEST(Loss, MseAndSmoothL1) {
   EXPECT_FLOAT_EQ(mse_loss(a, zeros({2})).item<float>(), 2.5f);
   EXPECT_FLOAT_EQ(mse_loss(a, zeros({2}), "sum").item<float>(), 5.f);
   Tensor d = tensor<float>({0.5f, 2.f, -3.f});
-  EXPECT_EQ(smooth_l1_loss(d, zeros({3}), 1.0, "none").to_vector<float>(), (std::vector<float>{0.125f, 1.5f, 2.5f}));
+  EXPECT_EQ(smooth_l1_loss(d, zeros({3}), 1.0, "none").to_vector<float>(),
+            (std::vector<float>{0.125f, 1.5f, 2.5f}));
   EXPECT_FLOAT_EQ(smooth_l1_loss(d, zeros({3}), 0.0, "sum").item<float>(), 5.5f);
   EXPECT_FLOAT_EQ(smooth_l1_loss(d, zeros({3}), 2.0).item<float>(), (0.0625f + 1.f + 2.f) / 3);
   EXPECT_GRADCHECK([](const In& v) { return mse_loss(v[0].t(), v[1]); },

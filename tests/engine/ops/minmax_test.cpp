@@ -72,12 +72,18 @@ TEST(MinMax, AmaxSplitsGradientAmongTies) {
 }
 
 TEST(MinMax, Gradients) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return max(v[0].permute({1, 0, 2}), 2).first; },
-                   In{rand_input({3, 5, 7}, 1)});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) {
+        return max(v[0].permute({1, 0, 2}), 2).first;
+      },
+      In{rand_input({3, 5, 7}, 1)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return min(v[0], 0, true).first; },
                    In{rand_input({3, 5}, 2)});
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return amax(v[0].slice(1, 0, 5, 2), {0, -1}); },
-                   In{rand_input({3, 5, 7}, 4)});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) {
+        return amax(v[0].slice(1, 0, 5, 2), {0, -1});
+      },
+      In{rand_input({3, 5, 7}, 4)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return amin(v[0], {1}, true); },
                    In{rand_input({2, 3, 3}, 5)});
 }

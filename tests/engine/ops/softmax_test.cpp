@@ -27,7 +27,8 @@ TEST(Softmax, ByHand) {
 }
 
 // Reference over dim 1 of a [A, B, C] contiguous tensor.
-static std::vector<double> naive_softmax_dim1(const std::vector<float>& x, int A, int B, int C, bool log) {
+static std::vector<double> naive_softmax_dim1(const std::vector<float>& x, int A, int B, int C,
+                                              bool log) {
   std::vector<double> out(x.size());
   for (int a = 0; a < A; ++a)
     for (int c = 0; c < C; ++c) {
@@ -52,19 +53,25 @@ TEST(Softmax, MiddleDimOfPermutedInputAndHalfTypes) {
     Tensor yb = log ? log_softmax(x.to(DType::bf16), -2) : softmax(x.to(DType::bf16), -2);
     EXPECT_EQ(yb.dtype(), DType::bf16);
     auto gb = yb.to(DType::f32).to_vector<float>();
-    for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(gb[i], ref[i], 0.05 + 0.02 * std::fabs(ref[i]));
-    auto gh = (log ? log_softmax(x.to(DType::f16), 1) : softmax(x.to(DType::f16), 1)).to(DType::f32).to_vector<float>();
-    for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(gh[i], ref[i], 0.01 + 0.002 * std::fabs(ref[i]));
+    for (size_t i = 0; i < ref.size(); ++i)
+      EXPECT_NEAR(gb[i], ref[i], 0.05 + 0.02 * std::fabs(ref[i]));
+    auto gh = (log ? log_softmax(x.to(DType::f16), 1) : softmax(x.to(DType::f16), 1))
+                  .to(DType::f32)
+                  .to_vector<float>();
+    for (size_t i = 0; i < ref.size(); ++i)
+      EXPECT_NEAR(gh[i], ref[i], 0.01 + 0.002 * std::fabs(ref[i]));
   }
 }
 
 TEST(Softmax, Gradients) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return softmax(v[0], 1); }, In{rand_input({2, 3, 4}, 1)});
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return softmax(v[0], 1); },
+                   In{rand_input({2, 3, 4}, 1)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return log_softmax(v[0].t(), -1); },
                    In{rand_input({5, 3}, 2)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return softmax(v[0].slice(0, 1, 4), 0); },
                    In{rand_input({4, 7}, 3)});
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return log_softmax(v[0], 0); }, In{rand_input({3, 2, 3}, 4)});
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return log_softmax(v[0], 0); },
+                   In{rand_input({3, 2, 3}, 4)});
 }
 
 TEST(Softmax, BadInputThrows) {

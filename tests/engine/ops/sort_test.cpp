@@ -47,7 +47,8 @@ TEST(Sort, AlongFirstDimOfPermutedInput) {
   for (int c = 0; c < 3; ++c) {
     std::vector<int64_t> order(6);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return xv[a * 3 + c] > xv[b * 3 + c]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return xv[a * 3 + c] > xv[b * 3 + c]; });
     for (int r = 0; r < 6; ++r) {
       EXPECT_EQ(iv[r * 3 + c], order[r]);
       EXPECT_EQ(vv[r * 3 + c], xv[order[r] * 3 + c]);
@@ -71,17 +72,23 @@ TEST(Sort, CumsumModes) {
 }
 
 TEST(Sort, Gradients) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return topk(v[0], 3, 1).first; }, In{rand_input({2, 5, 3}, 1)});
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return topk(v[0], 3, 1).first; },
+                   In{rand_input({2, 5, 3}, 1)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return topk(v[0].t(), 2, -1, false).first; },
                    In{rand_input({5, 3}, 2)});
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return sort(v[0].permute({2, 0, 1}), 0, true).first; },
-                   In{rand_input({2, 3, 4}, 3)});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) {
+        return sort(v[0].permute({2, 0, 1}), 0, true).first;
+      },
+      In{rand_input({2, 3, 4}, 3)});
   for (bool exclusive : {false, true})
     for (bool reverse : {false, true}) {
-      EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return cumsum(v[0].t(), 0, exclusive, reverse); },
-                       In{rand_input({3, 5}, 4)});
-      EXPECT_GRADCHECK([&](const std::vector<Tensor>& v) { return cumsum(v[0], -1, exclusive, reverse); },
-                       In{rand_input({2, 3, 4}, 5)});
+      EXPECT_GRADCHECK(
+          [&](const std::vector<Tensor>& v) { return cumsum(v[0].t(), 0, exclusive, reverse); },
+          In{rand_input({3, 5}, 4)});
+      EXPECT_GRADCHECK(
+          [&](const std::vector<Tensor>& v) { return cumsum(v[0], -1, exclusive, reverse); },
+          In{rand_input({2, 3, 4}, 5)});
     }
 }
 

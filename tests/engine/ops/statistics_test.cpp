@@ -60,22 +60,30 @@ TEST(Statistics, LogSumExpIsStable) {
   EXPECT_NEAR(v[1], -1000 + std::log(2.0), 1e-3);
   Tensor inf = tensor<float>({-INFINITY, -INFINITY});
   EXPECT_EQ(logsumexp(inf, {0}).item<float>(), -INFINITY);
-  EXPECT_NEAR(logsumexp(tensor<float>({0, std::log(3.f)}), {-1}).item<float>(), std::log(4.0), 1e-6);
+  EXPECT_NEAR(logsumexp(tensor<float>({0, std::log(3.f)}), {-1}).item<float>(), std::log(4.0),
+              1e-6);
 }
 
 TEST(Statistics, Gradients) {
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return var(v[0].permute({1, 0, 2}), {0, -1}); },
-                   In{rand_input({3, 4, 5}, 1)});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) {
+        return var(v[0].permute({1, 0, 2}), {0, -1});
+      },
+      In{rand_input({3, 4, 5}, 1)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return oar::std(v[0], {1}, 0, true); },
                    In{rand_input({3, 5}, 2)});
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return norm(v[0].slice(0, 0, 5, 2), 2, {0}); },
-                   In{rand_input({5, 3}, 3, 0.2, 1.0)});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) { return norm(v[0].slice(0, 0, 5, 2), 2, {0}); },
+      In{rand_input({5, 3}, 3, 0.2, 1.0)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return norm(v[0], 3, {-1}); },
                    In{rand_input({2, 7}, 4, 0.2, 1.0)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return norm(v[0], 1); },
                    In{rand_input({2, 3}, 5, 0.2, 1.0)});
-  EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return logsumexp(v[0].t(), {0, 1}, true); },
-                   In{rand_input({3, 5}, 6)});
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& v) {
+        return logsumexp(v[0].t(), {0, 1}, true);
+      },
+      In{rand_input({3, 5}, 6)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& v) { return logsumexp(v[0], {-2}); },
                    In{rand_input({2, 3, 5}, 7)});
 }
