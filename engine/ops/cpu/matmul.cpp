@@ -1,6 +1,7 @@
 // CPU matrix products on the oneDNN matmul primitive. Operands are passed by their strides
 // (transposed views and broadcast batch dims need no copy); primitives are cached by layout.
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "engine/core/error.h"
@@ -15,6 +16,10 @@ struct MatmulPrimitive {
   dnnl::matmul prim;
   dnnl::memory::desc src, weights, bias, dst;
   size_t scratch_bytes = 0;
+  // Memory objects reused across calls (only the data pointers change): creating them is a
+  // large part of a small product's cost. Whoever holds `mu` may use them.
+  std::mutex mu;
+  dnnl::memory m_src, m_weights, m_bias, m_dst;
 };
 
 // Layout handed to oneDNN: size-1 dims get strides that keep the matrix dims unambiguously
@@ -127,18 +132,41 @@ void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Ten
   });
 
   const auto& eng = onednn::engine();
-  std::unordered_map<int, memory> args;
-  args.reserve(5);
-  args.emplace(DNNL_ARG_SRC, memory(p->src, eng, a.raw_data()));
-  args.emplace(DNNL_ARG_WEIGHTS, memory(p->weights, eng, b.raw_data()));
-  args.emplace(DNNL_ARG_DST, memory(p->dst, eng, out.raw_data()));
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p->bias, eng, bias.raw_data()));
+  std::unique_lock<std::mutex> lock(p->mu, std::try_to_lock);
+  dnnl::memory src, weights, bias_m, dst;
+  if (lock.owns_lock()) {
+    if (!p->m_src) {
+      p->m_src = memory(p->src, eng, DNNL_MEMORY_NONE);
+      p->m_weights = memory(p->weights, eng, DNNL_MEMORY_NONE);
+      p->m_dst = memory(p->dst, eng, DNNL_MEMORY_NONE);
+      if (bias.defined()) p->m_bias = memory(p->bias, eng, DNNL_MEMORY_NONE);
+    }
+    src = p->m_src, weights = p->m_weights, dst = p->m_dst, bias_m = p->m_bias;
+    src.set_data_handle(a.raw_data());
+    weights.set_data_handle(b.raw_data());
+    dst.set_data_handle(out.raw_data());
+    if (bias.defined()) bias_m.set_data_handle(bias.raw_data());
+  } else {  // another thread runs this primitive now
+    src = memory(p->src, eng, a.raw_data());
+    weights = memory(p->weights, eng, b.raw_data());
+    dst = memory(p->dst, eng, out.raw_data());
+    if (bias.defined()) bias_m = memory(p->bias, eng, bias.raw_data());
+  }
+  dnnl_exec_arg_t args[5];
+  int n = 0;
+  args[n++] = {DNNL_ARG_SRC, src.get()};
+  args[n++] = {DNNL_ARG_WEIGHTS, weights.get()};
+  args[n++] = {DNNL_ARG_DST, dst.get()};
+  if (bias.defined()) args[n++] = {DNNL_ARG_BIAS, bias_m.get()};
   Tensor scratch;
+  memory scratch_m;
   if (p->scratch_bytes > 0) {
     scratch = onednn::buffer_for(p->pd.scratchpad_desc());
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(p->pd.scratchpad_desc(), eng, scratch.raw_data()));
+    scratch_m = memory(p->pd.scratchpad_desc(), eng, scratch.raw_data());
+    args[n++] = {DNNL_ARG_SCRATCHPAD, scratch_m.get()};
   }
-  p->prim.execute(onednn::stream(), args);
+  const dnnl_status_t st = dnnl_primitive_execute(p->prim.get(), onednn::stream().get(), n, args);
+  OAR_CHECK(st == dnnl_success, "matmul: oneDNN execution failed (status ", int(st), ")");
   onednn::stream().wait();
 }
 
