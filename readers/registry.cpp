@@ -1,5 +1,6 @@
 #include "readers/registry.h"
 
+#include <map>
 #include <thread>
 
 #include "readers/idx.h"
@@ -30,12 +31,27 @@ void register_components() {
       .key<double>("mean", 0.0, "normalisation mean on the [0, 1] scale")
       .key<double>("std", 1.0, "normalisation std on the [0, 1] scale").min(1e-6);
   add_loader_keys(s);
+  set_input_key("idx", "images");
   datasets().add(s, [](const Config& c, const std::string& k, DataContext) {
     return std::make_shared<IdxImageDataset>(c.get<std::string>(k + ".images"),
                                              c.get<std::string>(k + ".labels"),
                                              static_cast<float>(c.get<double>(k + ".mean")),
                                              static_cast<float>(c.get<double>(k + ".std")));
   });
+}
+
+namespace {
+std::map<std::string, std::string>& input_keys() {
+  static auto* m = new std::map<std::string, std::string>();
+  return *m;
+}
+}  // namespace
+
+void set_input_key(const std::string& reader, const std::string& key) { input_keys()[reader] = key; }
+
+std::string input_key(const std::string& reader) {
+  auto it = input_keys().find(reader);
+  return it == input_keys().end() ? "" : it->second;
 }
 
 bool has_mode(const Config& config, const std::string& mode) {

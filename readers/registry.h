@@ -32,6 +32,10 @@ void register_components();
 std::shared_ptr<DataLoader> make_loader(const Config& config, const std::string& mode,
                                         uint64_t seed, int rank = 0, int world_size = 1);
 
+// The key of a reader's schema that `oar predict --input` fills ("" when it takes none).
+void set_input_key(const std::string& reader, const std::string& key);
+std::string input_key(const std::string& reader);
+
 // True when the config has a data.<mode> section.
 bool has_mode(const Config& config, const std::string& mode);
 
