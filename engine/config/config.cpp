@@ -437,7 +437,8 @@ void Config::apply_override(const std::string& assignment) {
         throw ConfigError("-o", 0, assignment, "cannot set " + here,
                           prefix + " is " + describe_value(cur) + ", not a map");
       const YAML::Node& ccur = cur;
-      child.reset(ccur[seg.key]);
+      if (YAML::Node got = ccur[seg.key]; got.IsDefined()) child.reset(got);
+      else child.reset(YAML::Node(YAML::NodeType::Undefined));
       if (!child.IsDefined() || (child.IsNull() && next.index < 0)) {
         if (next.index >= 0)
           throw ConfigError("-o", 0, assignment, "no list " + here, "index into an existing list");
@@ -483,8 +484,9 @@ YAML::Node Config::node(const std::string& dotted) const {
       next.reset(c[seg.index]);
     } else {
       if (!c.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
-      next.reset(c[seg.key]);
-      if (!next.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+      YAML::Node got = c[seg.key];  // invalid when absent; reset() would throw on it
+      if (!got.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+      next.reset(got);
     }
     cur.reset(next);
   }
@@ -532,8 +534,9 @@ void Config::set(const std::string& dotted, const YAML::Node& value, const Origi
       child.reset(c[seg.index]);
     } else {
       if (!c.IsMap() && !c.IsNull()) throw ConfigError(origin, dotted, here + " is not a map");
-      child.reset(c[seg.key]);
-      if (!child.IsDefined() || child.IsNull()) {
+      YAML::Node got = c[seg.key];
+      if (got.IsDefined()) child.reset(got);
+      if (!got.IsDefined() || child.IsNull()) {
         cur[seg.key] = YAML::Node(YAML::NodeType::Map);
         origins_[here] = origin;
         child.reset(c[seg.key]);
