@@ -506,9 +506,21 @@ Origin Config::origin(const std::string& dotted) const {
   return Origin{file_, 0, 0, "file"};
 }
 
+Origin Config::location(const std::string& dotted) const {
+  std::string p = dotted;
+  while (!p.empty()) {
+    if (auto it = origins_.find(p); it != origins_.end() && it->second.source != "default")
+      return it->second;
+    size_t cut = p.find_last_of(".[");
+    if (cut == std::string::npos) break;
+    p = p.substr(0, cut);
+  }
+  return Origin{file_, 0, 0, "file"};
+}
+
 ConfigError Config::error(const std::string& dotted, const std::string& message,
                           const std::string& allowed) const {
-  return ConfigError(origin(dotted), dotted, message, allowed);
+  return ConfigError(location(dotted), dotted, message, allowed);
 }
 
 void Config::set(const std::string& dotted, const YAML::Node& value, const Origin& origin) {

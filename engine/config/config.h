@@ -75,6 +75,9 @@ class Config {
 
   // Where `dotted` (or its nearest recorded ancestor) was set; the main file when unknown.
   Origin origin(const std::string& dotted) const;
+  // Where to point an error about `dotted`: the nearest ancestor that was written in a file or
+  // by -o (defaults have no place), else the main file.
+  Origin location(const std::string& dotted) const;
   const std::map<std::string, Origin>& origins() const { return origins_; }
   // The file given to load() / from_string().
   const std::string& file() const { return file_; }

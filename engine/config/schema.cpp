@@ -118,7 +118,7 @@ struct Checker {
   std::vector<ConfigProblem>& problems;
 
   void problem(const std::string& key, const std::string& message, const std::string& allowed) {
-    Origin o = config.origin(key);
+    Origin o = config.location(key);
     problems.push_back({o.file, o.line, 0, key, message, allowed});
   }
 

@@ -65,11 +65,12 @@ class Registry {
 
   const Schema& schema(const std::string& name) const { return entry(name, {}, "").schema; }
 
-  // Validates `section` against name's schema (filling defaults), then builds.
+  // Validates `section` against name's schema (filling defaults; a `name` key is allowed),
+  // then builds.
   std::shared_ptr<Base> create(const std::string& name, Config& config, const std::string& section,
                                Args... args) const {
-    const Entry& e = entry(name, config.origin(section), section);
-    validate(config, section, e.schema);
+    const Entry& e = entry(name, config.location(section), section);
+    validate(config, section, e.schema, {"name"});
     return e.factory(config, section, args...);
   }
 
@@ -84,7 +85,7 @@ class Registry {
                          "known: " + (known.empty() ? std::string("none") : known));
     }
     std::string name = config.get<std::string>(key);
-    const Entry& e = entry(name, config.origin(key), key);
+    const Entry& e = entry(name, config.location(key), key);
     validate(config, section, e.schema, {name_key});
     return e.factory(config, section, args...);
   }
