@@ -96,36 +96,43 @@ ScalarKind scalar_kind(const YAML::Node& n) {
   return ScalarKind::String;
 }
 
-std::string yaml_text(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) return "null";
+namespace {
+
+// A scalar as YAML text that reads back as the same value, also inside a flow collection.
+std::string scalar_text(const YAML::Node& n, bool in_flow) {
+  const std::string& s = n.Scalar();
+  YAML::Node plain(s);
+  plain.SetTag("?");
+  // A quoted "10" must stay a string; the emitter would print it bare.
+  bool needs_quotes = (is_quoted(n) && scalar_kind(plain) != ScalarKind::String) || s.empty() ||
+                      s.front() == ' ' || s.back() == ' ' ||
+                      (in_flow && s.find_first_of(",[]{}#:") != std::string::npos);
   YAML::Emitter e;
-  e.SetMapFormat(YAML::Flow);
-  e.SetSeqFormat(YAML::Flow);
-  if (n.IsScalar()) {
-    // A quoted "10" must stay a string; the emitter would print it bare.
-    YAML::Node plain(n.Scalar());
-    plain.SetTag("?");
-    bool looks_typed = scalar_kind(plain) != ScalarKind::String || n.Scalar().empty();
-    if (is_quoted(n) && looks_typed) {
-      e << YAML::DoubleQuoted << n.Scalar();
-    } else {
-      e << n.Scalar();
-    }
-    return e.c_str();
-  }
+  if (needs_quotes) e << YAML::DoubleQuoted;
+  e << s;
+  return e.c_str();
+}
+
+std::string flow_text(const YAML::Node& n, bool in_flow) {
+  if (!n.IsDefined() || n.IsNull()) return "null";
+  if (n.IsScalar()) return scalar_text(n, in_flow);
   if (n.IsSequence()) {
     std::string out = "[";
-    for (size_t i = 0; i < n.size(); ++i) out += (i ? ", " : "") + yaml_text(n[i]);
+    for (size_t i = 0; i < n.size(); ++i) out += (i ? ", " : "") + flow_text(n[i], true);
     return out + "]";
   }
   std::string out = "{";
   bool first = true;
   for (auto it = n.begin(); it != n.end(); ++it) {
-    out += (first ? "" : ", ") + it->first.Scalar() + ": " + yaml_text(it->second);
+    out += (first ? "" : ", ") + scalar_text(it->first, true) + ": " + flow_text(it->second, true);
     first = false;
   }
   return out + "}";
 }
+
+}  // namespace
+
+std::string yaml_text(const YAML::Node& n) { return flow_text(n, false); }
 
 std::string describe_value(const YAML::Node& n) {
   if (!n.IsDefined() || n.IsNull()) return "null";
