@@ -21,7 +21,9 @@ using Origins = std::map<std::string, Origin>;
 
 namespace {
 
-bool is_quoted(const YAML::Node& n) { return n.Tag() == "!"; }
+bool is_quoted(const YAML::Node& n) {
+  return n.Tag() == "!";
+}
 
 bool is_null_text(const std::string& s) {
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
@@ -74,11 +76,16 @@ bool parse_float(const YAML::Node& n, double& out) {
 
 bool parse_bool(const YAML::Node& n, bool& out) {
   if (!n.IsScalar() || is_quoted(n)) return false;
-  static const std::set<std::string> yes{"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-  static const std::set<std::string> no{"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
-  if (yes.count(n.Scalar())) out = true;
-  else if (no.count(n.Scalar())) out = false;
-  else return false;
+  static const std::set<std::string> yes{"true", "True", "TRUE", "yes", "Yes",
+                                         "YES",  "on",   "On",   "ON"};
+  static const std::set<std::string> no{"false", "False", "FALSE", "no", "No",
+                                        "NO",    "off",   "Off",   "OFF"};
+  if (yes.count(n.Scalar()))
+    out = true;
+  else if (no.count(n.Scalar()))
+    out = false;
+  else
+    return false;
   return true;
 }
 
@@ -132,17 +139,23 @@ std::string flow_text(const YAML::Node& n, bool in_flow) {
 
 }  // namespace
 
-std::string yaml_text(const YAML::Node& n) { return flow_text(n, false); }
+std::string yaml_text(const YAML::Node& n) {
+  return flow_text(n, false);
+}
 
 std::string describe_value(const YAML::Node& n) {
   if (!n.IsDefined() || n.IsNull()) return "null";
   if (n.IsSequence()) return "a list";
   if (n.IsMap()) return "a map";
   switch (scalar_kind(n)) {
-    case ScalarKind::Bool: return "bool " + n.Scalar();
-    case ScalarKind::Int: return "int " + n.Scalar();
-    case ScalarKind::Float: return "float " + n.Scalar();
-    default: return "string '" + n.Scalar() + "'";
+    case ScalarKind::Bool:
+      return "bool " + n.Scalar();
+    case ScalarKind::Int:
+      return "int " + n.Scalar();
+    case ScalarKind::Float:
+      return "float " + n.Scalar();
+    default:
+      return "string '" + n.Scalar() + "'";
   }
 }
 
@@ -160,7 +173,8 @@ Origin mark_origin(const std::string& file, const YAML::Mark& m, const char* sou
 }
 
 // ${VAR} and ${VAR:-default} in a string scalar.
-std::string expand_env(const std::string& s, const Origin& at, const std::string& key, bool& changed) {
+std::string expand_env(const std::string& s, const Origin& at, const std::string& key,
+                       bool& changed) {
   std::string out;
   size_t i = 0;
   while (i < s.size()) {
@@ -172,7 +186,8 @@ std::string expand_env(const std::string& s, const Origin& at, const std::string
     out += s.substr(i, open - i);
     size_t close = s.find('}', open);
     if (close == std::string::npos)
-      throw ConfigError(at, key, "unterminated ${ in '" + s + "'", "write ${VAR} or ${VAR:-default}");
+      throw ConfigError(at, key, "unterminated ${ in '" + s + "'",
+                        "write ${VAR} or ${VAR:-default}");
     std::string body = s.substr(open + 2, close - open - 2);
     std::string name = body, fallback;
     bool has_default = false;
@@ -245,9 +260,12 @@ void walk(YAML::Node n, const std::string& path, const std::string& file, Origin
 }
 
 void erase_under(Origins& o, const std::string& prefix) {
-  for (auto it = o.lower_bound(prefix); it != o.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
-    if (key_under(it->first, prefix)) it = o.erase(it);
-    else ++it;
+  for (auto it = o.lower_bound(prefix);
+       it != o.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    if (key_under(it->first, prefix))
+      it = o.erase(it);
+    else
+      ++it;
   }
 }
 
@@ -332,14 +350,16 @@ Loaded load_text(const std::string& text, const std::string& shown, std::vector<
   YAML::Node bases = croot["_base_"];
   if (!bases.IsDefined()) return self;
 
-  Origin base_at = self.origins.count("_base_") ? self.origins["_base_"] : Origin{shown, 0, 0, "file"};
+  Origin base_at =
+      self.origins.count("_base_") ? self.origins["_base_"] : Origin{shown, 0, 0, "file"};
   std::vector<std::pair<std::string, Origin>> names;
   if (bases.IsScalar() && scalar_kind(bases) != ScalarKind::Null) {
     names.push_back({bases.Scalar(), base_at});
   } else if (bases.IsSequence()) {
     for (size_t i = 0; i < bases.size(); ++i) {
       if (!bases[i].IsScalar())
-        throw ConfigError(base_at, "_base_", "expected a file name, got " + describe_value(bases[i]));
+        throw ConfigError(base_at, "_base_",
+                          "expected a file name, got " + describe_value(bases[i]));
       names.push_back({bases[i].Scalar(), self.origins[child_index("_base_", i)]});
     }
   } else if (!bases.IsNull()) {
@@ -378,7 +398,8 @@ const std::vector<std::string>& Config::mode_names() {
 }
 
 Config::Config() : root_(YAML::NodeType::Map) {}
-Config::Config(const Config& o) : root_(YAML::Clone(o.root_)), origins_(o.origins_), file_(o.file_) {}
+Config::Config(const Config& o)
+    : root_(YAML::Clone(o.root_)), origins_(o.origins_), file_(o.file_) {}
 Config& Config::operator=(const Config& o) {
   if (this != &o) {
     root_.reset(YAML::Clone(o.root_));
@@ -434,18 +455,20 @@ void Config::apply_override(const std::string& assignment) {
     YAML::Node child;
     if (seg.index >= 0) {
       if (!cur.IsSequence() || static_cast<size_t>(seg.index) >= cur.size())
-        throw ConfigError("-o", 0, assignment,
-                          "no list element " + here,
-                          cur.IsSequence() ? "the list has " + std::to_string(cur.size()) + " elements"
-                                           : prefix + " is " + describe_value(cur));
+        throw ConfigError("-o", 0, assignment, "no list element " + here,
+                          cur.IsSequence()
+                              ? "the list has " + std::to_string(cur.size()) + " elements"
+                              : prefix + " is " + describe_value(cur));
       child.reset(cur[seg.index]);
     } else {
       if (!cur.IsMap() && !cur.IsNull())
         throw ConfigError("-o", 0, assignment, "cannot set " + here,
                           prefix + " is " + describe_value(cur) + ", not a map");
       const YAML::Node& ccur = cur;
-      if (YAML::Node got = ccur[seg.key]; got.IsDefined()) child.reset(got);
-      else child.reset(YAML::Node(YAML::NodeType::Undefined));
+      if (YAML::Node got = ccur[seg.key]; got.IsDefined())
+        child.reset(got);
+      else
+        child.reset(YAML::Node(YAML::NodeType::Undefined));
       if (!child.IsDefined() || (child.IsNull() && next.index < 0)) {
         if (next.index >= 0)
           throw ConfigError("-o", 0, assignment, "no list " + here, "index into an existing list");
@@ -462,10 +485,13 @@ void Config::apply_override(const std::string& assignment) {
   if (last.index >= 0) {
     if (!cur.IsSequence() || static_cast<size_t>(last.index) > cur.size())
       throw ConfigError("-o", 0, assignment, "no list element " + full,
-                        cur.IsSequence() ? "the list has " + std::to_string(cur.size()) + " elements"
-                                         : prefix + " is " + describe_value(cur));
-    if (static_cast<size_t>(last.index) == cur.size()) cur.push_back(value);
-    else cur[last.index] = value;
+                        cur.IsSequence()
+                            ? "the list has " + std::to_string(cur.size()) + " elements"
+                            : prefix + " is " + describe_value(cur));
+    if (static_cast<size_t>(last.index) == cur.size())
+      cur.push_back(value);
+    else
+      cur[last.index] = value;
   } else {
     if (!cur.IsMap() && !cur.IsNull())
       throw ConfigError("-o", 0, assignment, "cannot set " + full,
@@ -500,7 +526,9 @@ YAML::Node Config::node(const std::string& dotted) const {
   return cur;
 }
 
-bool Config::has(const std::string& dotted) const { return node(dotted).IsDefined(); }
+bool Config::has(const std::string& dotted) const {
+  return node(dotted).IsDefined();
+}
 
 Origin Config::origin(const std::string& dotted) const {
   std::string p = dotted;
@@ -568,8 +596,10 @@ void Config::set(const std::string& dotted, const YAML::Node& value, const Origi
   if (last.index >= 0) {
     if (!cur.IsSequence() || static_cast<size_t>(last.index) > cur.size())
       throw ConfigError(origin, dotted, "no list element " + dotted);
-    if (static_cast<size_t>(last.index) == cur.size()) cur.push_back(YAML::Clone(value));
-    else cur[last.index] = YAML::Clone(value);
+    if (static_cast<size_t>(last.index) == cur.size())
+      cur.push_back(YAML::Clone(value));
+    else
+      cur[last.index] = YAML::Clone(value);
   } else {
     if (!cur.IsMap() && !cur.IsNull()) throw ConfigError(origin, dotted, prefix + " is not a map");
     cur[last.key] = YAML::Clone(value);
@@ -586,8 +616,10 @@ void Config::erase(const std::string& dotted) {
   YAML::Node parent = node(join_key_path(parent_path));
   if (!parent.IsDefined()) return;
   const KeySegment& last = path->back();
-  if (last.index >= 0 && parent.IsSequence()) parent.remove(last.index);
-  else if (last.index < 0 && parent.IsMap()) parent.remove(last.key);
+  if (last.index >= 0 && parent.IsSequence())
+    parent.remove(last.index);
+  else if (last.index < 0 && parent.IsMap())
+    parent.remove(last.key);
   erase_under(origins_, join_key_path(*path));
 }
 
@@ -680,15 +712,15 @@ void Config::read(const std::string& key, const YAML::Node& n, fs::path& out) co
   out = n.Scalar();
 }
 
-#define OAR_READ_LIST(T, what)                                                       \
+#define OAR_READ_LIST(T, what)                                                                \
   void Config::read(const std::string& key, const YAML::Node& n, std::vector<T>& out) const { \
-    if (!n.IsSequence()) wrong_type(*this, key, n, what);                           \
-    out.clear();                                                                    \
-    for (size_t i = 0; i < n.size(); ++i) {                                         \
-      T v{};                                                                        \
-      read(child_index(key, i), n[i], v);                                           \
-      out.push_back(v);                                                             \
-    }                                                                               \
+    if (!n.IsSequence()) wrong_type(*this, key, n, what);                                     \
+    out.clear();                                                                              \
+    for (size_t i = 0; i < n.size(); ++i) {                                                   \
+      T v{};                                                                                  \
+      read(child_index(key, i), n[i], v);                                                     \
+      out.push_back(v);                                                                       \
+    }                                                                                         \
   }
 OAR_READ_LIST(int, "a list of int")
 OAR_READ_LIST(int64_t, "a list of int")
@@ -731,7 +763,8 @@ void emit_block(const YAML::Node& n, const std::string& path, int indent, const 
 void emit_entry(const std::string& lead, const YAML::Node& v, const std::string& path, int indent,
                 const Config& c, bool with_origins, std::string& out) {
   std::string comment;
-  if (with_origins && c.origins().count(path)) comment = "  " + origin_comment(c.origins().at(path));
+  if (with_origins && c.origins().count(path))
+    comment = "  " + origin_comment(c.origins().at(path));
   if (inline_value(v)) {
     out += lead + " " + yaml_text(v) + comment + "\n";
   } else {
@@ -748,7 +781,8 @@ void emit_block(const YAML::Node& n, const std::string& path, int indent, const 
       const std::string& k = it->first.Scalar();
       YAML::Emitter ke;
       ke << k;
-      emit_entry(pad + ke.c_str() + ":", it->second, child_key(path, k), indent, c, with_origins, out);
+      emit_entry(pad + ke.c_str() + ":", it->second, child_key(path, k), indent, c, with_origins,
+                 out);
     }
   } else if (n.IsSequence()) {
     for (size_t i = 0; i < n.size(); ++i) {
@@ -767,7 +801,8 @@ void emit_block(const YAML::Node& n, const std::string& path, int indent, const 
   }
 }
 
-void flatten(const YAML::Node& n, const std::string& path, std::map<std::string, std::string>& out) {
+void flatten(const YAML::Node& n, const std::string& path,
+             std::map<std::string, std::string>& out) {
   if (n.IsMap() && n.size() > 0) {
     for (auto it = n.begin(); it != n.end(); ++it)
       flatten(it->second, child_key(path, it->first.Scalar()), out);
@@ -795,9 +830,12 @@ std::string diff(const Config& a, const Config& b) {
   std::string out;
   for (const auto& k : keys) {
     auto ia = fa.find(k), ib = fb.find(k);
-    if (ia == fa.end()) out += "+ " + k + ": " + ib->second + "\n";
-    else if (ib == fb.end()) out += "- " + k + ": " + ia->second + "\n";
-    else if (ia->second != ib->second) out += "~ " + k + ": " + ia->second + " -> " + ib->second + "\n";
+    if (ia == fa.end())
+      out += "+ " + k + ": " + ib->second + "\n";
+    else if (ib == fb.end())
+      out += "- " + k + ": " + ia->second + "\n";
+    else if (ia->second != ib->second)
+      out += "~ " + k + ": " + ia->second + " -> " + ib->second + "\n";
   }
   return out;
 }

@@ -36,7 +36,8 @@ Assignment parse_assignment(const std::string& text, const std::string& file) {
   while (!a.value_text.empty() && a.value_text.front() == ' ') a.value_text.erase(0, 1);
   while (!a.value_text.empty() && a.value_text.back() == ' ') a.value_text.pop_back();
   if (a.value_text.empty() || a.value_text.find('\n') != std::string::npos)
-    throw ConfigError(file, 0, text, "the value must be one line of YAML", "write key=null to clear");
+    throw ConfigError(file, 0, text, "the value must be one line of YAML",
+                      "write key=null to clear");
   try {
     a.value = YAML::Load(a.value_text);
   } catch (const YAML::Exception& e) {
@@ -92,10 +93,12 @@ struct Text {
       if (blank_or_comment(l)) continue;
       int ind = indent(l);
       size_t at = starts[l] + static_cast<size_t>(ind);
-      bool dash = dash_at_col && ind == col && s[at] == '-' &&
-                  (at + 1 >= line_end(l) || s[at + 1] == ' ');
-      if (ind > col || dash) last = l;
-      else break;
+      bool dash =
+          dash_at_col && ind == col && s[at] == '-' && (at + 1 >= line_end(l) || s[at + 1] == ' ');
+      if (ind > col || dash)
+        last = l;
+      else
+        break;
     }
     return last;
   }
@@ -146,9 +149,9 @@ struct Text {
   size_t after_colon(size_t pos) const {
     size_t i = pos;
     if (s[i] == '"' || s[i] == '\'') i = scalar_end(i, true);
-    while (i < s.size() && !(s[i] == ':' && (i + 1 >= s.size() || s[i + 1] == ' ' ||
-                                             s[i + 1] == '\n' || s[i + 1] == '\r' ||
-                                             s[i + 1] == ',' || s[i + 1] == '}')))
+    while (i < s.size() &&
+           !(s[i] == ':' && (i + 1 >= s.size() || s[i + 1] == ' ' || s[i + 1] == '\n' ||
+                             s[i + 1] == '\r' || s[i + 1] == ',' || s[i + 1] == '}')))
       ++i;
     return i + 1;
   }
@@ -161,8 +164,9 @@ struct Edit {
 
 std::string quote_like(const std::string& old_text, const Assignment& a) {
   char q = old_text.empty() ? 0 : old_text[0];
-  if ((q != '"' && q != '\'') || !a.value.IsScalar() || scalar_kind(a.value) != ScalarKind::String ||
-      a.value_text[0] == '"' || a.value_text[0] == '\'')
+  if ((q != '"' && q != '\'') || !a.value.IsScalar() ||
+      scalar_kind(a.value) != ScalarKind::String || a.value_text[0] == '"' ||
+      a.value_text[0] == '\'')
     return a.value_text;
   const std::string& v = a.value.Scalar();
   if (q == '\'') {
@@ -186,7 +190,8 @@ std::string nested_block(const std::vector<KeySegment>& keys, size_t from, int i
   return out + " " + value;
 }
 
-std::string nested_flow(const std::vector<KeySegment>& keys, size_t from, const std::string& value) {
+std::string nested_flow(const std::vector<KeySegment>& keys, size_t from,
+                        const std::string& value) {
   std::string out = keys[from].key + ": ";
   if (from + 1 == keys.size()) return out + value;
   return out + "{" + nested_flow(keys, from + 1, value) + "}";
@@ -201,7 +206,7 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
     return ConfigError(file, 0, key, msg, allowed);
   };
 
-  YAML::Node cur = root;  // deepest existing node
+  YAML::Node cur = root;                           // deepest existing node
   YAML::Node key_node(YAML::NodeType::Undefined);  // its key when it is a map value
   bool cur_in_flow = false, parent_flow = false;
   int parent_col = -1;  // indentation of the key or item that holds `cur`
@@ -212,8 +217,7 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
     bool flow = cur.IsDefined() && (cur.IsMap() || cur.IsSequence()) &&
                 cur.Style() == YAML::EmitterStyle::Flow;
     if (seg.index >= 0) {
-      if (!cur.IsSequence())
-        throw fail("no list " + prefix, prefix + " is " + describe_value(cur));
+      if (!cur.IsSequence()) throw fail("no list " + prefix, prefix + " is " + describe_value(cur));
       if (static_cast<size_t>(seg.index) >= cur.size())
         throw fail("no list element " + child_index(prefix, seg.index),
                    "the list has " + std::to_string(cur.size()) + " elements");
@@ -244,7 +248,8 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
     // Replace an existing value.
     bool in_flow = parent_flow;
     if (cur.IsNull()) {
-      if (!key_node.IsDefined()) throw fail("cannot edit an empty list element", "give it a value first");
+      if (!key_node.IsDefined())
+        throw fail("cannot edit an empty list element", "give it a value first");
       size_t at = t.after_colon(t.offset(key_node.Mark()));
       size_t v = at;
       while (v < src.size() && src[v] == ' ') ++v;
@@ -258,7 +263,8 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
       size_t e = t.scalar_end(start, in_flow);
       return {start, e, quote_like(src.substr(start, e - start), a)};
     }
-    if (cur.Style() == YAML::EmitterStyle::Flow && !block_scalar) return {start, t.flow_end(start), a.value_text};
+    if (cur.Style() == YAML::EmitterStyle::Flow && !block_scalar)
+      return {start, t.flow_end(start), a.value_text};
     // A block map, list or block scalar: everything up to the end of its block goes.
     if (key_node.IsDefined()) {
       size_t kline = static_cast<size_t>(key_node.Mark().line);
@@ -266,15 +272,17 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
                                       key_node.Mark().column, cur.IsSequence());
       return {t.after_colon(t.offset(key_node.Mark())), t.line_end(last), " " + a.value_text};
     }
-    size_t last = t.block_last_line(static_cast<size_t>(cur.Mark().line), cur.Mark().column - 1, false);
+    size_t last =
+        t.block_last_line(static_cast<size_t>(cur.Mark().line), cur.Mark().column - 1, false);
     return {start, t.line_end(last), a.value_text};
   }
 
   // Add a new key (and the maps above it) under the map `cur`.
   for (size_t j = i; j < a.path.size(); ++j)
     if (a.path[j].index >= 0)
-      throw fail("no list " + join_key_path({a.path.begin(), a.path.begin() + static_cast<long>(j)}),
-                 "lists can only be edited at existing indices");
+      throw fail(
+          "no list " + join_key_path({a.path.begin(), a.path.begin() + static_cast<long>(j)}),
+          "lists can only be edited at existing indices");
   if (!cur.IsDefined() || (cur.IsNull() && !key_node.IsDefined())) {
     // Empty document: append at the end.
     std::string tail = nested_block(a.path, i, 0, a.value_text).substr(1) + "\n";
@@ -287,7 +295,8 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
     return {at, at, nested_block(a.path, i, key_node.Mark().column + 2, a.value_text)};
   }
   if (!cur.IsMap())
-    throw fail("cannot add keys under " + prefix, prefix + " is " + describe_value(cur) + ", not a map");
+    throw fail("cannot add keys under " + prefix,
+               prefix + " is " + describe_value(cur) + ", not a map");
   if (cur.Style() == YAML::EmitterStyle::Flow) {
     size_t start = t.offset(cur.Mark());
     size_t close = t.flow_end(start) - 1;
@@ -320,8 +329,10 @@ void set_value(YAML::Node root, const std::vector<KeySegment>& path, const YAML:
     }
     cur.reset(next);
   }
-  if (path.back().index >= 0) cur[path.back().index] = value;
-  else cur[path.back().key] = value;
+  if (path.back().index >= 0)
+    cur[path.back().index] = value;
+  else
+    cur[path.back().key] = value;
 }
 
 }  // namespace

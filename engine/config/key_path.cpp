@@ -41,7 +41,8 @@ std::optional<std::vector<KeySegment>> parse_key_path(const std::string& s) {
 std::string join_key_path(const std::vector<KeySegment>& path) {
   std::string out;
   for (const auto& seg : path) {
-    out = seg.index >= 0 ? child_index(out, static_cast<size_t>(seg.index)) : child_key(out, seg.key);
+    out =
+        seg.index >= 0 ? child_index(out, static_cast<size_t>(seg.index)) : child_key(out, seg.key);
   }
   return out;
 }

@@ -11,16 +11,26 @@ namespace fs = std::filesystem;
 
 const char* key_type_name(KeyType t) {
   switch (t) {
-    case KeyType::Int: return "int";
-    case KeyType::Float: return "float";
-    case KeyType::Bool: return "bool";
-    case KeyType::String: return "string";
-    case KeyType::Path: return "path";
-    case KeyType::IntList: return "list of int";
-    case KeyType::FloatList: return "list of float";
-    case KeyType::StringList: return "list of string";
-    case KeyType::Map: return "map";
-    case KeyType::Any: return "any";
+    case KeyType::Int:
+      return "int";
+    case KeyType::Float:
+      return "float";
+    case KeyType::Bool:
+      return "bool";
+    case KeyType::String:
+      return "string";
+    case KeyType::Path:
+      return "path";
+    case KeyType::IntList:
+      return "list of int";
+    case KeyType::FloatList:
+      return "list of float";
+    case KeyType::StringList:
+      return "list of string";
+    case KeyType::Map:
+      return "map";
+    case KeyType::Any:
+      return "any";
   }
   return "?";
 }
@@ -44,9 +54,12 @@ std::string number_text(double v) {
 
 std::string allowed_text(const KeySpec& k) {
   std::string out;
-  if (k.min && k.max) out = number_text(*k.min) + " to " + number_text(*k.max);
-  else if (k.min) out = ">= " + number_text(*k.min);
-  else if (k.max) out = "<= " + number_text(*k.max);
+  if (k.min && k.max)
+    out = number_text(*k.min) + " to " + number_text(*k.max);
+  else if (k.min)
+    out = ">= " + number_text(*k.min);
+  else if (k.max)
+    out = "<= " + number_text(*k.max);
   if (!k.choices.empty()) {
     if (!out.empty()) out += "; ";
     out += "one of ";
@@ -58,13 +71,17 @@ std::string allowed_text(const KeySpec& k) {
 }  // namespace
 
 Schema& Schema::add(KeySpec spec) {
-  auto it = std::find_if(keys.begin(), keys.end(), [&](const KeySpec& k) { return k.key == spec.key; });
-  if (it != keys.end()) *it = std::move(spec);
-  else keys.push_back(std::move(spec));
+  auto it =
+      std::find_if(keys.begin(), keys.end(), [&](const KeySpec& k) { return k.key == spec.key; });
+  if (it != keys.end())
+    *it = std::move(spec);
+  else
+    keys.push_back(std::move(spec));
   return *this;
 }
 
-Schema& Schema::path(const std::string& key, const std::string& default_value, const std::string& doc) {
+Schema& Schema::path(const std::string& key, const std::string& default_value,
+                     const std::string& doc) {
   YAML::Node d;
   if (!default_value.empty()) d = default_value;
   return add({key, KeyType::Path, d, false, {}, {}, {}, doc});
@@ -78,7 +95,9 @@ Schema& Schema::map(const std::string& key, const std::string& doc) {
 Schema& Schema::any(const std::string& key, const std::string& doc) {
   return add({key, KeyType::Any, YAML::Node(), false, {}, {}, {}, doc});
 }
-Schema& Schema::range(double lo, double hi) { return min(lo).max(hi); }
+Schema& Schema::range(double lo, double hi) {
+  return min(lo).max(hi);
+}
 Schema& Schema::min(double lo) {
   OAR_CHECK(!keys.empty(), "Schema::min before any key");
   keys.back().min = lo;
@@ -124,7 +143,8 @@ struct Checker {
 
   void wrong_type(const std::string& key, const YAML::Node& n, const char* expected,
                   const KeySpec& spec) {
-    problem(key, std::string("expected ") + expected + ", got " + describe_value(n), allowed_text(spec));
+    problem(key, std::string("expected ") + expected + ", got " + describe_value(n),
+            allowed_text(spec));
   }
 
   void check_range(const std::string& key, double v, const std::string& text, const KeySpec& spec) {
@@ -147,7 +167,8 @@ struct Checker {
       }
       case KeyType::Bool: {
         bool v;
-        if (!parse_bool(n, v)) problem(key, "expected a bool, got " + describe_value(n), "true or false");
+        if (!parse_bool(n, v))
+          problem(key, "expected a bool, got " + describe_value(n), "true or false");
         return;
       }
       default: {
@@ -155,7 +176,8 @@ struct Checker {
           return wrong_type(key, n, t == KeyType::Path ? "a path" : "a string", spec);
         if (!spec.choices.empty() &&
             std::find(spec.choices.begin(), spec.choices.end(), n.Scalar()) == spec.choices.end())
-          problem(key, "'" + n.Scalar() + "' is not allowed", suggestion_text(n.Scalar(), spec.choices, "one of"));
+          problem(key, "'" + n.Scalar() + "' is not allowed",
+                  suggestion_text(n.Scalar(), spec.choices, "one of"));
       }
     }
   }
@@ -164,16 +186,29 @@ struct Checker {
     size_t before = problems.size();
     KeyType elem = KeyType::Any;
     switch (spec.type) {
-      case KeyType::Any: return true;
+      case KeyType::Any:
+        return true;
       case KeyType::Map:
         if (!n.IsMap()) wrong_type(key, n, "a map", spec);
         break;
-      case KeyType::IntList: elem = KeyType::Int; break;
-      case KeyType::FloatList: elem = KeyType::Float; break;
-      case KeyType::StringList: elem = KeyType::String; break;
+      case KeyType::IntList:
+        elem = KeyType::Int;
+        break;
+      case KeyType::FloatList:
+        elem = KeyType::Float;
+        break;
+      case KeyType::StringList:
+        elem = KeyType::String;
+        break;
       default:
-        if (!n.IsScalar()) wrong_type(key, n, (std::string("a") + (spec.type == KeyType::Int ? "n " : " ") + key_type_name(spec.type)).c_str(), spec);
-        else check_scalar(key, n, spec.type, spec);
+        if (!n.IsScalar())
+          wrong_type(key, n,
+                     (std::string("a") + (spec.type == KeyType::Int ? "n " : " ") +
+                      key_type_name(spec.type))
+                         .c_str(),
+                     spec);
+        else
+          check_scalar(key, n, spec.type, spec);
     }
     if (elem != KeyType::Any) {
       if (!n.IsSequence()) {
@@ -194,7 +229,8 @@ void resolve_path(Config& config, const std::string& key, const YAML::Node& n) {
   if (p.is_absolute()) {
     p = p.lexically_normal();
   } else {
-    fs::path base = (o.source == "file" || o.source == "env") ? fs::path(o.file).parent_path() : fs::path();
+    fs::path base =
+        (o.source == "file" || o.source == "env") ? fs::path(o.file).parent_path() : fs::path();
     p = fs::absolute(base / p).lexically_normal();
   }
   if (p.string() == text) return;

@@ -22,7 +22,7 @@ struct KeySpec {
   KeyType type = KeyType::Any;
   YAML::Node default_value;  // undefined or null: no default
   bool required = false;
-  std::optional<double> min, max;  // inclusive; for lists, per element
+  std::optional<double> min, max;    // inclusive; for lists, per element
   std::vector<std::string> choices;  // for String/StringList (per element)
   std::string doc;
 };
@@ -30,25 +30,35 @@ struct KeySpec {
 namespace detail {
 template <typename T>
 constexpr KeyType key_type_of() {
-  if constexpr (std::is_same_v<T, bool>) return KeyType::Bool;
-  else if constexpr (std::is_integral_v<T>) return KeyType::Int;
-  else if constexpr (std::is_floating_point_v<T>) return KeyType::Float;
-  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return KeyType::StringList;
-  else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<float>>)
+  if constexpr (std::is_same_v<T, bool>)
+    return KeyType::Bool;
+  else if constexpr (std::is_integral_v<T>)
+    return KeyType::Int;
+  else if constexpr (std::is_floating_point_v<T>)
+    return KeyType::Float;
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+    return KeyType::StringList;
+  else if constexpr (std::is_same_v<T, std::vector<double>> ||
+                     std::is_same_v<T, std::vector<float>>)
     return KeyType::FloatList;
   else if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<int>>)
     return KeyType::IntList;
-  else if constexpr (std::is_convertible_v<T, std::string>) return KeyType::String;
-  else static_assert(sizeof(T) == 0, "no KeyType for this C++ type");
+  else if constexpr (std::is_convertible_v<T, std::string>)
+    return KeyType::String;
+  else
+    static_assert(sizeof(T) == 0, "no KeyType for this C++ type");
 }
 // Floats as their shortest round-trip text (0.1, not 0.10000000000000001).
 std::string float_text(double v);
 template <typename T>
 YAML::Node to_node(const T& v) {
   YAML::Node n;
-  if constexpr (std::is_same_v<T, bool> || std::is_integral_v<T>) n = v;
-  else if constexpr (std::is_floating_point_v<T>) n = float_text(static_cast<double>(v));
-  else if constexpr (std::is_convertible_v<T, std::string>) n = std::string(v);
+  if constexpr (std::is_same_v<T, bool> || std::is_integral_v<T>)
+    n = v;
+  else if constexpr (std::is_floating_point_v<T>)
+    n = float_text(static_cast<double>(v));
+  else if constexpr (std::is_convertible_v<T, std::string>)
+    n = std::string(v);
   else {
     n = YAML::Node(YAML::NodeType::Sequence);
     for (const auto& e : v) n.push_back(to_node(e));
@@ -76,8 +86,8 @@ struct Schema {
 
   template <typename T>
   Schema& key(const std::string& key, const T& default_value, const std::string& doc) {
-    return add({key, detail::key_type_of<T>(), detail::to_node(default_value), false, {}, {}, {},
-                doc});
+    return add(
+        {key, detail::key_type_of<T>(), detail::to_node(default_value), false, {}, {}, {}, doc});
   }
   template <typename T>
   Schema& required(const std::string& key, const std::string& doc) {

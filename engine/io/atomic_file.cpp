@@ -43,7 +43,9 @@ AtomicWriter::AtomicWriter(std::filesystem::path path) : path_(std::move(path)) 
   ::fchmod(fd_, ::stat(path_.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644);
 }
 
-AtomicWriter::~AtomicWriter() { abort(); }
+AtomicWriter::~AtomicWriter() {
+  abort();
+}
 
 void AtomicWriter::write(std::string_view bytes) {
   OAR_CHECK(fd_ >= 0, "error: ", path_.string(), ": write after commit or abort");

@@ -25,7 +25,9 @@ ConfigError unknown_component(const std::string& kind, const std::string& name,
 
 namespace registry {
 
-const std::map<std::string, std::map<std::string, Schema>>& kinds() { return catalogue().kinds; }
+const std::map<std::string, std::map<std::string, Schema>>& kinds() {
+  return catalogue().kinds;
+}
 
 void declare(const Schema& schema) {
   Catalogue& c = catalogue();
@@ -46,7 +48,8 @@ const Schema& schema(const std::string& kind, const std::string& name) {
   if (k == kinds().end()) {
     std::vector<std::string> ks;
     for (const auto& [n, m] : kinds()) ks.push_back(n);
-    throw ConfigError("", 0, "", "unknown component kind '" + kind + "'", suggestion_text(kind, ks));
+    throw ConfigError("", 0, "", "unknown component kind '" + kind + "'",
+                      suggestion_text(kind, ks));
   }
   auto it = k->second.find(name);
   if (it == k->second.end()) throw unknown_component(kind, name, names(kind));

@@ -75,7 +75,8 @@ class Registry {
   }
 
   // As create(), the name read from `<section>.name` (PaddleVideo's `name: TSN`).
-  std::shared_ptr<Base> create_from(Config& config, const std::string& section, Args... args) const {
+  std::shared_ptr<Base> create_from(Config& config, const std::string& section,
+                                    Args... args) const {
     const std::string name_key = "name";
     std::string key = section.empty() ? name_key : section + "." + name_key;
     if (!config.has(key)) {

@@ -64,8 +64,9 @@ TEST(Config, TypedGetters) {
 }
 
 TEST(Config, MalformedYamlNamesLineAndColumn) {
-  EXPECT_EQ(message([] { Config::from_string("a: 1\nb: [1, 2\nc: 3\n", "bad.yaml"); }).substr(0, 25),
-            "error: bad.yaml:3:2: malf");
+  EXPECT_EQ(
+      message([] { Config::from_string("a: 1\nb: [1, 2\nc: 3\n", "bad.yaml"); }).substr(0, 25),
+      "error: bad.yaml:3:2: malf");
   std::string m = message([] { Config::from_string("a: 1\n  b: 2\n", "bad.yaml"); });
   EXPECT_EQ(m.rfind("error: bad.yaml:2:", 0), 0u) << m;
   EXPECT_NE(m.find("malformed YAML"), std::string::npos);
@@ -140,7 +141,9 @@ TEST(Config, OverridesAreTypedAsYaml) {
 TEST(Config, BadOverrideSyntax) {
   const std::string allowed =
       " (expected KEY=VALUE with KEY like a.b[1].c, e.g. -o optimizer.lr=0.1)";
-  auto bad = [](const std::string& o) { return message([&] { Config::from_string("a: {b: 1}\n", "x.yaml", {o}); }); };
+  auto bad = [](const std::string& o) {
+    return message([&] { Config::from_string("a: {b: 1}\n", "x.yaml", {o}); });
+  };
   EXPECT_EQ(bad("lr"), "error: -o: lr: bad override: no '='" + allowed);
   EXPECT_EQ(bad("a..b=1"), "error: -o: a..b=1: bad override key 'a..b'" + allowed);
   EXPECT_EQ(bad("a[x]=1"), "error: -o: a[x]=1: bad override key 'a[x]'" + allowed);
@@ -195,9 +198,10 @@ TEST(Config, DumpWithOrigins) {
                                  "d.yaml", {"lr=0.2"});
   c.set("model.depth", YAML::Node(50), Origin{"", 0, 0, "default"});
   EXPECT_EQ(c.dump(), "model:\n  name: tsn\n  dims: [1, 2]\n  q: \"10\"\n  depth: 50\nlr: 0.2\n");
-  EXPECT_EQ(c.dump(true),
-            "model:  # from d.yaml:1\n  name: tsn  # from d.yaml:2\n  dims: [1, 2]  # from d.yaml:3\n"
-            "  q: \"10\"  # from d.yaml:4\n  depth: 50  # default\nlr: 0.2  # from -o\n");
+  EXPECT_EQ(
+      c.dump(true),
+      "model:  # from d.yaml:1\n  name: tsn  # from d.yaml:2\n  dims: [1, 2]  # from d.yaml:3\n"
+      "  q: \"10\"  # from d.yaml:4\n  depth: 50  # default\nlr: 0.2  # from -o\n");
   // the dump reads back to the same config
   Config back = Config::from_string(c.dump(), "back.yaml");
   EXPECT_EQ(diff(c, back), "");
@@ -207,7 +211,8 @@ TEST(Config, DumpWithOrigins) {
 }
 
 TEST(Config, DumpListsOfMaps) {
-  Config c = Config::from_string("t:\n  - {name: a, size: 1}\n  - name: b\n    args: {k: [1, 2]}\n", "x");
+  Config c =
+      Config::from_string("t:\n  - {name: a, size: 1}\n  - name: b\n    args: {k: [1, 2]}\n", "x");
   Config back = Config::from_string(c.dump(), "y");
   EXPECT_EQ(diff(c, back), "");
   EXPECT_EQ(back.get<int>("t[1].args.k[1]"), 2);

@@ -67,17 +67,17 @@ std::vector<std::string> changed_lines(const std::string& a, const std::string& 
 }  // namespace
 
 TEST(Edit, ScalarsInBlockAndFlowStyleTouchOnlyTheirLines) {
-  std::string out = set_in_text(kSample, "tsn.yaml",
-                                {"model.backbone.depth=101", "model.head.dropout=0.5",
-                                 "model.dims[1]=20", "optimizer.lr=0.1", "model.name=tsm",
-                                 "data.train.file_list=lists/t2.txt",
-                                 "data.train.transforms[1].size=192", "model.backbone.pretrained=w.bin"});
-  EXPECT_EQ(changed_lines(kSample, out),
-            (std::vector<std::string>{"  name: tsm  # the 2016 paper", "    depth: 101",
-                                      "    pretrained: \"w.bin\"", "  dims: [1, 20, 3]",
-                                      "  head: {dropout: 0.5, classes: 400}",
-                                      "    file_list: 'lists/t2.txt'", "        size: 192",
-                                      "  lr: 0.1   # tuned for 8 GPUs"}));
+  std::string out =
+      set_in_text(kSample, "tsn.yaml",
+                  {"model.backbone.depth=101", "model.head.dropout=0.5", "model.dims[1]=20",
+                   "optimizer.lr=0.1", "model.name=tsm", "data.train.file_list=lists/t2.txt",
+                   "data.train.transforms[1].size=192", "model.backbone.pretrained=w.bin"});
+  EXPECT_EQ(
+      changed_lines(kSample, out),
+      (std::vector<std::string>{
+          "  name: tsm  # the 2016 paper", "    depth: 101", "    pretrained: \"w.bin\"",
+          "  dims: [1, 20, 3]", "  head: {dropout: 0.5, classes: 400}",
+          "    file_list: 'lists/t2.txt'", "        size: 192", "  lr: 0.1   # tuned for 8 GPUs"}));
   YAML::Node c = YAML::Load(out);
   EXPECT_EQ(c["model"]["backbone"]["depth"].as<int>(), 101);
   EXPECT_EQ(c["data"]["train"]["transforms"][1]["size"].as<int>(), 192);
@@ -85,10 +85,10 @@ TEST(Edit, ScalarsInBlockAndFlowStyleTouchOnlyTheirLines) {
 }
 
 TEST(Edit, NewKeysGoAtTheEndOfTheirParentMap) {
-  std::string out = set_in_text(kSample, "tsn.yaml",
-                                {"model.backbone.frozen=true", "data.num_workers=4",
-                                 "trainer.epochs=30", "model.head.act=relu", "data.valid.seg_num=7",
-                                 "data.test.batch.size=1"});
+  std::string out =
+      set_in_text(kSample, "tsn.yaml",
+                  {"model.backbone.frozen=true", "data.num_workers=4", "trainer.epochs=30",
+                   "model.head.act=relu", "data.valid.seg_num=7", "data.test.batch.size=1"});
   std::string expected = kSample;
   auto insert_after = [&](const std::string& line, const std::string& add) {
     size_t p = expected.find(line);
@@ -97,15 +97,16 @@ TEST(Edit, NewKeysGoAtTheEndOfTheirParentMap) {
   };
   insert_after("    pretrained: \"weights/r50.safetensors\"", "\n    frozen: true");
   insert_after("  head: {dropout: 0.4, classes: 400", ", act: relu");
-  insert_after("  valid:", "\n    seg_num: 7\n  num_workers: 4\n  test:\n    batch:\n      size: 1");
+  insert_after("  valid:",
+               "\n    seg_num: 7\n  num_workers: 4\n  test:\n    batch:\n      size: 1");
   insert_after("  lr: 0.01   # tuned for 8 GPUs", "\ntrainer:\n  epochs: 30");
   EXPECT_EQ(out, expected);
 }
 
 TEST(Edit, BlockValuesReplacedByScalars) {
-  std::string out = set_in_text(kSample, "tsn.yaml",
-                                {"data.stages=[4, 5]", "data.train.transforms=none",
-                                 "model.backbone=resnet"});
+  std::string out =
+      set_in_text(kSample, "tsn.yaml",
+                  {"data.stages=[4, 5]", "data.train.transforms=none", "model.backbone=resnet"});
   std::string expected = kSample;
   auto replace = [&](const std::string& from, const std::string& to) {
     size_t p = expected.find(from);
@@ -113,9 +114,12 @@ TEST(Edit, BlockValuesReplacedByScalars) {
     expected.replace(p, from.size(), to);
   };
   replace("  stages:\n    - 1\n    - 2\n", "  stages: [4, 5]\n");
-  replace("    transforms:\n      - name: scale\n        size: 256\n      - name: crop\n        size: 224\n",
-          "    transforms: none\n");
-  replace("  backbone:\n    depth: 50\n    pretrained: \"weights/r50.safetensors\"\n", "  backbone: resnet\n");
+  replace(
+      "    transforms:\n      - name: scale\n        size: 256\n      - name: crop\n        size: "
+      "224\n",
+      "    transforms: none\n");
+  replace("  backbone:\n    depth: 50\n    pretrained: \"weights/r50.safetensors\"\n",
+          "  backbone: resnet\n");
   EXPECT_EQ(out, expected);
   // a list at its key's indentation, and a list element that is a map
   std::string flat = "a:\n- x: 1\n  y: 2\n- x: 3\nb: 1\n";
@@ -144,7 +148,8 @@ TEST(Edit, BadInput) {
             "error: f.yaml: a[3]: no list element a[3] (the list has 1 elements)");
   EXPECT_EQ(message([] { set_in_text("a: 1\n", "f.yaml", {"a.b=1"}); }),
             "error: f.yaml: a.b: cannot add keys under a (a is int 1, not a map)");
-  EXPECT_EQ(message([] { set_in_text("a: [1\n", "f.yaml", {"a=1"}); }).rfind("error: f.yaml:2:", 0), 0u);
+  EXPECT_EQ(message([] { set_in_text("a: [1\n", "f.yaml", {"a=1"}); }).rfind("error: f.yaml:2:", 0),
+            0u);
   EXPECT_EQ(message([] { set_in_text("a: [1, 2]\n", "f.yaml", {"a[0]=x, y"}); }),
             "error: f.yaml: a[0]=x, y: cannot apply this edit safely (the result would read as "
             "{a: [x, y, 2]})");

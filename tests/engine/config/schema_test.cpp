@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace fs = std::filesystem;
 using namespace oar;
 
@@ -18,12 +20,17 @@ std::string message(const std::function<void()>& f) {
 
 Schema cnn() {
   return Schema("model", "simple_cnn", "A small CNN")
-      .key<int64_t>("num_classes", 10, "number of classes").range(1, 1e6)
-      .key<double>("dropout", 0.1, "dropout before the classifier").range(0, 1)
-      .key<std::string>("act", "relu", "activation").choices({"relu", "gelu", "swish"})
+      .key<int64_t>("num_classes", 10, "number of classes")
+      .range(1, 1e6)
+      .key<double>("dropout", 0.1, "dropout before the classifier")
+      .range(0, 1)
+      .key<std::string>("act", "relu", "activation")
+      .choices({"relu", "gelu", "swish"})
       .key<bool>("bias", true, "use bias in convolutions")
-      .key<std::vector<int64_t>>("channels", std::vector<int64_t>{16, 32}, "channels per stage").min(1)
-      .required<int64_t>("in_channels", "input channels").min(1)
+      .key<std::vector<int64_t>>("channels", std::vector<int64_t>{16, 32}, "channels per stage")
+      .min(1)
+      .required<int64_t>("in_channels", "input channels")
+      .min(1)
       .path("pretrained", "", "weights to start from")
       .map("extra", "passed to the head");
 }
@@ -95,25 +102,42 @@ TEST(Schema, PathsResolveRelativeToTheirFile) {
   validate(c, "model", cnn());
   EXPECT_EQ(c.get<std::string>("model.pretrained"), "/cfg/w/r50.safetensors");
   EXPECT_EQ(c.origin("model.pretrained").line, 3);
-  Config abs = Config::from_string("model: {in_channels: 3, pretrained: /x/y.bin}\n", "/cfg/a.yaml");
+  Config abs =
+      Config::from_string("model: {in_channels: 3, pretrained: /x/y.bin}\n", "/cfg/a.yaml");
   validate(abs, "model", cnn());
   EXPECT_EQ(abs.get<std::string>("model.pretrained"), "/x/y.bin");
-  Config over = Config::from_string("model: {in_channels: 3}\n", "/cfg/a.yaml",
-                                    {"model.pretrained=w.bin"});
+  Config over =
+      Config::from_string("model: {in_channels: 3}\n", "/cfg/a.yaml", {"model.pretrained=w.bin"});
   validate(over, "model", cnn());
   EXPECT_EQ(over.get<std::string>("model.pretrained"), (fs::current_path() / "w.bin").string());
 }
 
 TEST(Schema, Doc) {
-  EXPECT_EQ(doc(cnn()),
-            "model simple_cnn: A small CNN\n\n"
-            "  key          type         default     allowed                   doc\n"
-            "  num_classes  int          10          1 to 1000000              number of classes\n"
-            "  dropout      float        0.1         0 to 1                    dropout before the classifier\n"
-            "  act          string       relu        one of relu, gelu, swish  activation\n"
-            "  bias         bool         true        -                         use bias in convolutions\n"
-            "  channels     list of int  [16, 32]    >= 1                      channels per stage\n"
-            "  in_channels  int          (required)  >= 1                      input channels\n"
-            "  pretrained   path         -           -                         weights to start from\n"
-            "  extra        map          {}          -                         passed to the head\n");
+  EXPECT_EQ(
+      doc(cnn()),
+      "model simple_cnn: A small CNN\n\n"
+      "  key          type         default     allowed                   doc\n"
+      "  num_classes  int          10          1 to 1000000              number of classes\n"
+      "  dropout      float        0.1         0 to 1                    dropout before the "
+      "classifier\n"
+      "  act          string       relu        one of relu, gelu, swish  activation\n"
+      "  bias         bool         true        -                         use bias in convolutions\n"
+      "  channels     list of int  [16, 32]    >= 1                      channels per stage\n"
+      "  in_channels  int          (required)  >= 1                      input channels\n"
+      "  pretrained   path         -           -                         weights to start from\n"
+      "  extra        map          {}          -                         passed to the head\n");
+}
+
+TEST(Schema, PathsInABaseResolveRelativeToTheBase) {
+  fs::path dir = fs::temp_directory_path() / ("oar_schema_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "_base_");
+  fs::create_directories(dir / "exp");
+  std::ofstream(dir / "_base_" / "model.yaml")
+      << "model:\n  in_channels: 3\n  pretrained: w/r50.bin\n";
+  std::ofstream(dir / "exp" / "run.yaml")
+      << "_base_: ../_base_/model.yaml\nmodel:\n  dropout: 0.2\n";
+  Config c = Config::load(dir / "exp" / "run.yaml");
+  validate(c, "model", cnn());
+  EXPECT_EQ(c.get<std::string>("model.pretrained"), (dir / "_base_" / "w" / "r50.bin").string());
+  fs::remove_all(dir);
 }

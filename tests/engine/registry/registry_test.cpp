@@ -23,10 +23,11 @@ Registry<Model, int>& models() {
 
 void register_models() {
   for (const char* name : {"resnet50", "simple_cnn", "tsn"}) {
-    models().add(Schema("", name, "test model").key<int64_t>("num_classes", 10, "classes").min(1),
-                 [](const Config& c, const std::string& section, int extra) -> std::shared_ptr<Model> {
-                   return std::make_shared<Net>(c.get<int64_t>(section + ".num_classes") + extra);
-                 });
+    models().add(
+        Schema("", name, "test model").key<int64_t>("num_classes", 10, "classes").min(1),
+        [](const Config& c, const std::string& section, int extra) -> std::shared_ptr<Model> {
+          return std::make_shared<Net>(c.get<int64_t>(section + ".num_classes") + extra);
+        });
   }
 }
 
@@ -54,9 +55,10 @@ TEST(Registry, CreatesValidatesAndSuggests) {
             "error: r.yaml:2: model.name: unknown model 'resnt50' (did you mean 'resnet50'? known: "
             "resnet50, simple_cnn, tsn)");
   Config far = Config::from_string("model:\n  name: transformer\n", "r.yaml");
-  EXPECT_EQ(message([&] { models().create_from(far, "model", 0); }),
-            "error: r.yaml:2: model.name: unknown model 'transformer' (known: resnet50, simple_cnn, "
-            "tsn)");
+  EXPECT_EQ(
+      message([&] { models().create_from(far, "model", 0); }),
+      "error: r.yaml:2: model.name: unknown model 'transformer' (known: resnet50, simple_cnn, "
+      "tsn)");
   Config none = Config::from_string("model:\n  num_classes: 3\n", "r.yaml");
   EXPECT_EQ(message([&] { models().create_from(none, "model", 0); }),
             "error: r.yaml:1: model.name: missing required key: which model to use (known: "
