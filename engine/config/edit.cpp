@@ -209,7 +209,6 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
   YAML::Node cur = root;                           // deepest existing node
   YAML::Node key_node(YAML::NodeType::Undefined);  // its key when it is a map value
   bool cur_in_flow = false, parent_flow = false;
-  int parent_col = -1;  // indentation of the key or item that holds `cur`
   size_t i = 0;
   std::string prefix;
   for (; i < a.path.size(); ++i) {
@@ -222,7 +221,6 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
         throw fail("no list element " + child_index(prefix, seg.index),
                    "the list has " + std::to_string(cur.size()) + " elements");
       YAML::Node next = cur[seg.index];
-      parent_col = next.Mark().column - 2;  // items are `- value`
       key_node.reset(YAML::Node(YAML::NodeType::Undefined));
       cur.reset(next);
     } else {
@@ -235,7 +233,6 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
         }
       }
       if (!found_key.IsDefined()) break;
-      parent_col = found_key.Mark().column;
       key_node.reset(found_key);
       cur.reset(found_value);
     }
@@ -309,8 +306,6 @@ Edit plan(const std::string& src, const std::string& file, const Assignment& a) 
   YAML::Node first_key = cur.begin()->first;
   int col = first_key.Mark().column;
   size_t last = t.block_last_line(static_cast<size_t>(first_key.Mark().line), col - 1, false);
-  // The first key's own line may also hold deeper content; include the lines of its siblings.
-  (void)parent_col;
   return {t.line_end(last), t.line_end(last), nested_block(a.path, i, col, a.value_text)};
 }
 
