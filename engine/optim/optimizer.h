@@ -3,6 +3,7 @@
 // exactly, and the decay / no-decay split. Steps run under NoGradGuard and update parameters in
 // place (bumping Storage::version), so handles held by modules stay valid.
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -61,7 +62,8 @@ class Optimizer {
 
   struct ParamState {
     int64_t step = 0;
-    NamedTensors buffers;  // creation order
+    // Creation order; a deque so references from get() survive later insertions.
+    std::deque<std::pair<std::string, Tensor>> buffers;
     Tensor* find(const std::string& name);
     // The buffer, created as full_like(like, init) on first use.
     Tensor& get(const std::string& name, const Tensor& like, double init = 0.0);
