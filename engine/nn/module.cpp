@@ -239,6 +239,7 @@ void Module::flatten_parameters() {
       impl->strides = contiguous_strides(impl->shape);
       impl->grad = gslot.impl_ptr();
     }
+    flat.impl()->grad = flat_grad.impl_ptr();  // lets an optimizer step the whole buffer
     flat_.push_back({flat, flat_grad});
   }
 }

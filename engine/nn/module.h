@@ -93,7 +93,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // (zero it instead) or the parameter's gradient leaves the flat buffer.
   void flatten_parameters();
   bool is_flat() const { return !flat_.empty(); }
-  // The flat buffers (one per dtype/device), empty before flatten_parameters.
+  // The flat buffers (one per dtype/device), empty before flatten_parameters. Each flat
+  // parameter's .grad is its flat gradient buffer, so an optimizer built on flat_parameters()
+  // updates every parameter with one op per buffer (the same hyper-parameters for all).
   std::vector<Tensor> flat_parameters() const;
   std::vector<Tensor> flat_gradients() const;
 

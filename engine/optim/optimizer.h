@@ -52,10 +52,10 @@ class Optimizer {
 
   // Per-parameter state as named tensors: "<param>.step" (i64 scalar) and each buffer
   // ("<param>.exp_avg", ...). Saving these and load_state restores the optimizer exactly.
-  NamedTensors state_tensors() const;
+  virtual NamedTensors state_tensors() const;
   // Replaces the state; throws naming the key for entries that match no parameter, and for
   // buffers whose shape differs from the parameter's.
-  void load_state(const std::map<std::string, Tensor>& state);
+  virtual void load_state(const std::map<std::string, Tensor>& state);
 
  protected:
   Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay, const char* what);

@@ -11,6 +11,7 @@
 #include "engine/nn/sequential.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/reduce.h"
+#include "engine/optim/adam.h"
 #include "engine/optim/clip.h"
 #include "engine/optim/sgd.h"
 
@@ -273,4 +274,29 @@ TEST(Module, FlatGradientsAccumulateAndZeroInOneBuffer) {
   EXPECT_NEAR(norm, std::sqrt(224.0), 1e-4);
   EXPECT_NEAR(sum(mul(model->flat_gradients()[0], model->flat_gradients()[0])).item<float>(), 1.0,
               1e-4);
+}
+
+TEST(Module, OptimizerCanStepTheFlatBuffer) {
+  // The same Adam steps, per parameter and on the one flat buffer, give the same weights.
+  auto per_param = std::make_shared<Regression>(5);
+  auto flat = std::make_shared<Regression>(5);
+  flat->flatten_parameters();
+  optim::Adam a(per_param->parameters(), {.lr = 0.05});
+  optim::Adam b(flat->flat_parameters(), {.lr = 0.05});
+  Generator gen(4);
+  const Tensor x = randn({16, 5}, &gen);
+  const Tensor y = sum(x, {-1});
+  for (int s = 0; s < 20; ++s) {
+    for (auto* opt : {static_cast<optim::Optimizer*>(&a), static_cast<optim::Optimizer*>(&b)}) {
+      Regression& m = opt == &a ? *per_param : *flat;
+      m.zero_grad();
+      Tensor d = sub(m.forward(x), y);
+      mean(mul(d, d)).backward();
+      opt->step();
+    }
+  }
+  const auto wa = per_param->w.to_vector<float>(), wb = flat->w.to_vector<float>();
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_NEAR(wa[i], wb[i], 1e-6);
+  EXPECT_NEAR(per_param->b.item<float>(), flat->b.item<float>(), 1e-6);
+  EXPECT_GT(std::fabs(wa[0]), 0.5);  // it moved towards 1
 }
