@@ -150,10 +150,14 @@ class JsonParser {
     for (int k = 0; k < 4; ++k) {
       const char h = p_[i_++];
       v <<= 4;
-      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
-      else fail("bad hex digit in \\u escape");
+      if (h >= '0' && h <= '9')
+        v |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<unsigned>(h - 'A' + 10);
+      else
+        fail("bad hex digit in \\u escape");
     }
     return v;
   }
@@ -191,14 +195,30 @@ class JsonParser {
       if (i_ >= n_) fail("unterminated escape");
       const char e = p_[i_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = hex4();
           if (cp >= 0xD800 && cp < 0xDC00) {
@@ -212,7 +232,8 @@ class JsonParser {
           put_utf8(out, cp);
           break;
         }
-        default: fail(std::string("bad escape '\\") + e + "'");
+        default:
+          fail(std::string("bad escape '\\") + e + "'");
       }
     }
   }
@@ -230,22 +251,29 @@ struct FileDType {
   DType to;     // what we load it as
 };
 const FileDType kFileDTypes[] = {
-    {"F32", 4, DType::f32},  {"BF16", 2, DType::bf16}, {"F16", 2, DType::f16},
-    {"I64", 8, DType::i64},  {"I32", 4, DType::i32},   {"U8", 1, DType::u8},
-    {"BOOL", 1, DType::boolean}, {"F64", 8, DType::f32}, {"I16", 2, DType::i32},
-    {"I8", 1, DType::i32},   {"U16", 2, DType::i32},   {"U32", 4, DType::i64},
+    {"F32", 4, DType::f32},      {"BF16", 2, DType::bf16}, {"F16", 2, DType::f16},
+    {"I64", 8, DType::i64},      {"I32", 4, DType::i32},   {"U8", 1, DType::u8},
+    {"BOOL", 1, DType::boolean}, {"F64", 8, DType::f32},   {"I16", 2, DType::i32},
+    {"I8", 1, DType::i32},       {"U16", 2, DType::i32},   {"U32", 4, DType::i64},
     {"U64", 8, DType::i64},
 };
 
 const char* file_dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "F32";
-    case DType::bf16: return "BF16";
-    case DType::f16: return "F16";
-    case DType::i64: return "I64";
-    case DType::i32: return "I32";
-    case DType::u8: return "U8";
-    case DType::boolean: return "BOOL";
+    case DType::f32:
+      return "F32";
+    case DType::bf16:
+      return "BF16";
+    case DType::f16:
+      return "F16";
+    case DType::i64:
+      return "I64";
+    case DType::i32:
+      return "I32";
+    case DType::u8:
+      return "U8";
+    case DType::boolean:
+      return "BOOL";
   }
   return "?";
 }
@@ -306,11 +334,21 @@ std::string json_escape(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -375,9 +413,12 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
     OAR_CHECK(info.kind == Json::object, where, ": entry must be an object");
     const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
     for (const auto& [k, v] : info.members) {
-      if (k == "dtype") dtype = &v;
-      else if (k == "shape") shape = &v;
-      else if (k == "data_offsets") offsets = &v;
+      if (k == "dtype")
+        dtype = &v;
+      else if (k == "shape")
+        shape = &v;
+      else if (k == "data_offsets")
+        offsets = &v;
     }
     OAR_CHECK(dtype && shape && offsets, where,
               ": entry needs \"dtype\", \"shape\" and \"data_offsets\"");
@@ -407,8 +448,8 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
               "] out of range (data section is ", buffer_size, " bytes; file truncated?)");
     OAR_CHECK(numel <= std::numeric_limits<uint64_t>::max() / e.dt->size &&
                   numel * e.dt->size == e.end - e.begin,
-              where, ": shape ", shape_str(e.shape), " of ", e.fdt, " needs ",
-              numel * e.dt->size, " bytes but data_offsets span ", e.end - e.begin);
+              where, ": shape ", shape_str(e.shape), " of ", e.fdt, " needs ", numel * e.dt->size,
+              " bytes but data_offsets span ", e.end - e.begin);
     entries.push_back(std::move(e));
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
@@ -460,7 +501,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
   const int err = errno;
   ::close(fd);
   OAR_CHECK(map != MAP_FAILED, path, ": cannot map: ", std::strerror(err));
-  std::unique_ptr<void, std::function<void(void*)>> unmap(map, [size](void* p) { ::munmap(p, size); });
+  std::unique_ptr<void, std::function<void(void*)>> unmap(map,
+                                                          [size](void* p) { ::munmap(p, size); });
   return parse_safetensors(static_cast<const uint8_t*>(map), size, path);
 }
 
@@ -562,7 +604,8 @@ void write_safetensors(const std::string& path,
   }
   // Make the rename durable.
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

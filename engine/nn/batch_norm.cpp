@@ -22,13 +22,15 @@ BatchNorm::BatchNorm(int64_t nd, int64_t c, const BatchNormOptions& opt)
   }
 }
 
-std::string BatchNorm::name() const { return "BatchNorm" + std::to_string(spatial_dims) + "d"; }
+std::string BatchNorm::name() const {
+  return "BatchNorm" + std::to_string(spatial_dims) + "d";
+}
 
 Tensor BatchNorm::forward(const Tensor& x) {
-  const bool rank_ok = spatial_dims == 1 ? (x.dim() == 2 || x.dim() == 3)
-                                         : x.dim() == spatial_dims + 2;
-  OAR_CHECK(rank_ok && x.size(1) == num_features, name(), "(", num_features,
-            "): input of shape ", shape_str(x.shape()), " must be [N, ", num_features,
+  const bool rank_ok =
+      spatial_dims == 1 ? (x.dim() == 2 || x.dim() == 3) : x.dim() == spatial_dims + 2;
+  OAR_CHECK(rank_ok && x.size(1) == num_features, name(), "(", num_features, "): input of shape ",
+            shape_str(x.shape()), " must be [N, ", num_features,
             spatial_dims == 1 ? "] or [N, C, L]" : ", *spatial]");
   double momentum = options.momentum;
   if (is_training() && options.track_running_stats) {

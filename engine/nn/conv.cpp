@@ -22,8 +22,8 @@ void put_list(std::ostream& os, const std::vector<int64_t>& v) {
 }
 }  // namespace
 
-Conv::Conv(int64_t nd, int64_t in, int64_t out, std::vector<int64_t> kernel,
-           const ConvOptions& opt, Generator* gen)
+Conv::Conv(int64_t nd, int64_t in, int64_t out, std::vector<int64_t> kernel, const ConvOptions& opt,
+           Generator* gen)
     : spatial_dims(nd), in_channels(in), out_channels(out), groups(opt.groups) {
   OAR_CHECK(nd >= 1 && nd <= 3, "Conv: 1 to 3 spatial dims, got ", nd);
   kernel_size = per_dim(std::move(kernel), nd, "kernel_size");
@@ -42,12 +42,13 @@ Conv::Conv(int64_t nd, int64_t in, int64_t out, std::vector<int64_t> kernel,
   init::default_linear_init(weight, bias, gen ? *gen : default_generator());
 }
 
-std::string Conv::name() const { return "Conv" + std::to_string(spatial_dims) + "d"; }
+std::string Conv::name() const {
+  return "Conv" + std::to_string(spatial_dims) + "d";
+}
 
 Tensor Conv::forward(const Tensor& x) {
-  OAR_CHECK(x.dim() == spatial_dims + 2 && x.size(1) == in_channels, name(),
-            ": input must be [N, ", in_channels, ", ", spatial_dims, " spatial dims], got ",
-            shape_str(x.shape()));
+  OAR_CHECK(x.dim() == spatial_dims + 2 && x.size(1) == in_channels, name(), ": input must be [N, ",
+            in_channels, ", ", spatial_dims, " spatial dims], got ", shape_str(x.shape()));
   return conv(x, weight, bias, ConvParams{stride, padding, dilation, groups});
 }
 

@@ -16,6 +16,8 @@ Tensor Dropout::forward(const Tensor& x) {
   return dropout(x, p, true, generator());
 }
 
-void Dropout::describe(std::ostream& os) const { os << "Dropout(p=" << p << ")"; }
+void Dropout::describe(std::ostream& os) const {
+  os << "Dropout(p=" << p << ")";
+}
 
 }  // namespace oar::nn

@@ -9,8 +9,9 @@ namespace oar::nn {
 
 GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps_, bool affine)
     : num_groups(groups), num_channels(channels), eps(eps_) {
-  OAR_CHECK(groups > 0 && channels > 0 && channels % groups == 0, "GroupNorm: num_channels=",
-            channels, " must be a positive multiple of num_groups=", groups);
+  OAR_CHECK(groups > 0 && channels > 0 && channels % groups == 0,
+            "GroupNorm: num_channels=", channels,
+            " must be a positive multiple of num_groups=", groups);
   if (affine) {
     weight = register_parameter("weight", ones({channels}));
     bias = register_parameter("bias", zeros({channels}));
@@ -18,9 +19,8 @@ GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps_, bool affine)
 }
 
 Tensor GroupNorm::forward(const Tensor& x) {
-  OAR_CHECK(x.dim() >= 2 && x.size(1) == num_channels, "GroupNorm(", num_groups, ", ",
-            num_channels, "): input of shape ", shape_str(x.shape()), " must be [N, ",
-            num_channels, ", *]");
+  OAR_CHECK(x.dim() >= 2 && x.size(1) == num_channels, "GroupNorm(", num_groups, ", ", num_channels,
+            "): input of shape ", shape_str(x.shape()), " must be [N, ", num_channels, ", *]");
   return group_norm(x, num_groups, weight, bias, eps);
 }
 

@@ -9,8 +9,7 @@
 namespace oar::nn::init {
 
 double calculate_gain(const std::string& nl, double param) {
-  if (nl == "linear" || nl == "identity" || nl == "sigmoid" || nl.rfind("conv", 0) == 0)
-    return 1.0;
+  if (nl == "linear" || nl == "identity" || nl == "sigmoid" || nl.rfind("conv", 0) == 0) return 1.0;
   if (nl == "tanh") return 5.0 / 3.0;
   if (nl == "relu") return std::sqrt(2.0);
   if (nl == "leaky_relu") return std::sqrt(2.0 / (1.0 + param * param));
@@ -94,8 +93,8 @@ Tensor& trunc_normal_(Tensor& t, Generator& gen, double mean, double std, double
   std::vector<float> v(static_cast<size_t>(t.numel()));
   for (auto& x : v) {
     const double p = 2.0 * l - 1.0 + (2.0 * u - 2.0 * l) * gen.uniform();
-    double y = erfinv(std::min(std::max(p, -1.0 + 1e-15), 1.0 - 1e-15)) * std * std::sqrt(2.0) +
-               mean;
+    double y =
+        erfinv(std::min(std::max(p, -1.0 + 1e-15), 1.0 - 1e-15)) * std * std::sqrt(2.0) + mean;
     x = static_cast<float>(std::min(std::max(y, a), b));
   }
   assign(t, tensor<float>(v, t.shape()));
@@ -107,8 +106,12 @@ Tensor& constant_(Tensor& t, double value) {
   t.fill_(value);
   return t;
 }
-Tensor& zeros_(Tensor& t) { return constant_(t, 0.0); }
-Tensor& ones_(Tensor& t) { return constant_(t, 1.0); }
+Tensor& zeros_(Tensor& t) {
+  return constant_(t, 0.0);
+}
+Tensor& ones_(Tensor& t) {
+  return constant_(t, 1.0);
+}
 
 Tensor& kaiming_uniform_(Tensor& t, Generator& gen, double a, FanMode mode,
                          const std::string& nonlinearity) {

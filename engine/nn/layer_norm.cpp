@@ -21,8 +21,8 @@ Tensor LayerNorm::forward(const Tensor& x) {
   const int64_t n = static_cast<int64_t>(normalized_shape.size());
   bool ok = x.dim() >= n;
   for (int64_t i = 0; ok && i < n; ++i) ok = x.size(x.dim() - n + i) == normalized_shape[i];
-  OAR_CHECK(ok, "LayerNorm", shape_str(normalized_shape), ": input of shape ",
-            shape_str(x.shape()), " must end in ", shape_str(normalized_shape));
+  OAR_CHECK(ok, "LayerNorm", shape_str(normalized_shape), ": input of shape ", shape_str(x.shape()),
+            " must end in ", shape_str(normalized_shape));
   return layer_norm(x, n, weight, bias, eps);
 }
 

@@ -56,7 +56,9 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> child) {
   children_.emplace_back(name, std::move(child));
 }
 
-std::string Module::name_str_for_error() const { return "module " + name(); }
+std::string Module::name_str_for_error() const {
+  return "module " + name();
+}
 
 namespace {
 std::string join(const std::string& prefix, const std::string& name) {
@@ -188,8 +190,8 @@ void Module::zero_grad() {
   for (auto& [n, p] : named_parameters()) {
     Tensor g = p.grad();
     if (g.defined() && !(is_flat() && std::any_of(flat_.begin(), flat_.end(), [&](const Flat& f) {
-          return f.grads.same_storage(g);
-        })))
+                           return f.grads.same_storage(g);
+                         })))
       g.zero_();
   }
 }
@@ -260,7 +262,9 @@ Tensor Module::forward(const Tensor&) {
   OAR_FAIL("module ", name(), " has no single-tensor forward; call its own forward overload");
 }
 
-void Module::describe(std::ostream& os) const { os << name(); }
+void Module::describe(std::ostream& os) const {
+  os << name();
+}
 
 void Module::write_tree(std::ostream& os, const std::string& label, int depth) const {
   os << std::string(static_cast<size_t>(depth) * 2, ' ');
@@ -268,8 +272,8 @@ void Module::write_tree(std::ostream& os, const std::string& label, int depth) c
   describe(os);
   os << "\n";
   for (const auto& [n, p] : params_)
-    os << std::string(static_cast<size_t>(depth) * 2 + 2, ' ') << n << " "
-       << shape_str(p.shape()) << " " << dtype_name(p.dtype()) << "\n";
+    os << std::string(static_cast<size_t>(depth) * 2 + 2, ' ') << n << " " << shape_str(p.shape())
+       << " " << dtype_name(p.dtype()) << "\n";
   for (const auto& [n, c] : children_) c->write_tree(os, n, depth + 1);
 }
 

@@ -116,7 +116,8 @@ class Module : public std::enable_shared_from_this<Module> {
                           std::vector<const TensorImpl*>& seen) const;
   void collect_buffers(const std::string& prefix, NamedTensors& out) const;
   void collect_state(const std::string& prefix, NamedTensors& out) const;
-  void collect_modules(const std::string& prefix, std::vector<std::pair<std::string, Module*>>& out);
+  void collect_modules(const std::string& prefix,
+                       std::vector<std::pair<std::string, Module*>>& out);
   void write_tree(std::ostream& os, const std::string& label, int depth) const;
   void check_new_name(const std::string& name, const char* what) const;
   std::string name_str_for_error() const;

@@ -8,8 +8,7 @@
 
 namespace oar::nn {
 
-Recurrent::Recurrent(bool lstm, int64_t in, int64_t hidden, const RnnOptions& opt,
-                     Generator* gen)
+Recurrent::Recurrent(bool lstm, int64_t in, int64_t hidden, const RnnOptions& opt, Generator* gen)
     : input_size(in), hidden_size(hidden), options(opt), lstm_(lstm) {
   OAR_CHECK(in > 0 && hidden > 0 && opt.num_layers > 0, name(), ": input_size=", in,
             ", hidden_size=", hidden, ", num_layers=", opt.num_layers, " must be positive");
@@ -39,11 +38,11 @@ Recurrent::Recurrent(bool lstm, int64_t in, int64_t hidden, const RnnOptions& op
 RnnOutput Recurrent::run(const Tensor& x, const Tensor& lengths, const Tensor& h0,
                          const Tensor& c0) {
   OAR_CHECK(x.dim() == 3 && x.size(2) == input_size, name(), "(", input_size, ", ", hidden_size,
-            "): input must be [", options.batch_first ? "N, T, " : "T, N, ", input_size,
-            "], got ", shape_str(x.shape()));
+            "): input must be [", options.batch_first ? "N, T, " : "T, N, ", input_size, "], got ",
+            shape_str(x.shape()));
   if (lstm_)
-    return lstm(x, weights, options.num_layers, options.bidirectional, options.batch_first,
-                lengths, h0, c0, options.dropout, is_training(), generator());
+    return lstm(x, weights, options.num_layers, options.bidirectional, options.batch_first, lengths,
+                h0, c0, options.dropout, is_training(), generator());
   OAR_CHECK(!c0.defined(), "GRU: takes no c0");
   return gru(x, weights, options.num_layers, options.bidirectional, options.batch_first, lengths,
              h0, options.dropout, is_training(), generator());

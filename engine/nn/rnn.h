@@ -48,8 +48,7 @@ class LSTM : public Recurrent {
 
 class GRU : public Recurrent {
  public:
-  GRU(int64_t input_size, int64_t hidden_size, const RnnOptions& opt = {},
-      Generator* gen = nullptr)
+  GRU(int64_t input_size, int64_t hidden_size, const RnnOptions& opt = {}, Generator* gen = nullptr)
       : Recurrent(false, input_size, hidden_size, opt, gen) {}
 };
 

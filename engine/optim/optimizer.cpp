@@ -80,8 +80,8 @@ NamedTensors Optimizer::state_tensors() const {
       auto it = state_.find(groups_[g].params[i].impl());
       if (it == state_.end()) continue;
       const std::string key = key_of(g, i);
-      out.emplace_back(key + ".step", scalar_tensor(static_cast<double>(it->second.step),
-                                                    DType::i64));
+      out.emplace_back(key + ".step",
+                       scalar_tensor(static_cast<double>(it->second.step), DType::i64));
       for (const auto& [n, t] : it->second.buffers) out.emplace_back(key + "." + n, t);
     }
   return out;

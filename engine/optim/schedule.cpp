@@ -78,8 +78,8 @@ double WarmupLr::lr(int64_t step) const {
   if (step < warmup_)
     return peak_ * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_));
   if (decay_ == DecayKind::constant) return peak_;
-  const double progress = std::min(
-      1.0, static_cast<double>(step - warmup_) / static_cast<double>(total_ - warmup_));
+  const double progress =
+      std::min(1.0, static_cast<double>(step - warmup_) / static_cast<double>(total_ - warmup_));
   switch (decay_) {
     case DecayKind::linear:
       return end_ + (peak_ - end_) * (1.0 - progress);

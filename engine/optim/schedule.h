@@ -52,8 +52,7 @@ class ExponentialLr : public LrSchedule {
 class CosineLr : public LrSchedule {
  public:
   CosineLr(double base, int64_t t_max, double eta_min = 0.0);
-  static CosineLr with_restarts(double base, int64_t t_0, int64_t t_mult = 1,
-                                double eta_min = 0.0);
+  static CosineLr with_restarts(double base, int64_t t_0, int64_t t_mult = 1, double eta_min = 0.0);
   double lr(int64_t step) const override;
 
  private:

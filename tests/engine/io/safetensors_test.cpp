@@ -31,7 +31,8 @@ std::string make_file(const std::string& header, const std::string& data) {
 
 std::string write_bytes(const std::string& name, const std::string& bytes) {
   const fs::path p = temp_dir() / name;
-  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return p.string();
 }
 
@@ -149,51 +150,49 @@ TEST(Safetensors, CorruptFilesGiveErrors) {
   huge[5] = 0x7f;  // header length ~ 2^47
   expect_corrupt("huge.safetensors", huge, "exceeds the limit");
   expect_corrupt("notobj.safetensors", make_file("[1,2]   ", ""), "must be a JSON object");
-  expect_corrupt("badjson.safetensors",
-                 make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", ok_data),
-                 "malformed header JSON");
+  expect_corrupt(
+      "badjson.safetensors",
+      make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", ok_data),
+      "malformed header JSON");
   expect_corrupt("badjson2.safetensors",
                  make_file("{\"x\":{\"dtype\":F32,\"shape\":[2],\"data_offsets\":[0,8]}}", ok_data),
                  "malformed header JSON");
-  expect_corrupt("dtype.safetensors",
-                 make_file("{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}",
-                           "ab"),
-                 "unsupported dtype 'F8_E4M3'");
-  expect_corrupt("range.safetensors",
-                 make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
-                           ok_data),
-                 "out of range");
-  expect_corrupt("length.safetensors",
-                 make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
-                           ok_data),
-                 "needs 12 bytes but data_offsets span 8");
   expect_corrupt(
-      "overlap.safetensors",
-      make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                ok_data),
-      "overlaps");
+      "dtype.safetensors",
+      make_file("{\"x\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", "ab"),
+      "unsupported dtype 'F8_E4M3'");
+  expect_corrupt(
+      "range.safetensors",
+      make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", ok_data),
+      "out of range");
+  expect_corrupt(
+      "length.safetensors",
+      make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", ok_data),
+      "needs 12 bytes but data_offsets span 8");
+  expect_corrupt("overlap.safetensors",
+                 make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                           "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                           ok_data),
+                 "overlaps");
   expect_corrupt(
       "hole.safetensors",
       make_file("{\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", ok_data),
       "hole");
-  expect_corrupt("trailing.safetensors", make_file(ok_header, ok_data + "zzzz"),
-                 "trailing bytes");
-  expect_corrupt(
-      "dup.safetensors",
-      make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                ok_data),
-      "duplicate key \"x\"");
+  expect_corrupt("trailing.safetensors", make_file(ok_header, ok_data + "zzzz"), "trailing bytes");
+  expect_corrupt("dup.safetensors",
+                 make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                           "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                           ok_data),
+                 "duplicate key \"x\"");
   expect_corrupt("meta.safetensors",
                  make_file("{\"__metadata__\":{\"n\":1},\"x\":{\"dtype\":\"F32\",\"shape\":[2],"
                            "\"data_offsets\":[0,8]}}",
                            ok_data),
                  "must be a string");
-  expect_corrupt("negative.safetensors",
-                 make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}",
-                           ok_data),
-                 "non-negative integer");
+  expect_corrupt(
+      "negative.safetensors",
+      make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", ok_data),
+      "non-negative integer");
   expect_corrupt("empty.safetensors", "", "empty file");
   EXPECT_THROW(read_safetensors((temp_dir() / "absent.safetensors").string()), Error);
 }

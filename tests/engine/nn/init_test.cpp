@@ -73,7 +73,7 @@ TEST(Init, TruncNormalStaysInBounds) {
   EXPECT_GE(s.min, -2.0);
   EXPECT_LE(s.max, 2.0);
   EXPECT_NEAR(s.mean, 0.0, 0.03);
-  EXPECT_NEAR(s.std, 0.8796, 0.02);  // std of N(0,1) truncated to [-2, 2]
+  EXPECT_NEAR(s.std, 0.8796, 0.02);                   // std of N(0,1) truncated to [-2, 2]
   init::trunc_normal_(t, g, 0.0, 0.02, -0.04, 0.04);  // BERT/ViT style
   s = stats(t);
   EXPECT_GE(s.min, -0.04);

@@ -64,11 +64,10 @@ TEST(LayersConstruct, PyTorchParameterNames) {
   LSTM lstm(3, 4, {.num_layers = 2, .bidirectional = true});
   EXPECT_EQ(names(lstm.named_parameters()),
             (std::vector<std::string>{
-                "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
-                "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse",
-                "bias_hh_l0_reverse", "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1",
-                "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse",
-                "bias_hh_l1_reverse"}));
+                "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse",
+                "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse", "weight_ih_l1",
+                "weight_hh_l1", "bias_ih_l1", "bias_hh_l1", "weight_ih_l1_reverse",
+                "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"}));
   EXPECT_EQ(lstm.find("weight_ih_l1").shape(), (Shape{16, 8}));
   EXPECT_EQ(lstm.weights.size(), 4u);
   EXPECT_EQ(GRU(3, 4).find("weight_hh_l0").shape(), (Shape{12, 4}));
@@ -172,8 +171,8 @@ TEST(LayersForward, ConvShapes) {
   // A 1x1 convolution is a per-pixel linear map.
   Conv2d pw(3, 2, {1, 1}, {}, &g);
   const Tensor x = randn({1, 3, 2, 2}, &g);
-  const Tensor ref = add(sum(mul(x.unsqueeze(1), pw.weight.unsqueeze(0)), {2}),
-                         pw.bias.reshape({1, 2, 1, 1}));
+  const Tensor ref =
+      add(sum(mul(x.unsqueeze(1), pw.weight.unsqueeze(0)), {2}), pw.bias.reshape({1, 2, 1, 1}));
   expect_near(pw(x), ref, 1e-5);
   Tensor xi = oar::testing::rand_input({1, 4, 6}, 5);
   Conv1d small(4, 2, 3, {.padding = {1}}, &g);
@@ -222,8 +221,7 @@ TEST(LayersForward, LayerNormAndGroupNorm) {
   GroupNorm gn(2, 4);
   const Tensor gy = gn(randn({2, 4, 3, 3}, &g));
   EXPECT_EQ(gy.shape(), (Shape{2, 4, 3, 3}));
-  for (float f : mean(gy.reshape({2, 2, 18}), {-1}).to_vector<float>())
-    EXPECT_NEAR(f, 0.0f, 1e-5);
+  for (float f : mean(gy.reshape({2, 2, 18}), {-1}).to_vector<float>()) EXPECT_NEAR(f, 0.0f, 1e-5);
   Tensor gi = oar::testing::rand_input({1, 4, 3}, 7);
   EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) { return gn(in[0]); },
                    std::vector<Tensor>{gi});
@@ -288,9 +286,8 @@ TEST(LayersForward, MultiHeadAttentionMatchesManual) {
   expect_near(y, linear(ctx, mha.out_proj->weight, mha.out_proj->bias), 1e-5);
 
   // Padded keys do not influence the output.
-  const Tensor pad = tensor<bool>({false, false, false, true, true, false, false, false, false,
-                                   true},
-                                  {n, l});
+  const Tensor pad =
+      tensor<bool>({false, false, false, true, true, false, false, false, false, true}, {n, l});
   const Tensor y1 = mha.forward(x, x, x, Tensor(), pad);
   Tensor x2 = x.clone();
   {
@@ -308,9 +305,8 @@ TEST(LayersForward, MultiHeadAttentionMatchesManual) {
   // A causal bool mask (true = blocked): the first position only sees itself.
   Tensor causal = gt(arange(l).reshape({1, l}), arange(l).reshape({l, 1}));
   const Tensor yc = mha.forward(x, x, x, causal);
-  const Tensor first_only =
-      linear(linear(x.narrow(1, 0, 1), mha.v_proj->weight, mha.v_proj->bias),
-             mha.out_proj->weight, mha.out_proj->bias);
+  const Tensor first_only = linear(linear(x.narrow(1, 0, 1), mha.v_proj->weight, mha.v_proj->bias),
+                                   mha.out_proj->weight, mha.out_proj->bias);
   expect_near(yc.narrow(1, 0, 1), first_only, 1e-5);
 }
 
@@ -333,10 +329,9 @@ TEST(LayersForward, RecurrentShapesAndOneStepLstm) {
   const Tensor x1 = randn({1, 1, 3}, &g);
   const Tensor h1 = cell(x1).reshape({2});
   // h0 = c0 = 0: gates = x W_ih^T + b_ih + b_hh, c = i g, h = o tanh(c).
-  const Tensor gates =
-      add(linear(x1.reshape({1, 3}), cell.weights[0].w_ih, cell.weights[0].b_ih),
-          cell.weights[0].b_hh)
-          .reshape({8});
+  const Tensor gates = add(linear(x1.reshape({1, 3}), cell.weights[0].w_ih, cell.weights[0].b_ih),
+                           cell.weights[0].b_hh)
+                           .reshape({8});
   const Tensor i = sigmoid(gates.narrow(0, 0, 2)), gg = tanh(gates.narrow(0, 4, 2)),
                o = sigmoid(gates.narrow(0, 6, 2));
   expect_near(h1, mul(o, tanh(mul(i, gg))), 1e-5);

@@ -68,24 +68,23 @@ struct Regression : Module {
 
 TEST(Module, DottedNamesInRegistrationOrder) {
   auto enc = std::make_shared<Encoder>();
-  const std::vector<std::string> expect = {
-      "scale",
-      "layer.0.attention.self.query.weight",
-      "layer.0.attention.self.query.bias",
-      "layer.0.attention.self.key.weight",
-      "layer.0.norm.weight",
-      "layer.0.norm.bias",
-      "layer.1.attention.self.query.weight",
-      "layer.1.attention.self.query.bias",
-      "layer.1.attention.self.key.weight",
-      "layer.1.norm.weight",
-      "layer.1.norm.bias"};
+  const std::vector<std::string> expect = {"scale",
+                                           "layer.0.attention.self.query.weight",
+                                           "layer.0.attention.self.query.bias",
+                                           "layer.0.attention.self.key.weight",
+                                           "layer.0.norm.weight",
+                                           "layer.0.norm.bias",
+                                           "layer.1.attention.self.query.weight",
+                                           "layer.1.attention.self.query.bias",
+                                           "layer.1.attention.self.key.weight",
+                                           "layer.1.norm.weight",
+                                           "layer.1.norm.bias"};
   EXPECT_EQ(names(enc->named_parameters()), expect);
-  EXPECT_EQ(names(enc->named_buffers()),
-            (std::vector<std::string>{"layer.0.norm.running_mean", "layer.0.norm.running_var",
-                                      "layer.0.norm.num_batches_tracked",
-                                      "layer.1.norm.running_mean", "layer.1.norm.running_var",
-                                      "layer.1.norm.num_batches_tracked"}));
+  EXPECT_EQ(
+      names(enc->named_buffers()),
+      (std::vector<std::string>{"layer.0.norm.running_mean", "layer.0.norm.running_var",
+                                "layer.0.norm.num_batches_tracked", "layer.1.norm.running_mean",
+                                "layer.1.norm.running_var", "layer.1.norm.num_batches_tracked"}));
   for (auto& p : enc->parameters()) EXPECT_TRUE(p.requires_grad());
   EXPECT_EQ(enc->num_parameters(), 1 + 2 * (16 + 4 + 16 + 8));
   EXPECT_TRUE(enc->find("layer.1.attention.self.key.weight").defined());

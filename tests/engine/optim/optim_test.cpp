@@ -70,26 +70,29 @@ TEST(Optim, SgdMatchesFormulas) {
   {  // plain
     Tensor p = param();
     SGD opt({p}, {.lr = lr});
-    expect_close(run(p, opt, 1, 4), reference([&](double p, double g, int, auto&) {
-                   return p - lr * g;
-                 }, 4, 0));
+    expect_close(run(p, opt, 1, 4),
+                 reference([&](double p, double g, int, auto&) { return p - lr * g; }, 4, 0));
   }
   {  // momentum + dampening + weight decay
     Tensor p = param();
     SGD opt({p}, {.lr = lr, .momentum = mom, .dampening = damp, .weight_decay = wd});
-    expect_close(run(p, opt, 1, 4), reference([&](double p, double g, int t, auto& s) {
-                   const double d = g + wd * p;
-                   s[0] = t == 1 ? d : mom * s[0] + (1 - damp) * d;
-                   return p - lr * s[0];
-                 }, 4, 1));
+    expect_close(run(p, opt, 1, 4), reference(
+                                        [&](double p, double g, int t, auto& s) {
+                                          const double d = g + wd * p;
+                                          s[0] = t == 1 ? d : mom * s[0] + (1 - damp) * d;
+                                          return p - lr * s[0];
+                                        },
+                                        4, 1));
   }
   {  // nesterov
     Tensor p = param();
     SGD opt({p}, {.lr = lr, .momentum = mom, .nesterov = true});
-    expect_close(run(p, opt, 1, 4), reference([&](double p, double g, int t, auto& s) {
-                   s[0] = t == 1 ? g : mom * s[0] + g;
-                   return p - lr * (g + mom * s[0]);
-                 }, 4, 1));
+    expect_close(run(p, opt, 1, 4), reference(
+                                        [&](double p, double g, int t, auto& s) {
+                                          s[0] = t == 1 ? g : mom * s[0] + g;
+                                          return p - lr * (g + mom * s[0]);
+                                        },
+                                        4, 1));
   }
   Tensor p = param();
   EXPECT_THROW(SGD({p}, {.lr = 0.1, .nesterov = true}), Error);
@@ -139,39 +142,50 @@ TEST(Optim, RmsPropMatchesFormulas) {
   for (bool centered : {false, true})
     for (double m : {0.0, mom}) {
       Tensor p = param();
-      RMSProp opt({p}, {.lr = lr, .alpha = alpha, .eps = eps, .weight_decay = wd, .momentum = m,
+      RMSProp opt({p}, {.lr = lr,
+                        .alpha = alpha,
+                        .eps = eps,
+                        .weight_decay = wd,
+                        .momentum = m,
                         .centered = centered});
-      expect_close(run(p, opt, 1, 4), reference([&](double p, double g, int, auto& s) {
-                     g += wd * p;
-                     s[0] = alpha * s[0] + (1 - alpha) * g * g;
-                     double avg;
-                     if (centered) {
-                       s[1] = alpha * s[1] + (1 - alpha) * g;
-                       avg = std::sqrt(s[0] - s[1] * s[1]) + eps;
-                     } else {
-                       avg = std::sqrt(s[0]) + eps;
-                     }
-                     if (m > 0) {
-                       s[2] = m * s[2] + g / avg;
-                       return p - lr * s[2];
-                     }
-                     return p - lr * g / avg;
-                   }, 4, 3));
+      expect_close(run(p, opt, 1, 4), reference(
+                                          [&](double p, double g, int, auto& s) {
+                                            g += wd * p;
+                                            s[0] = alpha * s[0] + (1 - alpha) * g * g;
+                                            double avg;
+                                            if (centered) {
+                                              s[1] = alpha * s[1] + (1 - alpha) * g;
+                                              avg = std::sqrt(s[0] - s[1] * s[1]) + eps;
+                                            } else {
+                                              avg = std::sqrt(s[0]) + eps;
+                                            }
+                                            if (m > 0) {
+                                              s[2] = m * s[2] + g / avg;
+                                              return p - lr * s[2];
+                                            }
+                                            return p - lr * g / avg;
+                                          },
+                                          4, 3));
     }
 }
 
 TEST(Optim, AdagradMatchesFormulas) {
   const double lr = 0.1, decay = 0.01, wd = 0.02, init = 0.1, eps = 1e-10;
   Tensor p = param();
-  Adagrad opt({p}, {.lr = lr, .lr_decay = decay, .weight_decay = wd,
-                    .initial_accumulator_value = init, .eps = eps});
-  expect_close(run(p, opt, 1, 4), reference([&](double p, double g, int t, auto& s) {
-                 if (t == 1) s[0] = init;
-                 g += wd * p;
-                 const double clr = lr / (1 + (t - 1) * decay);
-                 s[0] += g * g;
-                 return p - clr * g / (std::sqrt(s[0]) + eps);
-               }, 4, 1));
+  Adagrad opt({p}, {.lr = lr,
+                    .lr_decay = decay,
+                    .weight_decay = wd,
+                    .initial_accumulator_value = init,
+                    .eps = eps});
+  expect_close(run(p, opt, 1, 4), reference(
+                                      [&](double p, double g, int t, auto& s) {
+                                        if (t == 1) s[0] = init;
+                                        g += wd * p;
+                                        const double clr = lr / (1 + (t - 1) * decay);
+                                        s[0] += g * g;
+                                        return p - clr * g / (std::sqrt(s[0]) + eps);
+                                      },
+                                      4, 1));
 }
 
 TEST(Optim, SkipsParamsWithoutGradAndZeroGrad) {
@@ -245,15 +259,19 @@ TEST(Optim, StateRestoresBitIdenticalSteps) {
     g.params = {w, b};
     g.names = {"layer.weight", "layer.bias"};
     switch (which) {
-      case 0: return std::make_unique<SGD>(std::vector<ParamGroup>{g},
-                                           SgdOptions{.lr = 0.1, .momentum = 0.9});
-      case 1: return std::make_unique<Adam>(std::vector<ParamGroup>{g},
-                                            AdamOptions{.lr = 0.01, .amsgrad = true});
-      case 2: return std::make_unique<RMSProp>(
-                  std::vector<ParamGroup>{g},
-                  RmsPropOptions{.lr = 0.01, .momentum = 0.3, .centered = true});
-      default: return std::make_unique<Adagrad>(std::vector<ParamGroup>{g},
-                                                AdagradOptions{.lr = 0.1, .lr_decay = 0.1});
+      case 0:
+        return std::make_unique<SGD>(std::vector<ParamGroup>{g},
+                                     SgdOptions{.lr = 0.1, .momentum = 0.9});
+      case 1:
+        return std::make_unique<Adam>(std::vector<ParamGroup>{g},
+                                      AdamOptions{.lr = 0.01, .amsgrad = true});
+      case 2:
+        return std::make_unique<RMSProp>(
+            std::vector<ParamGroup>{g},
+            RmsPropOptions{.lr = 0.01, .momentum = 0.3, .centered = true});
+      default:
+        return std::make_unique<Adagrad>(std::vector<ParamGroup>{g},
+                                         AdagradOptions{.lr = 0.1, .lr_decay = 0.1});
     }
   };
   auto grads = [](int t, Tensor& w, Tensor& b) {

@@ -45,9 +45,9 @@ TEST(Schedule, CosineWarmRestarts) {
   CosineLr r = CosineLr::with_restarts(1.0, 10, 2, 0.0);  // periods 10, 20, 40
   EXPECT_DOUBLE_EQ(r.lr(0), 1.0);
   EXPECT_NEAR(r.lr(5), 0.5, 1e-12);
-  EXPECT_DOUBLE_EQ(r.lr(10), 1.0);   // restart
+  EXPECT_DOUBLE_EQ(r.lr(10), 1.0);    // restart
   EXPECT_NEAR(r.lr(20), 0.5, 1e-12);  // middle of the 20-step period
-  EXPECT_DOUBLE_EQ(r.lr(30), 1.0);   // restart
+  EXPECT_DOUBLE_EQ(r.lr(30), 1.0);    // restart
   EXPECT_NEAR(r.lr(50), 0.5, 1e-12);
   CosineLr same = CosineLr::with_restarts(1.0, 10, 1, 0.0);
   EXPECT_DOUBLE_EQ(same.lr(20), 1.0);
