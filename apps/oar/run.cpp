@@ -71,7 +71,7 @@ int cmd_train(const RunOptions& o) {
   if (!s.checkpoint.empty()) load_weights(*b.model, s.checkpoint);
   auto optimizer = optimizers().create_from(c, "optimizer", b.model.get());
   auto train = readers::make_loader(c, "train", t.seed);
-  std::shared_ptr<DataLoader> valid;
+  std::shared_ptr<readers::DataLoader> valid;
   if (readers::has_mode(c, "valid")) valid = readers::make_loader(c, "valid", t.seed);
   const int64_t steps_per_epoch = (train->num_batches() + t.grad_accum - 1) / t.grad_accum;
   const int64_t total = t.max_steps > 0 ? t.max_steps : steps_per_epoch * t.epochs;

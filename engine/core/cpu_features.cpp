@@ -28,8 +28,9 @@ const CpuFeatures& cpu_features() {
       for (unsigned i = 0; i < 3; ++i)
         __get_cpuid(0x80000002u + i, &regs[i * 4], &regs[i * 4 + 1], &regs[i * 4 + 2], &regs[i * 4 + 3]);
       std::memcpy(brand, regs, 48);
-      c.brand = brand;
-      while (!c.brand.empty() && c.brand.front() == ' ') c.brand.erase(c.brand.begin());
+      const char* b = brand;
+      while (*b == ' ') ++b;
+      c.brand = b;
     }
     c.logical_cores = static_cast<int>(std::thread::hardware_concurrency());
     return c;
@@ -41,7 +42,9 @@ std::string cpu_features_string() {
   const CpuFeatures& c = cpu_features();
   std::string s;
   auto add = [&](bool on, const char* n) {
-    if (on) s += (s.empty() ? "" : " ") + std::string(n);
+    if (!on) return;
+    if (!s.empty()) s.append(" ");
+    s.append(n);
   };
   add(c.avx2, "avx2");
   add(c.fma, "fma");

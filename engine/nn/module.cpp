@@ -283,4 +283,20 @@ std::string Module::str() const {
   return os.str();
 }
 
+namespace {
+thread_local ForwardHookGuard::Hook g_forward_hook;
+}  // namespace
+
+Tensor Module::operator()(const Tensor& x) {
+  Tensor y = forward(x);
+  if (g_forward_hook) g_forward_hook(*this, y);
+  return y;
+}
+
+ForwardHookGuard::ForwardHookGuard(Hook hook) : prev_(std::move(g_forward_hook)) {
+  g_forward_hook = std::move(hook);
+}
+
+ForwardHookGuard::~ForwardHookGuard() { g_forward_hook = std::move(prev_); }
+
 }  // namespace oar::nn

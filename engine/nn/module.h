@@ -5,6 +5,7 @@
 // Randomness: a module draws dropout masks from the generator set with set_generator (applied to
 // the whole subtree, normally by the trainer); when none is set, the default generator is used.
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -100,7 +101,8 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<Tensor> flat_gradients() const;
 
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x), reported to the active ForwardHookGuard of this thread (model summaries).
+  Tensor operator()(const Tensor& x);
 
   virtual std::string name() const { return "Module"; }
   // One line about this module (its hyper-parameters); used by str().
@@ -132,6 +134,20 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<Flat> flat_;
   bool training_ = true;
   Generator* generator_ = nullptr;
+};
+
+// While alive, every Module::operator() call on this thread reports (module, output) to `hook`
+// after the module's forward returns (used by `oar model summary`).
+class ForwardHookGuard {
+ public:
+  using Hook = std::function<void(const Module&, const Tensor&)>;
+  explicit ForwardHookGuard(Hook hook);
+  ~ForwardHookGuard();
+  ForwardHookGuard(const ForwardHookGuard&) = delete;
+  ForwardHookGuard& operator=(const ForwardHookGuard&) = delete;
+
+ private:
+  Hook prev_;
 };
 
 }  // namespace oar::nn

@@ -83,9 +83,10 @@ Window resolve(const char* op, const Tensor& x, const PoolParams& p, PoolKind ki
     OAR_CHECK(kind == PoolKind::max || dil[d] == 1, op, ": dilation ", shape_str(dil),
               " is for max pooling only");
     const int64_t dk = dil[d] * (k - 1) + 1;
-    OAR_CHECK(w.pad_l[d] >= 0 && w.pad_r[d] >= 0 && 2 * w.pad_l[d] <= dk && 2 * w.pad_r[d] <= dk,
-              op, ": padding ", shape_str(p.padding),
-              " must be non-negative and at most half the (dilated) kernel ", shape_str(w.kernel));
+    // ONNX allows any padding smaller than the window (PyTorch only up to half of it).
+    OAR_CHECK(w.pad_l[d] >= 0 && w.pad_r[d] >= 0 && w.pad_l[d] < dk && w.pad_r[d] < dk, op,
+              ": padding ", shape_str(p.padding),
+              " must be non-negative and smaller than the (dilated) kernel ", shape_str(w.kernel));
     const int64_t span = in + w.pad_l[d] + w.pad_r[d] - dk;
     OAR_CHECK(span >= 0, op, ": window ", dk, " is larger than the padded input ",
               shape_str(x.shape()), " along spatial dim ", d);
@@ -189,6 +190,9 @@ Tensor adaptive(bool is_max, const char* op, const Tensor& x, const std::vector<
 }  // namespace
 
 Tensor max_pool(const Tensor& x, const PoolParams& p) {
+  // Integer images: the maximum is exact in f32 for u8/i32 ranges used by images.
+  if (x.defined() && (x.dtype() == DType::u8 || x.dtype() == DType::i32))
+    return pool(PoolKind::max, "max_pool", x.to(DType::f32), p).to(x.dtype());
   return pool(PoolKind::max, "max_pool", x, p);
 }
 

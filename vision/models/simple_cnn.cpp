@@ -1,5 +1,6 @@
 #include "vision/models/simple_cnn.h"
 
+#include "engine/core/error.h"
 #include "engine/ops.h"
 
 namespace oar::vision {
