@@ -124,12 +124,14 @@ int main(int argc, char** argv) {
     Tensor g1 = param({32}, 26), h1 = param({32}, 27), g2 = param({64}, 28), h2 = param({64}, 29);
     Tensor rm1 = zeros({32}), rv1 = ones({32}), rm2 = zeros({64}), rv2 = ones({64});
     std::vector<Tensor> ps{c1, b1, c2, b2, fw, fb, g1, h1, g2, h2};
+    PoolParams pool2;
+    pool2.kernel = {2, 2};
     report("small_cnn_train_step_b64", [&] {
       for (auto& p : ps) p.impl()->grad.reset();
       Tensor h = max_pool(relu(batch_norm(conv2d(x, c1, b1, {1, 1}, {1, 1}), rm1, rv1, g1, h1, true)),
-                          {{2, 2}});
+                          pool2);
       h = max_pool(relu(batch_norm(conv2d(h, c2, b2, {1, 1}, {1, 1}), rm2, rv2, g2, h2, true)),
-                   {{2, 2}});
+                   pool2);
       Tensor loss = cross_entropy(linear(h.flatten(1), fw, fb), y);
       loss.backward();
       NoGradGuard ng;

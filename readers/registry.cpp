@@ -34,7 +34,7 @@ void register_components() {
   set_input_key("idx", "images");
   datasets().add(s, [](const Config& c, const std::string& k, DataContext) {
     return std::make_shared<IdxImageDataset>(c.get<std::string>(k + ".images"),
-                                             c.get<std::string>(k + ".labels"),
+                                             c.get<std::string>(k + ".labels", ""),
                                              static_cast<float>(c.get<double>(k + ".mean")),
                                              static_cast<float>(c.get<double>(k + ".std")));
   });

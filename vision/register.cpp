@@ -46,7 +46,7 @@ void register_components() {
       o.label_smoothing = c.get<double>(k + ".label_smoothing");
       o.topk = c.get<int64_t>(k + ".topk");
       o.class_names = c.get<std::vector<std::string>>(k + ".class_names", {});
-      const std::string file = c.get<std::string>(k + ".class_names_file");
+      const std::string file = c.get<std::string>(k + ".class_names_file", "");
       if (o.class_names.empty() && !file.empty()) {
         std::ifstream in(file);
         if (!in) throw c.error(k + ".class_names_file", "cannot read " + file);

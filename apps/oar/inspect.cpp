@@ -1,4 +1,5 @@
 // oar list | model summary | version
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -70,9 +71,12 @@ int cmd_model_summary(const RunOptions& o) {
   if (!loader->next(batch)) throw c.error("data." + mode, "no samples to take an input shape from");
 
   // Output shape of every module call, in call order.
-  std::map<const nn::Module*, std::string> names;
-  for (auto& [n, m] : b.model->named_modules()) names[m] = n.empty() ? "(model)" : n;
+  // Rows follow the module tree (pre-order), whatever order the calls complete in.
+  std::map<const nn::Module*, std::pair<size_t, std::string>> names;
+  for (auto& [n, m] : b.model->named_modules())
+    names[m] = {names.size(), n.empty() ? "(model)" : n};
   struct Row {
+    size_t order;
     std::string name, type, shape;
     int64_t params;
   };
@@ -85,10 +89,13 @@ int cmd_model_summary(const RunOptions& o) {
       for (auto& [pn, p] : m.named_parameters())
         if (pn.find('.') == std::string::npos) own += p.numel();
       auto it = names.find(&m);
-      rows.push_back({it == names.end() ? "?" : it->second, m.name(), shape_str(out.shape()), own});
+      rows.push_back({it == names.end() ? names.size() : it->second.first,
+                      it == names.end() ? "?" : it->second.second, m.name(),
+                      shape_str(out.shape()), own});
     });
     b.task->forward(batch);
   }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.order < b.order; });
   std::string inputs;
   for (const auto& [k, t] : batch.tensors) inputs += k + " " + shape_str(t.shape()) + "  ";
   std::printf("model %s, input %s\n\n", c.get<std::string>("model.name").c_str(), inputs.c_str());

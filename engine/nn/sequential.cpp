@@ -11,7 +11,7 @@ void Sequential::push_back(std::shared_ptr<Module> m) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& m : items_) y = m->forward(y);
+  for (auto& m : items_) y = (*m)(y);
   return y;
 }
 
