@@ -1,3 +1,4 @@
+#include "engine/autograd/autocast.h"
 #include "engine/ops/conv.h"
 
 #include "engine/autograd/node.h"
@@ -112,7 +113,9 @@ std::pair<Tensor, Tensor> conv_backward_weights(const Tensor& x, const Tensor& g
   return {gw, gb};
 }
 
-Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const ConvParams& p) {
+Tensor conv(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const ConvParams& p) {
+  Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
+  autocast_inputs("conv", {&x_in, &w_in, &b_in});
   OAR_CHECK(x_in.defined() && w_in.defined(), "conv: undefined input or weight");
   OAR_CHECK_SAME_DEVICE("conv", x_in, w_in);
   check_dtype("conv", x_in, "input");

@@ -1,3 +1,4 @@
+#include "engine/autograd/autocast.h"
 #include "engine/ops/loss.h"
 
 #include "engine/autograd/node.h"
@@ -111,9 +112,12 @@ Tensor f32_weight(const Tensor& w) {
 
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target_in, int64_t ignore_index,
+Tensor cross_entropy(const Tensor& logits_arg, const Tensor& target_in, int64_t ignore_index,
+
                      double label_smoothing, const std::string& reduction,
                      const Tensor& weight_in) {
+  Tensor logits = logits_arg;
+  autocast_inputs("cross_entropy", {&logits});
   const char* op = "cross_entropy";
   const Reduction red = parse_reduction(reduction, op);
   const ClassLayout l = class_layout(logits, target_in, weight_in, op);

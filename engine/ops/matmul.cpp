@@ -1,3 +1,4 @@
+#include "engine/autograd/autocast.h"
 #include "engine/ops/matmul.h"
 
 #include "engine/autograd/node.h"
@@ -62,7 +63,9 @@ Tensor reshaped(const Tensor& t, const Shape& shape) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+Tensor matmul(const Tensor& a_arg, const Tensor& b_arg) {
+  Tensor a_in = a_arg, b_in = b_arg;
+  autocast_inputs("matmul", {&a_in, &b_in});
   check_pair("matmul", a_in, b_in);
   OAR_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: operands must have at least 1 dim, got ",
             shape_str(a_in.shape()), " and ", shape_str(b_in.shape()));
@@ -113,7 +116,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
-Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
+Tensor bmm(const Tensor& a_arg, const Tensor& b_arg) {
+  Tensor a_in = a_arg, b_in = b_arg;
+  autocast_inputs("bmm", {&a_in, &b_in});
   check_pair("bmm", a_in, b_in);
   OAR_CHECK(a_in.dim() == 3 && b_in.dim() == 3 && a_in.size(0) == b_in.size(0) &&
                 a_in.size(2) == b_in.size(1),
@@ -130,7 +135,9 @@ Tensor bmm(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
-Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
+Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
+  Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
+  autocast_inputs("linear", {&x_in, &w_in, &b_in});
   check_pair("linear", x_in, w_in);
   check_bias("linear", x_in, b_in);
   OAR_CHECK(x_in.dim() >= 1 && w_in.dim() == 2 && x_in.size(-1) == w_in.size(1),
@@ -161,8 +168,10 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
   return out;
 }
 
-Tensor gemm(const Tensor& a_in, const Tensor& b_in, const Tensor& c_in, double alpha, double beta,
-            bool trans_a, bool trans_b) {
+Tensor gemm(const Tensor& a_arg, const Tensor& b_arg, const Tensor& c_arg, double alpha,
+            double beta, bool trans_a, bool trans_b) {
+  Tensor a_in = a_arg, b_in = b_arg, c_in = c_arg;
+  autocast_inputs("gemm", {&a_in, &b_in, &c_in});
   check_pair("gemm", a_in, b_in);
   check_bias("gemm", a_in, c_in);
   OAR_CHECK(a_in.dim() == 2 && b_in.dim() == 2, "gemm: operands must be 2-D, got ",

@@ -1,3 +1,4 @@
+#include "engine/autograd/autocast.h"
 #include "engine/ops/norm.h"
 
 #include "engine/autograd/node.h"
@@ -62,9 +63,12 @@ Tensor grad_as(const Tensor& g, const Shape& shape) {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+Tensor batch_norm(const Tensor& x_arg, const Tensor& running_mean,
+ const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
+  Tensor x = x_arg;
+  autocast_inputs("batch_norm", {&x});
   const char* op = "batch_norm";
   OAR_CHECK(x.defined(), op, ": undefined input");
   OAR_CHECK(x.dim() >= 2, op, ": expected x [N, C, *], got ", shape_str(x.shape()));
@@ -138,8 +142,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   return y;
 }
 
-Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight,
+Tensor layer_norm(const Tensor& x_arg, int64_t normalized_ndim, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  Tensor x = x_arg;
+  autocast_inputs("layer_norm", {&x});
   const char* op = "layer_norm";
   OAR_CHECK(x.defined(), op, ": undefined input");
   check_f32(op, "x", x);
@@ -184,8 +190,10 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_ndim, const Tensor& weight
   return y;
 }
 
-Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
+Tensor group_norm(const Tensor& x_arg, int64_t groups, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  Tensor x = x_arg;
+  autocast_inputs("group_norm", {&x});
   const char* op = "group_norm";
   OAR_CHECK(x.defined(), op, ": undefined input");
   OAR_CHECK(x.dim() >= 2, op, ": expected x [N, C, *], got ", shape_str(x.shape()));

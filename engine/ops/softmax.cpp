@@ -1,3 +1,4 @@
+#include "engine/autograd/autocast.h"
 #include "engine/ops/softmax.h"
 
 #include "engine/autograd/node.h"
@@ -41,10 +42,14 @@ Tensor softmax_like(const Tensor& x_in, int64_t dim, bool log) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) {
+Tensor softmax(const Tensor& x_arg, int64_t dim) {
+  Tensor x = x_arg;
+  autocast_inputs("softmax", {&x});
   return softmax_like(x, dim, false);
 }
-Tensor log_softmax(const Tensor& x, int64_t dim) {
+Tensor log_softmax(const Tensor& x_arg, int64_t dim) {
+  Tensor x = x_arg;
+  autocast_inputs("log_softmax", {&x});
   return softmax_like(x, dim, true);
 }
 
