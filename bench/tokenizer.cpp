@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
           tokens += enc[i].ids.size();
           if (a == 4 && (begin + i) % 997 == 0) {
             sample << "{\"line\": " << begin + i << ", \"ids\": [";
-            for (size_t k = 0; k < enc[i].ids.size(); ++k) sample << (k ? ", " : "") << enc[i].ids[k];
+            for (size_t k = 0; k < enc[i].ids.size(); ++k)
+              sample << (k ? ", " : "") << enc[i].ids[k];
             sample << "]}\n";
           }
         }

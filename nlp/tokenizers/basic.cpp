@@ -26,7 +26,9 @@ bool known_to_tokenizers(UChar32 c) {
   return age[0] < 8 || (age[0] == 8 && age[1] == 0);
 }
 
-int8_t category(UChar32 c) { return int8_t(u_charType(c)); }
+int8_t category(UChar32 c) {
+  return int8_t(u_charType(c));
+}
 
 // Characters whose category changed since Unicode 8.0 (found by comparing every code point with
 // `tokenizers`): HANUNOO SIGN PAMUDPOD was Mn; the Mongolian ALI GALI BALUDA signs and JAVANESE
@@ -38,13 +40,18 @@ bool is_nonspacing_mark(UChar32 c) {
 }
 
 bool is_punctuation(UChar32 c) {
-  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
+  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+      (c >= 123 && c <= 126))
     return true;
   if (c == 0x166D || c == 0x111C9) return true;
   if (!known_to_tokenizers(c)) return false;
   switch (category(c)) {
-    case U_CONNECTOR_PUNCTUATION: case U_DASH_PUNCTUATION: case U_START_PUNCTUATION:
-    case U_END_PUNCTUATION: case U_INITIAL_PUNCTUATION: case U_FINAL_PUNCTUATION:
+    case U_CONNECTOR_PUNCTUATION:
+    case U_DASH_PUNCTUATION:
+    case U_START_PUNCTUATION:
+    case U_END_PUNCTUATION:
+    case U_INITIAL_PUNCTUATION:
+    case U_FINAL_PUNCTUATION:
     case U_OTHER_PUNCTUATION:
       return true;
     default:
@@ -110,7 +117,8 @@ const std::vector<uint8_t>& char_flags() {
       }
       uint8_t v = 0;
       if (c == 0 || c == 0xFFFD || is_control(c)) v |= kRemove;
-      if (c == '\t' || c == '\n' || c == '\r' || u_hasBinaryProperty(c, UCHAR_WHITE_SPACE)) v |= kSpace;
+      if (c == '\t' || c == '\n' || c == '\r' || u_hasBinaryProperty(c, UCHAR_WHITE_SPACE))
+        v |= kSpace;
       if (is_cjk(c)) v |= kCjk;
       if (is_punctuation(c)) v |= kPunct;
       if (u_tolower(c) != c || c == 0x130) v |= kLowerMaps;
@@ -148,10 +156,13 @@ inline uint32_t put_utf8(char* out, char32_t c) {
   return 4;
 }
 
-inline uint32_t utf8_len(char32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
+inline uint32_t utf8_len(char32_t c) {
+  return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+}
 
 // Decodes one UTF-8 character at s[i] (i < n, s[i] >= 0x80); sets `len`. Ill-formed input
-// (bad lead, truncated or bad continuation, overlong, surrogate, > U+10FFFF) yields U+FFFD for one byte.
+// (bad lead, truncated or bad continuation, overlong, surrogate, > U+10FFFF) yields U+FFFD for one
+// byte.
 inline char32_t decode_utf8(const unsigned char* s, size_t i, size_t n, size_t& len) {
   unsigned char b = s[i];
   auto cont = [&](size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };

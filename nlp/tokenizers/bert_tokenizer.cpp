@@ -46,7 +46,8 @@ BertTokenizer::BertTokenizer(Vocab vocab, BertTokenizerOptions options)
   mask_id_ = vocab_.find(options_.mask_token);  // only pre-training needs it
 }
 
-BertTokenizer BertTokenizer::from_file(const std::string& vocab_path, BertTokenizerOptions options) {
+BertTokenizer BertTokenizer::from_file(const std::string& vocab_path,
+                                       BertTokenizerOptions options) {
   std::vector<std::string> specials = {options.unk_token, options.cls_token, options.sep_token,
                                        options.pad_token};
   return BertTokenizer(Vocab::load(vocab_path, Vocab::Format::automatic, specials),
@@ -108,15 +109,13 @@ ModelInput BertTokenizer::encode_pair(std::string_view a, const std::string_view
         break;
       case Truncation::only_first:
         OAR_CHECK(na > to_remove, "encode: only_first truncation cannot fit max_length ",
-                  opt.max_length, ": the first text has ", na, " tokens, ", to_remove,
-                  " must go");
+                  opt.max_length, ": the first text has ", na, " tokens, ", to_remove, " must go");
         na -= to_remove;
         break;
       case Truncation::only_second:
         OAR_CHECK(b, "encode: only_second truncation needs a second text");
         OAR_CHECK(nb > to_remove, "encode: only_second truncation cannot fit max_length ",
-                  opt.max_length, ": the second text has ", nb, " tokens, ", to_remove,
-                  " must go");
+                  opt.max_length, ": the second text has ", nb, " tokens, ", to_remove, " must go");
         nb -= to_remove;
         break;
       case Truncation::none:
@@ -202,9 +201,9 @@ std::string BertTokenizer::decode(std::span<const int32_t> ids, bool skip_specia
     first = false;
     // Hugging Face's WordPiece decoder cleans each token (with its leading space) this way.
     static constexpr std::string_view kCleanup[][2] = {
-        {" .", "."},     {" ?", "?"},     {" !", "!"},   {" ,", ","},
-        {" ' ", "'"},    {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"},
-        {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"}};
+        {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+        {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+        {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
     for (const auto& r : kCleanup) replace_all(token, r[0], r[1]);
     out += token;
   }

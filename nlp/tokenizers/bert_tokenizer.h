@@ -20,8 +20,8 @@ struct BertTokenizerOptions {
   std::optional<bool> strip_accents;  // unset: follows do_lower_case
   bool tokenize_chinese_chars = true;
   size_t max_input_chars_per_word = 100;
-  std::string unk_token = "[UNK]", cls_token = "[CLS]", sep_token = "[SEP]",
-              pad_token = "[PAD]", mask_token = "[MASK]";
+  std::string unk_token = "[UNK]", cls_token = "[CLS]", sep_token = "[SEP]", pad_token = "[PAD]",
+              mask_token = "[MASK]";
   std::string continuing_subword_prefix = "##";
 };
 

@@ -9,7 +9,9 @@
 namespace oar::nlp {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
 std::string_view trim_end(std::string_view s) {
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
@@ -59,9 +61,10 @@ Vocab Vocab::load(const std::string& path, Format format,
     }
     if (format == Format::ernie) {
       if (trim(text).empty()) continue;
-      OAR_CHECK(split_ernie(trim_end(text), token, id), path, ":", line_no,
-                ": expected 'token<TAB>id' with a non-negative integer id (ERNIE vocab format), got '",
-                text, "'");
+      OAR_CHECK(
+          split_ernie(trim_end(text), token, id), path, ":", line_no,
+          ": expected 'token<TAB>id' with a non-negative integer id (ERNIE vocab format), got '",
+          text, "'");
       OAR_CHECK(id < (int64_t(1) << 30), path, ":", line_no, ": id ", id, " is too large");
     } else {
       token = trim_end(text);
@@ -88,7 +91,8 @@ Vocab Vocab::load(const std::string& path, Format format,
   }
   OAR_CHECK(line_no > 0, "vocab: '", path, "' is empty");
   for (const std::string& s : special_tokens) {
-    OAR_CHECK(first_line.count(s), path, ": special token '", s, "' is missing from the vocabulary");
+    OAR_CHECK(first_line.count(s), path, ": special token '", s,
+              "' is missing from the vocabulary");
   }
   return v;
 }

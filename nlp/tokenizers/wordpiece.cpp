@@ -102,8 +102,8 @@ void WordPiece::tokenize(std::string_view word, std::vector<Piece>& out) const {
   uint32_t start = 0;
   while (start < n) {
     int32_t id = -1;
-    uint32_t end = longest(start == 0 || options_.continuing_subword_prefix.empty() ? 0 : cont_root_,
-                           word, start, id);
+    uint32_t end = longest(
+        start == 0 || options_.continuing_subword_prefix.empty() ? 0 : cont_root_, word, start, id);
     if (end == start) {
       out.resize(mark);
       out.push_back({unk_id_, 0, n});

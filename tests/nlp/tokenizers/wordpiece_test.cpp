@@ -1,5 +1,5 @@
-// WordPiece against Hugging Face `tokenizers` (golden ids from scripts/golden/make_wordpiece_golden.py),
-// plus vocab formats, model inputs and error cases.
+// WordPiece against Hugging Face `tokenizers` (golden ids from
+// scripts/golden/make_wordpiece_golden.py), plus vocab formats, model inputs and error cases.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -24,7 +24,8 @@ struct GoldenLine {
   bool has_offsets = false;
 };
 
-// A reader for the golden file's fixed shape: {"text":"...","uncased":[..],"cased":[..],"offsets":[[b,e],..]}.
+// A reader for the golden file's fixed shape:
+// {"text":"...","uncased":[..],"cased":[..],"offsets":[[b,e],..]}.
 class LineParser {
  public:
   explicit LineParser(const std::string& s) : s_(s) {}
@@ -112,11 +113,21 @@ class LineParser {
       }
       char e = s_.at(i_++);
       switch (e) {
-        case 'n': o += '\n'; break;
-        case 't': o += '\t'; break;
-        case 'r': o += '\r'; break;
-        case 'b': o += '\b'; break;
-        case 'f': o += '\f'; break;
+        case 'n':
+          o += '\n';
+          break;
+        case 't':
+          o += '\t';
+          break;
+        case 'r':
+          o += '\r';
+          break;
+        case 'b':
+          o += '\b';
+          break;
+        case 'f':
+          o += '\f';
+          break;
         case 'u': {
           uint32_t c1 = hex4();
           if (c1 >= 0xD800 && c1 < 0xDC00) {
@@ -126,7 +137,8 @@ class LineParser {
           put(o, c1);
           break;
         }
-        default: o += e;
+        default:
+          o += e;
       }
     }
     ++i_;
@@ -216,7 +228,7 @@ TEST(WordPiece, HandCases) {
   EXPECT_EQ(tokens(uncased(), "hello\u00a0world"), (V{"hello", "world"}));
   EXPECT_EQ(tokens(uncased(), "unaffable"), (V{"una", "##ffa", "##ble"}));
   EXPECT_EQ(tokens(uncased(), "我爱中国"), (V{"我", "[UNK]", "中", "国"}));
-  EXPECT_EQ(tokens(uncased(), "\ue000x"), (V{"x"}));  // private use (Co) deleted
+  EXPECT_EQ(tokens(uncased(), "\ue000x"), (V{"x"}));      // private use (Co) deleted
   EXPECT_EQ(tokens(uncased(), "ﬁne"), (V{"ﬁ", "##ne"}));  // no NFKC
   EXPECT_EQ(tokens(uncased(), "[CLS]你好"), (V{"[", "cl", "##s", "]", "[UNK]", "[UNK]"}));
   EXPECT_EQ(tokens(uncased(), std::string(101, 'x')), (V{"[UNK]"}));
@@ -229,18 +241,29 @@ TEST(WordPiece, HandCases) {
 
 TEST(WordPiece, InvalidUtf8IsReplacedThenCleaned) {
   // Each ill-formed byte reads as U+FFFD, which BERT's cleaning deletes: "a\xffb" is "ab".
-  EXPECT_EQ(uncased().encode("a\xff" "b").ids, uncased().encode("ab").ids);
+  EXPECT_EQ(uncased()
+                .encode("a\xff"
+                        "b")
+                .ids,
+            uncased().encode("ab").ids);
   EXPECT_EQ(uncased().encode("x \xe4\xb8").ids, uncased().encode("x").ids);  // truncated 3-byte
-  EXPECT_EQ(uncased().encode("\xc0\xaf" "cat").ids, uncased().encode("cat").ids);  // overlong '/'
+  EXPECT_EQ(uncased()
+                .encode("\xc0\xaf"
+                        "cat")
+                .ids,
+            uncased().encode("cat").ids);                                       // overlong '/'
   EXPECT_EQ(uncased().encode("\xed\xa0\x80z").ids, uncased().encode("z").ids);  // surrogate
-  Encoding e = uncased().encode("a\xff" "b c");
+  Encoding e = uncased().encode(
+      "a\xff"
+      "b c");
   ASSERT_EQ(e.offsets.size(), 2u);
   EXPECT_EQ(e.offsets[0], (Offset{0, 3}));
   EXPECT_EQ(e.offsets[1], (Offset{4, 5}));
 }
 
 TEST(WordPiece, Decode) {
-  std::vector<int32_t> ids = {101, 2002, 2001, 1037, 13997, 11510, 102, 1012, 100, 2123, 1005, 1056};
+  std::vector<int32_t> ids = {101, 2002, 2001, 1037, 13997, 11510,
+                              102, 1012, 100,  2123, 1005,  1056};
   EXPECT_EQ(uncased().decode(ids), "he was a puppeteer. don ' t");
   EXPECT_EQ(uncased().decode(std::vector<int32_t>{2002, 1010, 2088, 999, 999, 16655, 10354}),
             "he, world!! uneaf");
@@ -249,11 +272,11 @@ TEST(WordPiece, Decode) {
 }
 
 TEST(WordPiece, PairEncodingMasksAndTypes) {
-  ModelInput m = uncased().encode_pair("The quick brown fox jumps", "over the lazy dog again and again");
+  ModelInput m =
+      uncased().encode_pair("The quick brown fox jumps", "over the lazy dog again and again");
   EXPECT_EQ(m.input_ids, (std::vector<int32_t>{101, 1996, 4248, 2829, 4419, 14523, 102, 2058, 1996,
                                                13971, 3899, 2153, 1998, 2153, 102}));
-  EXPECT_EQ(m.token_type_ids,
-            (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}));
+  EXPECT_EQ(m.token_type_ids, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}));
   EXPECT_EQ(m.attention_mask, std::vector<int32_t>(15, 1));
   EXPECT_EQ(m.special_tokens_mask,
             (std::vector<int32_t>{1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}));
@@ -293,18 +316,21 @@ TEST(WordPiece, TruncationStrategiesMatchHuggingFace) {
             (V{"[CLS]", "one", "[SEP]", "six", "seven", "eight", "nine", "[SEP]"}));
   EXPECT_THROW(uncased().encode_single("one two three four five six seven eight", o), Error);
   o.truncation = Truncation::longest_first;
-  EXPECT_EQ(uncased().encode_single("one two three four five six seven eight", o).input_ids.size(), 8u);
+  EXPECT_EQ(uncased().encode_single("one two three four five six seven eight", o).input_ids.size(),
+            8u);
   o.truncation = Truncation::none;
-  EXPECT_EQ(uncased().encode_single("one two three four five six seven eight", o).input_ids.size(), 10u);
+  EXPECT_EQ(uncased().encode_single("one two three four five six seven eight", o).input_ids.size(),
+            10u);
   o.max_length = 2;
   o.truncation = Truncation::longest_first;
   EXPECT_THROW(uncased().encode_pair("a", "b", o), Error);
 }
 
 TEST(Vocab, ErnieFormatAndOptions) {
-  std::string path = write_file("oar_ernie_vocab.txt",
-                                "[PAD]\t0\n[CLS]\t1\n[SEP]\t2\n[MASK]\t3\n我\t4\n爱\t5\nhe\t6\n##llo\t7\n"
-                                "hello\t8\n,\t9\n[UNK]\t17963\n");
+  std::string path =
+      write_file("oar_ernie_vocab.txt",
+                 "[PAD]\t0\n[CLS]\t1\n[SEP]\t2\n[MASK]\t3\n我\t4\n爱\t5\nhe\t6\n##llo\t7\n"
+                 "hello\t8\n,\t9\n[UNK]\t17963\n");
   BertTokenizer t = BertTokenizer::from_file(path);
   EXPECT_EQ(t.vocab().size(), 17964u);
   EXPECT_EQ(t.unk_id(), 17963);
@@ -312,7 +338,7 @@ TEST(Vocab, ErnieFormatAndOptions) {
   EXPECT_EQ(t.encode_single("我爱你, Hello").input_ids,
             (std::vector<int32_t>{1, 4, 5, 17963, 9, 8, 2}));
   EXPECT_EQ(t.encode("hellohe").ids, (std::vector<int32_t>{17963}));  // no full segmentation
-  EXPECT_EQ(t.encode("hello").ids, (std::vector<int32_t>{8}));  // longest match first
+  EXPECT_EQ(t.encode("hello").ids, (std::vector<int32_t>{8}));        // longest match first
   EXPECT_EQ(t.encode("hehe").ids, (std::vector<int32_t>{17963}));
   std::filesystem::remove(path);
 }
@@ -338,10 +364,12 @@ void expect_error(const std::string& content, const std::string& needle) {
 }
 
 TEST(Vocab, BadVocabErrorsNameFileAndLine) {
-  expect_error("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[UNK]\n", "oar_bad_vocab.txt:5: special token '[UNK]' is duplicated (first at line 2)");
+  expect_error("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[UNK]\n",
+               "oar_bad_vocab.txt:5: special token '[UNK]' is duplicated (first at line 2)");
   expect_error("[PAD]\n[UNK]\n[CLS]\n", "oar_bad_vocab.txt: special token '[SEP]' is missing");
   expect_error("[PAD]\t0\n[UNK]\t1\n[CLS]\tx\n", "oar_bad_vocab.txt:3: expected 'token<TAB>id'");
-  expect_error("[PAD]\t0\n[UNK]\t1\n[CLS]\t1\n", "oar_bad_vocab.txt:3: id 1 is already used by '[UNK]' at line 2");
+  expect_error("[PAD]\t0\n[UNK]\t1\n[CLS]\t1\n",
+               "oar_bad_vocab.txt:3: id 1 is already used by '[UNK]' at line 2");
   expect_error("", "is empty");
   EXPECT_THROW(Vocab::load("/nonexistent/vocab.txt"), Error);
   EXPECT_THROW(BertTokenizer(Vocab::from_tokens({"a", "b"})), Error);  // no [UNK]
@@ -361,9 +389,19 @@ TEST(BasicTokenizer, OptionsFollowHuggingFace) {
   EXPECT_EQ(BasicTokenizer(no_cjk).words("我爱x"), (V{"我爱x"}));
   EXPECT_EQ(BasicTokenizer().words("我爱x"), (V{"我", "爱", "x"}));
   // tokenizers' CJK table starts Extension E at U+2B920 (BERT's Python code: U+2B820).
-  EXPECT_EQ(BasicTokenizer().words("\U0002B820x\U0002B920y"), (V{"\U0002B820x", "\U0002B920", "y"}));
+  EXPECT_EQ(BasicTokenizer().words("\U0002B820x\U0002B920y"),
+            (V{"\U0002B820x", "\U0002B920", "y"}));
   EXPECT_EQ(BasicTokenizer().words("İ"), (V{"i"}));  // strip (NFD) before lower, as tokenizers
   EXPECT_EQ(BasicTokenizer(lower_only).words("İ"), (V{"i\u0307"}));
+  // Characters whose category changed after Unicode 8.0 behave as in tokenizers (probed there).
+  BasicOptions keep_case;
+  keep_case.lowercase = false;
+  EXPECT_EQ(BasicTokenizer().words("a\u1734b"), (V{"ab"}));  // Mn in 8.0, Mc now: stripped
+  EXPECT_EQ(BasicTokenizer().words("a\u1885b"), (V{"a\u1885b"}));  // Lo in 8.0, Mn now: kept
+  EXPECT_EQ(BasicTokenizer().words("a\U000111C9b"), (V{"a", "\U000111C9", "b"}));  // was Po
+  EXPECT_EQ(BasicTokenizer(keep_case).words("a\u166Db"), (V{"a", "\u166D", "b"}));  // was Po
+  EXPECT_EQ(BasicTokenizer().words("a\U00011938b"), (V{"a\U00011938b"}));  // NFD added in 13.0
+  EXPECT_EQ(BasicTokenizer().words("a\u2E43b"), (V{"a\u2E43b"}));  // Po since 9.0: not split
 }
 
 }  // namespace
