@@ -159,7 +159,7 @@ int cmd_predict(const RunOptions& o) {
     const Json r = Json::parse(line, out.string());
     std::string desc;
     for (const auto& [k, v] : r.as_object())
-      if (k != "topk" && k != "truth") desc += k + " " + v.dump() + " ";
+      if (k != "topk" && k != "truth" && k != "truth_label") desc += k + " " + v.dump() + " ";
     std::string top;
     if (const Json* tk = r.find("topk")) {
       int shown = 0;
@@ -171,7 +171,10 @@ int cmd_predict(const RunOptions& o) {
       }
     }
     std::printf("%s-> %s", desc.c_str(), top.c_str());
-    if (const Json* tr = r.find("truth")) std::printf("   (truth: %s)", tr->dump().c_str());
+    if (const Json* tl = r.find("truth_label"))
+      std::printf("   (truth: %s)", tl->as_string().c_str());
+    else if (const Json* tr = r.find("truth"))
+      std::printf("   (truth: %s)", tr->dump().c_str());
     std::printf("\n");
   }
   std::fprintf(stderr, "%ld predictions in %s\n", static_cast<long>(n), out.c_str());

@@ -358,7 +358,7 @@ FitResult Trainer::fit(const std::string& resume) {
 
   Batch batch;
   int64_t micro = 0;
-  double loss_acc = 0;
+  double loss_acc = 0, last_logged_loss = 0;
   int64_t loss_n = 0, samples_since_log = 0;
   bool stop = false;
   auto t_log = std::chrono::steady_clock::now();
@@ -415,6 +415,7 @@ FitResult Trainer::fit(const std::string& resume) {
         log_record(rec);
         logs_->events->scalar("train/loss", loss_acc / std::max<int64_t>(1, loss_n), st_.step);
         logs_->events->scalar("train/lr", lr, st_.step);
+        last_logged_loss = loss_acc / std::max<int64_t>(1, loss_n);
         loss_acc = 0;
         loss_n = 0;
         samples_since_log = 0;
@@ -457,7 +458,7 @@ FitResult Trainer::fit(const std::string& resume) {
         stop = true;
       }
     }
-    if (!result.interrupted_by) bar.finish("loss " + fmt(loss_n ? loss_acc / loss_n : 0.0));
+    if (!result.interrupted_by) bar.finish("loss " + fmt(loss_n ? loss_acc / loss_n : last_logged_loss));
     result.epochs_completed = st_.epoch;
   }
   (void)total_steps;

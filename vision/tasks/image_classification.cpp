@@ -59,7 +59,12 @@ std::vector<Json> ImageClassificationTask::predict(const Outputs& outputs, const
       top.push_back(t);
     }
     rec["topk"] = top;
-    if (batch.has("label")) rec["truth"] = batch["label"].select(0, i).item<int64_t>();
+    if (batch.has("label")) {
+      const int64_t t = batch["label"].select(0, i).item<int64_t>();
+      rec["truth"] = t;
+      if (!o_.class_names.empty() && t >= 0 && t < c)
+        rec["truth_label"] = o_.class_names[static_cast<size_t>(t)];
+    }
     recs.push_back(rec);
   }
   return recs;
