@@ -35,6 +35,8 @@ Batch collate_stack(std::vector<Example>& examples) {
   return b;
 }
 
+Batch Dataset::collate(std::vector<Example>& examples) const { return collate_stack(examples); }
+
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, int rank,
                                  int world_size) {
   std::vector<int64_t> order(static_cast<size_t>(n));
@@ -77,6 +79,11 @@ struct DataLoader::State {
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options,
                        CollateFn collate)
     : dataset_(std::move(dataset)), opt_(options), collate_(std::move(collate)) {
+  OAR_CHECK(dataset_ != nullptr, "data loader: no dataset");
+  if (!collate_) {
+    const Dataset* d = dataset_.get();
+    collate_ = [d](std::vector<Example>& ex) { return d->collate(ex); };
+  }
   OAR_CHECK(opt_.batch_size >= 1, "data loader: batch_size must be at least 1, got ",
             opt_.batch_size);
   OAR_CHECK(opt_.num_workers >= 0, "data loader: num_workers must be >= 0");

@@ -26,6 +26,8 @@ class Dataset {
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;
   virtual Example get(int64_t index, Generator& rng) const = 0;
+  // Joins examples into a batch; the default stacks every field (text readers pad instead).
+  virtual Batch collate(std::vector<Example>& examples) const;
 };
 
 // Stacks each field along a new leading dimension; every example must have the same fields and
@@ -53,8 +55,9 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
 
 class DataLoader : public BatchSource {
  public:
+  // An empty collate uses the dataset's own.
   DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options,
-             CollateFn collate = collate_stack);
+             CollateFn collate = {});
   ~DataLoader() override;
 
   int64_t num_samples() const override;

@@ -4,9 +4,14 @@
 
 namespace oar {
 
-// softmax(q k^T * scale + mask) v for q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv]; mask is
-// additive and broadcasts to [..., Lq, Lk] (e.g. 0 / -inf or -1e4 for padding). scale <= 0
-// means 1/sqrt(D). Dropout on the attention weights when training with p > 0.
+// softmax(q k^T * scale + mask) v for q [..., Lq, D], k [..., Lk, D], v [..., Lk, Dv] (equal
+// batch dims "..."), returning [..., Lq, Dv] in q's dtype (computed in f32). mask broadcasts to
+// [..., Lq, Lk]: floating masks are additive (e.g. 0 / -inf or -1e4 for padding) and receive a
+// gradient when they require one; bool masks mean true = attend. A row whose scores are all
+// -inf gets zero weights (output 0, not NaN). scale <= 0 means 1/sqrt(D). Dropout on the
+// attention weights when training with 0 < p < 1: gen->reserve(B*Lq*Lk) (B = prod of "..."),
+// weight (b, i, j) kept (scaled by 1/(1-p)) when to_unit_float(hash(seed, base + (b*Lq+i)*Lk + j))
+// >= p. Fused CPU kernel: the [Lq, Lk] weights are the only per-head intermediate kept.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask = Tensor(), double scale = 0.0,
                                     double dropout_p = 0.0, bool training = false,

@@ -17,9 +17,17 @@ struct RnnOutput {
   Tensor c_n;     // LSTM only
 };
 
-// weights: layers * directions entries, ordered layer-major (l0 fwd, l0 bwd, l1 fwd, ...).
-// lengths: optional i64 [N]; steps at or past a sequence's length produce zeros and do not
-// update its state (packed-sequence semantics). h0/c0 optional.
+// weights: layers * directions entries, ordered layer-major (l0 fwd, l0 bwd, l1 fwd, ...);
+// biases may be undefined (zero). x: [T, N, in] ([N, T, in] with batch_first), T, N >= 1.
+// lengths: optional integer [N] with values in [0, T]; steps at or past a sequence's length
+// produce zeros and do not update its state (packed-sequence semantics): h_n / c_n are the states
+// after the last valid step, and the reverse direction starts at each sequence's last valid
+// step. h0/c0 optional ([L*D, N, H], zeros when undefined). Dropout (training, dropout > 0)
+// multiplies each layer's output but the last by a mask from `gen` (the default generator when
+// null): gen->reserve(T*N*D*H) per layer boundary, element i kept (scaled by 1/(1-p)) when
+// Generator::to_unit_float(hash(seed, base + i)) >= p. Computes in f32; bf16/f16 inputs are
+// cast (with autograd) and the outputs cast back to x's dtype. Gradients reach x, h0, c0 and
+// every weight and bias. Throws oar::Error on bad shapes, lengths or dropout.
 RnnOutput lstm(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t num_layers,
                bool bidirectional, bool batch_first = false, const Tensor& lengths = Tensor(),
                const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(), double dropout = 0.0,

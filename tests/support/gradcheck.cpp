@@ -58,12 +58,18 @@ std::string gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
         rem %= st[d];
       }
       float* p = static_cast<float*>(x.impl()->storage->data) + x.offset() + off;
+      // Each write bumps the storage version, as in-place writers must (kernels cache
+      // reordered copies of weights by it).
+      auto& version = x.impl()->storage->version;
       const float orig = *p;
       *p = orig + static_cast<float>(opt.eps);
+      ++version;
       const double lp = loss_value();
       *p = orig - static_cast<float>(opt.eps);
+      ++version;
       const double lm = loss_value();
       *p = orig;
+      ++version;
       const double num = (lp - lm) / (2 * opt.eps);
       const double ana = pa[i];
       if (!(std::fabs(num - ana) <= opt.atol + opt.rtol * std::fabs(num))) {

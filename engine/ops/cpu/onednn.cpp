@@ -83,3 +83,13 @@ Tensor buffer_for(const dnnl::memory::desc& d) {
 }
 
 }  // namespace oar::cpu::onednn
+
+#include "engine/core/build_info.h"
+
+namespace oar {
+std::string onednn_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " (" + v->hash + ")";
+}
+}  // namespace oar

@@ -1,0 +1,43 @@
+#pragma once
+// Batch normalisation over the channel dim of [N, C, *] with PyTorch's buffers (running_mean,
+// running_var, num_batches_tracked) so BN checkpoints load by name.
+#include "engine/nn/module.h"
+
+namespace oar::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  // Running-statistics update weight; negative: cumulative average (PyTorch's momentum=None).
+  double momentum = 0.1;
+  bool affine = true;
+  bool track_running_stats = true;
+};
+
+class BatchNorm : public Module {
+ public:
+  // spatial_dims: 1 for BatchNorm1d ([N, C] or [N, C, L]), 2, 3.
+  BatchNorm(int64_t spatial_dims, int64_t num_features, const BatchNormOptions& opt = {});
+  Tensor forward(const Tensor& x) override;
+  std::string name() const override;
+  void describe(std::ostream& os) const override;
+
+  int64_t spatial_dims, num_features;
+  BatchNormOptions options;
+  Tensor weight, bias;                                    // undefined unless affine
+  Tensor running_mean, running_var, num_batches_tracked;  // undefined unless tracked
+};
+
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(int64_t c, const BatchNormOptions& opt = {}) : BatchNorm(1, c, opt) {}
+};
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(int64_t c, const BatchNormOptions& opt = {}) : BatchNorm(2, c, opt) {}
+};
+class BatchNorm3d : public BatchNorm {
+ public:
+  explicit BatchNorm3d(int64_t c, const BatchNormOptions& opt = {}) : BatchNorm(3, c, opt) {}
+};
+
+}  // namespace oar::nn

@@ -1,0 +1,196 @@
+#include "engine/ops/conv.h"
+
+#include "engine/autograd/node.h"
+#include "engine/core/error.h"
+#include "engine/ops/conv_backward.h"
+#include "engine/ops/dispatch.h"
+#include "engine/ops/reduce.h"
+
+namespace oar {
+
+namespace cpu {
+// out [N, O, *out] (contiguous) = conv(x, w) + bias (bias may be undefined; w contiguous).
+void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                  const ConvGeometry& g, bool cache_weight);
+// gx (contiguous) = dL/dx from gy (contiguous) and w (contiguous).
+void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
+                        const ConvGeometry& g, bool cache_weight);
+// gw (contiguous) and gb ([O] or undefined) from x and gy (contiguous).
+void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                           const ConvGeometry& g);
+}  // namespace cpu
+
+namespace {
+
+std::vector<int64_t> per_dim(const char* op, const char* what, const std::vector<int64_t>& v,
+                             size_t n, int64_t fallback, int64_t min) {
+  std::vector<int64_t> out;
+  if (v.empty()) out.assign(n, fallback);
+  else if (v.size() == 1) out.assign(n, v[0]);
+  else if (v.size() == n) out = v;
+  else OAR_FAIL(op, ": ", what, " has ", v.size(), " values for ", n, " spatial dims");
+  for (int64_t x : out)
+    OAR_CHECK(x >= min, op, ": ", what, " ", x, " is below ", min, " (", what, " ",
+              shape_str(v), ")");
+  return out;
+}
+
+void check_dtype(const char* op, const Tensor& t, const char* what) {
+  OAR_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16 || t.dtype() == DType::f16, op,
+            ": ", what, " dtype ", dtype_name(t.dtype()), " not supported (f32, bf16 or f16)");
+}
+
+}  // namespace
+
+ConvGeometry conv_geometry(const char* op, const Shape& x, const Shape& w, const ConvParams& p) {
+  OAR_CHECK(x.size() >= 3 && x.size() <= 5, op, ": input must be [N, C, *spatial] with 1-3 ",
+            "spatial dims, got ", shape_str(x));
+  const size_t n = x.size() - 2;
+  OAR_CHECK(w.size() == x.size(), op, ": weight ", shape_str(w), " must have the rank of input ",
+            shape_str(x), " ([O, C/groups, *kernel])");
+  ConvGeometry g;
+  g.groups = p.groups;
+  OAR_CHECK(p.groups >= 1 && x[1] % p.groups == 0 && w[0] % p.groups == 0, op, ": groups ",
+            p.groups, " must divide input channels ", x[1], " and output channels ", w[0]);
+  OAR_CHECK(w[1] * p.groups == x[1], op, ": weight ", shape_str(w), " expects ", w[1] * p.groups,
+            " input channels (groups ", p.groups, "), input ", shape_str(x), " has ", x[1]);
+  g.stride = per_dim(op, "stride", p.stride, n, 1, 1);
+  g.dilation = per_dim(op, "dilation", p.dilation, n, 1, 1);
+  if (p.padding.size() == 2 * n && n > 1) {
+    g.pad_begin.assign(p.padding.begin(), p.padding.begin() + n);
+    g.pad_end.assign(p.padding.begin() + n, p.padding.end());
+    for (int64_t v : p.padding)
+      OAR_CHECK(v >= 0, op, ": padding ", shape_str(p.padding), " must not be negative");
+  } else if (p.padding.size() == 2 && n == 1) {
+    g.pad_begin = {p.padding[0]};
+    g.pad_end = {p.padding[1]};
+    OAR_CHECK(p.padding[0] >= 0 && p.padding[1] >= 0, op, ": padding ", shape_str(p.padding),
+              " must not be negative");
+  } else {
+    g.pad_begin = g.pad_end = per_dim(op, "padding", p.padding, n, 0, 0);
+  }
+  for (size_t d = 0; d < n; ++d) {
+    const int64_t span = g.dilation[d] * (w[2 + d] - 1) + 1;
+    OAR_CHECK(x[2 + d] + g.pad_begin[d] + g.pad_end[d] >= span, op, ": kernel ", shape_str(w),
+              " (dilation ", g.dilation[d], ") is larger than the padded input ", shape_str(x),
+              " in spatial dim ", d);
+  }
+  return g;
+}
+
+Shape conv_output_shape(const Shape& x, const Shape& w, const ConvGeometry& g) {
+  Shape out{x[0], w[0]};
+  for (size_t d = 0; d + 2 < x.size(); ++d) {
+    const int64_t span = g.dilation[d] * (w[2 + d] - 1) + 1;
+    out.push_back((x[2 + d] + g.pad_begin[d] + g.pad_end[d] - span) / g.stride[d] + 1);
+  }
+  return out;
+}
+
+Tensor conv_backward_data(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape,
+                          const ConvGeometry& g, bool cache_weight) {
+  Tensor gx = empty(x_shape, grad_out.dtype(), grad_out.device());
+  if (gx.numel() == 0) return gx;
+  if (grad_out.numel() == 0 || weight.numel() == 0) return gx.zero_();
+  OAR_DISPATCH(grad_out.device(), conv_backward_data, gx, grad_out.contiguous(),
+               weight.contiguous(), g, cache_weight && weight.is_contiguous());
+  return gx;
+}
+
+std::pair<Tensor, Tensor> conv_backward_weights(const Tensor& x, const Tensor& grad_out,
+                                                const Shape& w_shape, bool with_bias,
+                                                DType bias_dtype, const ConvGeometry& g) {
+  Tensor gw = empty(w_shape, x.dtype(), x.device());
+  Tensor gb = with_bias ? empty({w_shape[0]}, bias_dtype, x.device()) : Tensor();
+  if (gw.numel() == 0) return {gw, gb.defined() ? gb.zero_() : gb};
+  if (grad_out.numel() == 0 || x.numel() == 0) {
+    gw.zero_();
+    if (gb.defined()) gb.zero_();
+    return {gw, gb};
+  }
+  OAR_DISPATCH(x.device(), conv_backward_weights, gw, gb, x, grad_out.contiguous(), g);
+  return {gw, gb};
+}
+
+Tensor conv(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const ConvParams& p) {
+  OAR_CHECK(x_in.defined() && w_in.defined(), "conv: undefined input or weight");
+  OAR_CHECK_SAME_DEVICE("conv", x_in, w_in);
+  check_dtype("conv", x_in, "input");
+  OAR_CHECK(w_in.dtype() == x_in.dtype(), "conv: weight dtype ", dtype_name(w_in.dtype()),
+            " differs from input dtype ", dtype_name(x_in.dtype()));
+  const ConvGeometry g = conv_geometry("conv", x_in.shape(), w_in.shape(), p);
+  if (b_in.defined()) {
+    OAR_CHECK_SAME_DEVICE("conv", x_in, b_in);
+    OAR_CHECK(b_in.dim() == 1 && b_in.size(0) == w_in.size(0), "conv: bias must be [",
+              w_in.size(0), "], got ", shape_str(b_in.shape()));
+    OAR_CHECK(b_in.dtype() == x_in.dtype() || b_in.dtype() == DType::f32, "conv: bias dtype ",
+              dtype_name(b_in.dtype()), " must be the input's (", dtype_name(x_in.dtype()),
+              ") or f32");
+  }
+  // oneDNN takes any strides but not broadcast (stride 0) dims.
+  bool broadcast = false;
+  for (int64_t d = 0; d < x_in.dim(); ++d) broadcast |= x_in.stride(d) == 0 && x_in.size(d) > 1;
+  const Tensor x = broadcast ? x_in.detach().contiguous() : x_in.detach();
+  const Tensor w = w_in.detach().contiguous();
+  // A parameter (a contiguous leaf) keeps its reordered copy between calls.
+  const bool cache_weight = w_in.is_leaf() && w_in.is_contiguous();
+  const Tensor bias = b_in.defined() ? b_in.detach().contiguous() : Tensor();
+  Tensor out = empty(conv_output_shape(x.shape(), w.shape(), g), x.dtype(), x.device());
+  if (out.numel() > 0) {
+    if (x.numel() == 0 || w.numel() == 0) {
+      Shape s(out.dim(), 1);
+      s[1] = out.size(1);
+      if (bias.defined()) out.copy_(bias.view(s));
+      else out.zero_();
+    } else {
+      OAR_DISPATCH(x.device(), conv_forward, out, x, w, bias, g, cache_weight);
+    }
+  }
+  if (autograd::needs_grad({x_in, w_in, b_in})) {
+    autograd::record(
+        "conv", {&out}, {x_in, w_in, b_in},
+        [x, w, g, cache_weight, bias_dtype = b_in.defined() ? b_in.dtype() : x.dtype()](
+            const autograd::Grads& gr) {
+          const Tensor& gy = gr[0];
+          Tensor gx, gw, gb;
+          if (gr.needs(0)) gx = conv_backward_data(gy, w, x.shape(), g, cache_weight);
+          if (gr.needs(1)) {
+            std::tie(gw, gb) = conv_backward_weights(x, gy, w.shape(), gr.needs(2), bias_dtype, g);
+          } else if (gr.needs(2)) {
+            Shape dims{0};
+            for (int64_t d = 2; d < gy.dim(); ++d) dims.push_back(d);
+            gb = sum(gy, dims);
+            if (gb.dtype() != bias_dtype) gb = gb.to(bias_dtype);
+          }
+          return autograd::TensorList{gx, gw, gb};
+        });
+  }
+  return out;
+}
+
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
+              int64_t padding, int64_t dilation, int64_t groups) {
+  OAR_CHECK(!x.defined() || x.dim() == 3, "conv1d: input must be [N, C, L], got ",
+            shape_str(x.shape()));
+  return conv(x, weight, bias, ConvParams{{stride}, {padding}, {dilation}, groups});
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              std::vector<int64_t> stride, std::vector<int64_t> padding,
+              std::vector<int64_t> dilation, int64_t groups) {
+  OAR_CHECK(!x.defined() || x.dim() == 4, "conv2d: input must be [N, C, H, W], got ",
+            shape_str(x.shape()));
+  return conv(x, weight, bias,
+              ConvParams{std::move(stride), std::move(padding), std::move(dilation), groups});
+}
+
+Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              std::vector<int64_t> stride, std::vector<int64_t> padding,
+              std::vector<int64_t> dilation, int64_t groups) {
+  OAR_CHECK(!x.defined() || x.dim() == 5, "conv3d: input must be [N, C, D, H, W], got ",
+            shape_str(x.shape()));
+  return conv(x, weight, bias,
+              ConvParams{std::move(stride), std::move(padding), std::move(dilation), groups});
+}
+
+}  // namespace oar

@@ -1,0 +1,304 @@
+// CPU convolution on oneDNN (forward_training, backward_data, backward_weights). Each primitive
+// lets oneDNN choose its layouts (format_tag::any); user tensors stay plain and are reordered
+// in and out by cached reorder primitives. A parameter's reordered weight is cached by
+// (storage, storage version), so an unchanged weight is reordered once.
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "engine/core/error.h"
+#include "engine/ops/conv_backward.h"
+#include "engine/ops/cpu/onednn.h"
+
+namespace oar::cpu {
+
+namespace {
+
+using dnnl::memory;
+
+// One argument of a primitive: the user's plain layout, the primitive's layout, and the
+// reorder between them (user -> primitive for inputs, primitive -> user for outputs).
+struct Arg {
+  memory::desc user, inner;
+  std::optional<dnnl::reorder> re;
+};
+
+Arg input_arg(const memory::desc& user, const memory::desc& inner) {
+  Arg a{user, inner, std::nullopt};
+  if (user != inner) a.re = dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), user,
+                                                                        onednn::engine(), inner));
+  return a;
+}
+
+Arg output_arg(const memory::desc& user, const memory::desc& inner) {
+  Arg a{user, inner, std::nullopt};
+  if (user != inner) a.re = dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), inner,
+                                                                        onednn::engine(), user));
+  return a;
+}
+
+struct ConvPrimitive {
+  dnnl::primitive prim;
+  memory::desc scratch;
+  Arg a0, a1, a2;     // fwd: src, weights, dst; bwd data: diff_dst, weights, diff_src;
+                      // bwd weights: src, diff_dst, diff_weights
+  memory::desc bias;  // fwd bias or bwd diff_bias (plain); zero-dim when absent
+};
+
+// A parameter's weight in a primitive's layout, valid while the storage's version is `version`.
+struct CachedWeight {
+  std::mutex mu;
+  std::weak_ptr<Storage> storage;
+  uint64_t version = 0;
+  Tensor buf;
+};
+
+void append(std::string& key, const std::vector<int64_t>& v) {
+  key.push_back(static_cast<char>(v.size()));
+  key.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t));
+}
+
+// Everything that determines the primitives of one convolution.
+std::string conv_key(const char* kind, const Tensor& x_or_gx, const Shape& x_strides,
+                     const Tensor& w, const Shape& out_shape, const Tensor& bias_like,
+                     const ConvGeometry& g) {
+  std::string key = kind;
+  key.reserve(320);
+  key.push_back(static_cast<char>(x_or_gx.dtype()));
+  key.push_back(static_cast<char>(w.dtype()));
+  key.push_back(bias_like.defined() ? static_cast<char>(bias_like.dtype()) : char(-1));
+  append(key, x_or_gx.shape());
+  append(key, x_strides);
+  append(key, w.shape());
+  append(key, out_shape);
+  append(key, g.stride);
+  append(key, g.pad_begin);
+  append(key, g.pad_end);
+  append(key, g.dilation);
+  append(key, {g.groups});
+  return key;
+}
+
+// oneDNN's descriptors for one convolution: weights are [G, O/G, C/G, *k] when grouped.
+struct Descs {
+  memory::dims src, weights, dst, strides, dil, pad_l, pad_r;
+  memory::data_type dt;
+};
+
+Descs descs_of(const Shape& x, const Shape& w, const Shape& y, DType dtype,
+               const ConvGeometry& g) {
+  Descs d;
+  d.src = onednn::dims(x);
+  d.dst = onednn::dims(y);
+  d.weights = onednn::dims(w);
+  if (g.groups > 1) {
+    d.weights[0] /= g.groups;
+    d.weights.insert(d.weights.begin(), g.groups);
+  }
+  d.strides = g.stride;
+  d.pad_l = g.pad_begin;
+  d.pad_r = g.pad_end;
+  for (int64_t v : g.dilation) d.dil.push_back(v - 1);  // oneDNN counts the gaps
+  d.dt = onednn::data_type(dtype);
+  return d;
+}
+
+memory::desc any(const memory::dims& dims, memory::data_type dt) {
+  return memory::desc(dims, dt, memory::format_tag::any);
+}
+
+memory::desc plain(const memory::dims& dims, memory::data_type dt) {
+  return memory::desc(dims, dt, onednn::dims(contiguous_strides(Shape(dims.begin(), dims.end()))));
+}
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, const memory::desc* bias) {
+  const auto attr = user_scratchpad();
+  const auto src = any(d.src, d.dt), wei = any(d.weights, d.dt), dst = any(d.dst, d.dt);
+  if (bias)
+    return dnnl::convolution_forward::primitive_desc(
+        onednn::engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+        src, wei, *bias, dst, d.strides, d.dil, d.pad_l, d.pad_r, attr);
+  return dnnl::convolution_forward::primitive_desc(
+      onednn::engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+      src, wei, dst, d.strides, d.dil, d.pad_l, d.pad_r, attr);
+}
+
+[[noreturn]] void unsupported(const char* what, const Tensor& x, const dnnl::error& e) {
+  OAR_FAIL("conv: oneDNN has no ", what, " for ", dtype_name(x.dtype()), " input ",
+           shape_str(x.shape()), " on this CPU (", e.what(), ")");
+}
+
+// Runs the input reorder when needed; `keep` holds the reordered buffer until execution ends.
+memory input(const Arg& a, void* ptr, std::vector<Tensor>& keep) {
+  memory user(a.user, onednn::engine(), ptr);
+  if (!a.re) return user;
+  keep.push_back(onednn::buffer_for(a.inner));
+  memory in(a.inner, onednn::engine(), keep.back().raw_data());
+  a.re->execute(onednn::stream(), user, in);
+  return in;
+}
+
+memory output(const Arg& a, void* ptr, std::vector<Tensor>& keep) {
+  if (!a.re) return memory(a.user, onednn::engine(), ptr);
+  keep.push_back(onednn::buffer_for(a.inner));
+  return memory(a.inner, onednn::engine(), keep.back().raw_data());
+}
+
+void finish(const Arg& a, const memory& inner, void* ptr) {
+  if (!a.re) return;
+  memory user(a.user, onednn::engine(), ptr);
+  a.re->execute(onednn::stream(), const_cast<memory&>(inner), user);
+}
+
+// The weight in the primitive's layout. For a parameter the reordered copy is kept (keyed by
+// primitive and storage) and redone only when the storage's version changes.
+memory weight(const Arg& a, const Tensor& w, bool cache, const std::string& prim_key,
+              std::vector<Tensor>& keep) {
+  if (!a.re || !cache) return input(a, w.raw_data(), keep);
+  std::string key = prim_key;
+  key += "/w";
+  const auto* sp = w.impl()->storage.get();
+  key.append(reinterpret_cast<const char*>(&sp), sizeof(sp));
+  const int64_t off = w.offset();
+  key.append(reinterpret_cast<const char*>(&off), sizeof(off));
+  auto c = onednn::cached<CachedWeight>(key, [] { return std::make_shared<CachedWeight>(); });
+  std::lock_guard<std::mutex> lock(c->mu);
+  const auto& storage = w.impl()->storage;
+  if (c->storage.lock() != storage || c->version != storage->version || !c->buf.defined()) {
+    if (!c->buf.defined()) c->buf = onednn::buffer_for(a.inner);
+    memory user(a.user, onednn::engine(), w.raw_data());
+    memory in(a.inner, onednn::engine(), c->buf.raw_data());
+    a.re->execute(onednn::stream(), user, in);
+    onednn::stream().wait();
+    c->storage = storage;
+    c->version = storage->version;
+  }
+  keep.push_back(c->buf);
+  return memory(a.inner, onednn::engine(), c->buf.raw_data());
+}
+
+void add_scratchpad(const ConvPrimitive& p, std::unordered_map<int, memory>& args,
+                    std::vector<Tensor>& keep) {
+  if (p.scratch.get_size() == 0) return;
+  keep.push_back(onednn::buffer_for(p.scratch));
+  args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratch, onednn::engine(), keep.back().raw_data()));
+}
+
+}  // namespace
+
+void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                  const ConvGeometry& g, bool cache_weight) {
+  const std::string key = conv_key("conv.fwd", x, x.strides(), w, out.shape(), bias, g);
+  auto p = onednn::cached<ConvPrimitive>(key, [&] {
+    const Descs d = descs_of(x.shape(), w.shape(), out.shape(), x.dtype(), g);
+    auto c = std::make_shared<ConvPrimitive>();
+    try {
+      if (bias.defined()) c->bias = plain({w.size(0)}, onednn::data_type(bias.dtype()));
+      const auto pd = forward_pd(d, bias.defined() ? &c->bias : nullptr);
+      c->prim = dnnl::convolution_forward(pd);
+      c->scratch = pd.scratchpad_desc();
+      c->a0 = input_arg(onednn::desc_of(x), pd.src_desc());
+      c->a1 = input_arg(plain(d.weights, d.dt), pd.weights_desc());
+      c->a2 = output_arg(plain(d.dst, d.dt), pd.dst_desc());
+    } catch (const dnnl::error& e) {
+      unsupported("forward convolution", x, e);
+    }
+    return c;
+  });
+  std::vector<Tensor> keep;
+  std::unordered_map<int, memory> args;
+  args.emplace(DNNL_ARG_SRC, input(p->a0, x.raw_data(), keep));
+  args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p->bias, onednn::engine(), bias.raw_data()));
+  const memory dst = output(p->a2, out.raw_data(), keep);
+  args.emplace(DNNL_ARG_DST, dst);
+  add_scratchpad(*p, args, keep);
+  p->prim.execute(onednn::stream(), args);
+  finish(p->a2, dst, out.raw_data());
+  onednn::stream().wait();
+}
+
+void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
+                        const ConvGeometry& g, bool cache_weight) {
+  const std::string key = conv_key("conv.bwd_data", gx, gx.strides(), w, gy.shape(), Tensor(), g);
+  auto p = onednn::cached<ConvPrimitive>(key, [&] {
+    const Descs d = descs_of(gx.shape(), w.shape(), gy.shape(), gx.dtype(), g);
+    auto c = std::make_shared<ConvPrimitive>();
+    try {
+      const auto hint = forward_pd(d, nullptr);
+      const dnnl::convolution_backward_data::primitive_desc pd(
+          onednn::engine(), dnnl::algorithm::convolution_direct, any(d.src, d.dt),
+          any(d.weights, d.dt), any(d.dst, d.dt), d.strides, d.dil, d.pad_l, d.pad_r, hint,
+          user_scratchpad());
+      c->prim = dnnl::convolution_backward_data(pd);
+      c->scratch = pd.scratchpad_desc();
+      c->a0 = input_arg(plain(d.dst, d.dt), pd.diff_dst_desc());
+      c->a1 = input_arg(plain(d.weights, d.dt), pd.weights_desc());
+      c->a2 = output_arg(plain(d.src, d.dt), pd.diff_src_desc());
+    } catch (const dnnl::error& e) {
+      unsupported("backward-data convolution", gx, e);
+    }
+    return c;
+  });
+  std::vector<Tensor> keep;
+  std::unordered_map<int, memory> args;
+  args.emplace(DNNL_ARG_DIFF_DST, input(p->a0, gy.raw_data(), keep));
+  args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
+  const memory diff_src = output(p->a2, gx.raw_data(), keep);
+  args.emplace(DNNL_ARG_DIFF_SRC, diff_src);
+  add_scratchpad(*p, args, keep);
+  p->prim.execute(onednn::stream(), args);
+  finish(p->a2, diff_src, gx.raw_data());
+  onednn::stream().wait();
+}
+
+void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                           const ConvGeometry& g) {
+  const std::string key = conv_key("conv.bwd_weights", x, x.strides(), gw, gy.shape(), gb, g);
+  auto p = onednn::cached<ConvPrimitive>(key, [&] {
+    const Descs d = descs_of(x.shape(), gw.shape(), gy.shape(), x.dtype(), g);
+    auto c = std::make_shared<ConvPrimitive>();
+    try {
+      if (gb.defined()) c->bias = plain({gw.size(0)}, onednn::data_type(gb.dtype()));
+      const auto hint = forward_pd(d, gb.defined() ? &c->bias : nullptr);
+      const auto src = any(d.src, d.dt), dwei = any(d.weights, d.dt), ddst = any(d.dst, d.dt);
+      const auto pd =
+          gb.defined()
+              ? dnnl::convolution_backward_weights::primitive_desc(
+                    onednn::engine(), dnnl::algorithm::convolution_direct, src, dwei, c->bias,
+                    ddst, d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad())
+              : dnnl::convolution_backward_weights::primitive_desc(
+                    onednn::engine(), dnnl::algorithm::convolution_direct, src, dwei, ddst,
+                    d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad());
+      c->prim = dnnl::convolution_backward_weights(pd);
+      c->scratch = pd.scratchpad_desc();
+      c->a0 = input_arg(onednn::desc_of(x), pd.src_desc());
+      c->a1 = input_arg(plain(d.dst, d.dt), pd.diff_dst_desc());
+      c->a2 = output_arg(plain(d.weights, d.dt), pd.diff_weights_desc());
+    } catch (const dnnl::error& e) {
+      unsupported("backward-weights convolution", x, e);
+    }
+    return c;
+  });
+  std::vector<Tensor> keep;
+  std::unordered_map<int, memory> args;
+  args.emplace(DNNL_ARG_SRC, input(p->a0, x.raw_data(), keep));
+  args.emplace(DNNL_ARG_DIFF_DST, input(p->a1, gy.raw_data(), keep));
+  const memory diff_w = output(p->a2, gw.raw_data(), keep);
+  args.emplace(DNNL_ARG_DIFF_WEIGHTS, diff_w);
+  if (gb.defined())
+    args.emplace(DNNL_ARG_DIFF_BIAS, memory(p->bias, onednn::engine(), gb.raw_data()));
+  add_scratchpad(*p, args, keep);
+  p->prim.execute(onednn::stream(), args);
+  finish(p->a2, diff_w, gw.raw_data());
+  onednn::stream().wait();
+}
+
+}  // namespace oar::cpu

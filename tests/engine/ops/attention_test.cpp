@@ -1,0 +1,179 @@
+#include "engine/ops/attention.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/core/error.h"
+#include "tests/support/gradcheck.h"
+
+using namespace oar;
+using oar::testing::rand_input;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// softmax(q k^T * scale + mask) (dropped by keep[b, i, j]) v, per head, in double. mask is
+// given already broadcast to [B, Lq, Lk] (empty: none).
+std::vector<double> reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const std::vector<float>& mask, double scale,
+                              const std::vector<float>& keep = {}) {
+  const int64_t Lq = q.size(-2), D = q.size(-1), Lk = k.size(-2), Dv = v.size(-1);
+  const int64_t B = q.numel() / (Lq * D);
+  const auto pq = q.contiguous().to_vector<float>(), pk = k.contiguous().to_vector<float>(),
+             pv = v.contiguous().to_vector<float>();
+  std::vector<double> out(B * Lq * Dv, 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Lq; ++i) {
+      std::vector<double> s(Lk);
+      double mx = -kInf;
+      for (int64_t j = 0; j < Lk; ++j) {
+        double acc = 0;
+        for (int64_t d = 0; d < D; ++d)
+          acc += double(pq[(b * Lq + i) * D + d]) * pk[(b * Lk + j) * D + d];
+        s[j] = acc * scale + (mask.empty() ? 0.0 : mask[(b * Lq + i) * Lk + j]);
+        mx = std::max(mx, s[j]);
+      }
+      if (mx == -kInf) continue;  // fully masked: zeros
+      double sum = 0;
+      for (int64_t j = 0; j < Lk; ++j) sum += (s[j] = std::exp(s[j] - mx));
+      for (int64_t j = 0; j < Lk; ++j) {
+        const double w = s[j] / sum * (keep.empty() ? 1.0 : keep[(b * Lq + i) * Lk + j]);
+        for (int64_t e = 0; e < Dv; ++e)
+          out[(b * Lq + i) * Dv + e] += w * pv[(b * Lk + j) * Dv + e];
+      }
+    }
+  return out;
+}
+
+void expect_near(const Tensor& got, const std::vector<double>& want, double tol) {
+  const auto g = got.to_vector<float>();
+  ASSERT_EQ(g.size(), want.size());
+  for (size_t i = 0; i < g.size(); ++i) {
+    ASSERT_FALSE(std::isnan(g[i])) << "element " << i;
+    ASSERT_NEAR(g[i], want[i], tol) << "element " << i;
+  }
+}
+
+}  // namespace
+
+TEST(Attention, MatchesReference) {
+  Tensor q = rand_input({2, 3, 4, 5}, 1), k = rand_input({2, 3, 6, 5}, 2),
+         v = rand_input({2, 3, 6, 7}, 3);
+  Tensor out = scaled_dot_product_attention(q, k, v);
+  ASSERT_EQ(out.shape(), (Shape{2, 3, 4, 7}));
+  expect_near(out, reference(q, k, v, {}, 1.0 / std::sqrt(5.0)), 1e-5);
+  expect_near(scaled_dot_product_attention(q, k, v, Tensor(), 0.7), reference(q, k, v, {}, 0.7),
+              1e-5);
+  // Rank 2 (a single head).
+  Tensor q2 = rand_input({3, 4}, 4), k2 = rand_input({5, 4}, 5), v2 = rand_input({5, 2}, 6);
+  expect_near(scaled_dot_product_attention(q2, k2, v2), reference(q2, k2, v2, {}, 0.5), 1e-5);
+}
+
+TEST(Attention, MaskBroadcastsAndFullyMaskedRowIsZero) {
+  const int64_t B = 2, H = 2, Lq = 3, Lk = 4;
+  Tensor q = rand_input({B, H, Lq, 3}, 7), k = rand_input({B, H, Lk, 3}, 8),
+         v = rand_input({B, H, Lk, 2}, 9);
+  // Padding mask [B, 1, 1, Lk]: batch 1 attends to its first 2 keys only.
+  std::vector<float> pad{0, 0, 0, 0, 0, 0, -kInf, -kInf};
+  Tensor mask = tensor<float>(pad, {B, 1, 1, Lk});
+  std::vector<float> full;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Lq; ++i)
+        for (int64_t j = 0; j < Lk; ++j) full.push_back(pad[b * Lk + j]);
+  const double sc = 1.0 / std::sqrt(3.0);
+  expect_near(scaled_dot_product_attention(q, k, v, mask), reference(q, k, v, full, sc), 1e-5);
+  // Causal [Lq, Lk] mask with row 0 fully masked: that row's output is 0, not NaN.
+  std::vector<float> causal{-kInf, -kInf, -kInf, -kInf, 0, -kInf, -kInf, -kInf, 0, 0, -kInf, -kInf};
+  full.clear();
+  for (int64_t b = 0; b < B * H; ++b) full.insert(full.end(), causal.begin(), causal.end());
+  Tensor out = scaled_dot_product_attention(q, k, v, tensor<float>(causal, {Lq, Lk}));
+  expect_near(out, reference(q, k, v, full, sc), 1e-5);
+  EXPECT_EQ(out.select(2, 0).contiguous().to_vector<float>(), std::vector<float>(B * H * 2, 0.0f));
+  // A bool mask (true = attend) equals the additive 0 / -inf one.
+  std::vector<uint8_t> keep_bits;
+  for (float m : causal) keep_bits.push_back(m == 0.0f);
+  Tensor bmask = tensor<uint8_t>(keep_bits, {Lq, Lk}).to(DType::boolean);
+  expect_near(scaled_dot_product_attention(q, k, v, bmask), reference(q, k, v, full, sc), 1e-5);
+  // Gradients stay finite with a fully masked row.
+  Tensor s = scaled_dot_product_attention(q, k, v, tensor<float>(causal, {Lq, Lk}));
+  s.backward(ones_like(s));
+  for (float g : q.grad().to_vector<float>()) EXPECT_FALSE(std::isnan(g));
+  for (float g : k.grad().to_vector<float>()) EXPECT_FALSE(std::isnan(g));
+}
+
+TEST(Attention, Gradients) {
+  std::vector<Tensor> in{rand_input({2, 3, 4}, 11), rand_input({2, 5, 4}, 12),
+                         rand_input({2, 5, 3}, 13), rand_input({3, 5}, 14)};
+  auto f = [](const std::vector<Tensor>& t) {
+    return scaled_dot_product_attention(t[0], t[1], t[2], t[3], 0.8);
+  };
+  EXPECT_GRADCHECK(f, in);
+  in[3] = rand_input({2, 1, 5}, 15);  // a per-batch mask broadcast over queries
+  EXPECT_GRADCHECK(f, in);
+  // A partially -inf mask (not differentiated) with the default scale.
+  std::vector<Tensor> qkv{in[0], in[1], in[2]};
+  Tensor m = tensor<float>({0, 0, -kInf, 0, -kInf}, {1, 1, 5});
+  auto g = [m](const std::vector<Tensor>& t) {
+    return scaled_dot_product_attention(t[0], t[1], t[2], m);
+  };
+  EXPECT_GRADCHECK(g, qkv);
+}
+
+TEST(Attention, DropoutUsesCounterBasedMask) {
+  const int64_t B = 2, Lq = 3, Lk = 4;
+  const double p = 0.3;
+  Tensor q = rand_input({B, Lq, 2}, 21), k = rand_input({B, Lk, 2}, 22),
+         v = rand_input({B, Lk, 3}, 23);
+  Generator g1(9), g2(9);
+  Tensor a = scaled_dot_product_attention(q, k, v, Tensor(), 0.0, p, true, &g1);
+  Tensor b = scaled_dot_product_attention(q, k, v, Tensor(), 0.0, p, true, &g2);
+  EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  EXPECT_EQ(g1.state().offset, static_cast<uint64_t>(B * Lq * Lk));
+  std::vector<float> keep(B * Lq * Lk);
+  for (size_t i = 0; i < keep.size(); ++i)
+    keep[i] = Generator::to_unit_float(Generator::hash(9, i)) >= p ? 1.0f / (1.0f - p) : 0.0f;
+  const double sc = 1.0 / std::sqrt(2.0);
+  expect_near(a, reference(q, k, v, {}, sc, keep), 1e-5);
+  // Not training: no dropout, generator untouched.
+  expect_near(scaled_dot_product_attention(q, k, v, Tensor(), 0.0, p, false, &g1),
+              reference(q, k, v, {}, sc), 1e-5);
+  EXPECT_EQ(g1.state().offset, static_cast<uint64_t>(B * Lq * Lk));
+  // Gradients through the same mask.
+  auto f = [p](const std::vector<Tensor>& t) {
+    Generator gen(9);
+    return scaled_dot_product_attention(t[0], t[1], t[2], Tensor(), 0.0, p, true, &gen);
+  };
+  EXPECT_GRADCHECK(f, (std::vector<Tensor>{q, k, v}));
+}
+
+TEST(Attention, Bf16RunsInF32AndCastsBack) {
+  Tensor q = rand_input({2, 3, 4}, 41), k = rand_input({2, 5, 4}, 42),
+         v = rand_input({2, 5, 3}, 43);
+  Tensor qb = q.detach().to(DType::bf16).set_requires_grad();
+  Tensor out =
+      scaled_dot_product_attention(qb, k.detach().to(DType::bf16), v.detach().to(DType::bf16));
+  EXPECT_EQ(out.dtype(), DType::bf16);
+  auto a = out.to_vector<float>(), b = scaled_dot_product_attention(q, k, v).to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 3e-2);
+  out.to(DType::f32).backward(ones({2, 3, 3}));
+  ASSERT_TRUE(qb.grad().defined());
+  EXPECT_EQ(qb.grad().dtype(), DType::bf16);
+}
+
+TEST(Attention, RejectsBadInput) {
+  Tensor q = rand_input({2, 3, 4}, 31), k = rand_input({2, 5, 4}, 32),
+         v = rand_input({2, 5, 3}, 33);
+  EXPECT_THROW(scaled_dot_product_attention(q, rand_input({2, 5, 3}, 1), v), Error);  // D
+  EXPECT_THROW(scaled_dot_product_attention(q, k, rand_input({2, 4, 3}, 1)), Error);  // Lk
+  EXPECT_THROW(scaled_dot_product_attention(q, rand_input({3, 5, 4}, 1), v), Error);  // batch
+  EXPECT_THROW(scaled_dot_product_attention(q.select(0, 0), k, v), Error);            // rank
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, rand_input({3, 4}, 1)), Error);  // mask
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, Tensor(), 0.0, 1.0, true), Error);
+  EXPECT_THROW(scaled_dot_product_attention(q, k, v, tensor<int64_t>({0, 1, 1, 0, 0}, {5})), Error);
+}
