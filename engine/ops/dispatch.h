@@ -1,8 +1,9 @@
 #pragma once
 // Device dispatch: an op's public function checks shapes and dtypes, then calls a kernel by the
 // inputs' device. Ops opt in to the GPU one at a time:
-//   OAR_DISPATCH(dev, fn, args...)      cpu::fn only; other devices get "op fn has no CUDA kernel yet".
-//   OAR_DISPATCH_GPU(dev, fn, args...)  cpu::fn or cuda::fn (declare cuda::fn in the op's .cpp next
+//   OAR_DISPATCH(dev, fn, args...)      cpu::fn only; other devices get "op fn has no CUDA kernel
+//   yet". OAR_DISPATCH_GPU(dev, fn, args...)  cpu::fn or cuda::fn (declare cuda::fn in the op's
+//   .cpp next
 //                                       to cpu::fn, inside #ifdef OAR_WITH_CUDA).
 // Op callers never change when a device is added; only the op's files do.
 #include "engine/core/device.h"
@@ -31,6 +32,6 @@ inline void require_cpu(Device d, const char* op) {
 #endif
 
 // Inputs of one op must share a device.
-#define OAR_CHECK_SAME_DEVICE(op, a, b)                                                   \
-  OAR_CHECK((a).device() == (b).device(), op, ": inputs on different devices (",         \
+#define OAR_CHECK_SAME_DEVICE(op, a, b)                                          \
+  OAR_CHECK((a).device() == (b).device(), op, ": inputs on different devices (", \
             (a).device().str(), " and ", (b).device().str(), ")")

@@ -20,9 +20,10 @@ using namespace oar;
 
 namespace {
 
-#define REQUIRE_CUDA()                                                                  \
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA device visible (or a CPU-only build): " \
-                                         "CPU vs CUDA comparisons skipped"
+#define REQUIRE_CUDA()                                             \
+  if (!cuda_available())                                           \
+  GTEST_SKIP() << "no CUDA device visible (or a CPU-only build): " \
+                  "CPU vs CUDA comparisons skipped"
 
 const Device kGpu = Device::cuda(0);
 
@@ -55,10 +56,13 @@ double nmse(const Tensor& a_in, const Tensor& b_in) {
 
 double tolerance(DType t) {
   switch (t) {
-    case DType::f32: return 1e-7;
+    case DType::f32:
+      return 1e-7;
     case DType::bf16:
-    case DType::f16: return 5e-4;
-    default: return 0;  // integers and bools match exactly
+    case DType::f16:
+      return 5e-4;
+    default:
+      return 0;  // integers and bools match exactly
   }
 }
 
@@ -90,7 +94,8 @@ Tensor view_of(const Tensor& base, Layout l) {
 Tensor random_input(const Shape& s, DType dt, uint64_t seed, double lo, double hi) {
   Generator g(seed);
   if (!is_floating(dt)) {
-    return randint(static_cast<int64_t>(lo), static_cast<int64_t>(hi) + 1, s, &g, DType::i64).to(dt);
+    return randint(static_cast<int64_t>(lo), static_cast<int64_t>(hi) + 1, s, &g, DType::i64)
+        .to(dt);
   }
   return rand(s, &g, lo, hi).to(dt);
 }
@@ -191,15 +196,22 @@ TEST(BackendOps, Binary) {
     bool grad, ints;
     double lo, hi;
   };
-  const std::vector<Op> ops = {
-      {"add", add, true, true, -2, 2},          {"sub", sub, true, true, -2, 2},
-      {"mul", mul, true, true, -2, 2},          {"div", div, true, false, 0.5, 2},
-      {"pow", pow, true, false, 0.5, 2},        {"maximum", maximum, true, true, -2, 2},
-      {"minimum", minimum, true, true, -2, 2},  {"eq", eq, false, true, -2, 2},
-      {"ne", ne, false, true, -2, 2},           {"lt", lt, false, true, -2, 2},
-      {"le", le, false, true, -2, 2},           {"gt", gt, false, true, -2, 2},
-      {"ge", ge, false, true, -2, 2},           {"logical_and", logical_and, false, true, -1, 1},
-      {"logical_or", logical_or, false, true, -1, 1}, {"logical_xor", logical_xor, false, true, -1, 1}};
+  const std::vector<Op> ops = {{"add", add, true, true, -2, 2},
+                               {"sub", sub, true, true, -2, 2},
+                               {"mul", mul, true, true, -2, 2},
+                               {"div", div, true, false, 0.5, 2},
+                               {"pow", pow, true, false, 0.5, 2},
+                               {"maximum", maximum, true, true, -2, 2},
+                               {"minimum", minimum, true, true, -2, 2},
+                               {"eq", eq, false, true, -2, 2},
+                               {"ne", ne, false, true, -2, 2},
+                               {"lt", lt, false, true, -2, 2},
+                               {"le", le, false, true, -2, 2},
+                               {"gt", gt, false, true, -2, 2},
+                               {"ge", ge, false, true, -2, 2},
+                               {"logical_and", logical_and, false, true, -1, 1},
+                               {"logical_or", logical_or, false, true, -1, 1},
+                               {"logical_xor", logical_xor, false, true, -1, 1}};
   std::vector<Case> cases;
   for (const Op& op : ops)
     for (const auto& shapes : kBinaryShapes)
@@ -233,19 +245,23 @@ TEST(BackendOps, Unary) {
       {"cos", unary_fn(cos), true, false, -3, 3},
       {"reciprocal", unary_fn(reciprocal), true, false, 0.5, 3},
       {"square", unary_fn(square), true, true, -3, 3},
-      {"clamp", [](const std::vector<Tensor>& x) { return clamp(x[0], -1.0, 0.5); }, true, false, -2, 2},
+      {"clamp", [](const std::vector<Tensor>& x) { return clamp(x[0], -1.0, 0.5); }, true, false,
+       -2, 2},
       {"relu", unary_fn(relu), true, true, -3, 3},
       {"relu6", unary_fn(relu6), true, false, -2, 8},
-      {"leaky_relu", [](const std::vector<Tensor>& x) { return leaky_relu(x[0], 0.1); }, true, false, -3, 3},
+      {"leaky_relu", [](const std::vector<Tensor>& x) { return leaky_relu(x[0], 0.1); }, true,
+       false, -3, 3},
       {"elu", [](const std::vector<Tensor>& x) { return elu(x[0], 0.7); }, true, false, -3, 3},
       {"gelu", [](const std::vector<Tensor>& x) { return gelu(x[0], false); }, true, false, -3, 3},
-      {"gelu_tanh", [](const std::vector<Tensor>& x) { return gelu(x[0], true); }, true, false, -3, 3},
+      {"gelu_tanh", [](const std::vector<Tensor>& x) { return gelu(x[0], true); }, true, false, -3,
+       3},
       {"sigmoid", unary_fn(sigmoid), true, false, -4, 4},
       {"tanh", unary_fn(tanh), true, false, -3, 3},
       {"silu", unary_fn(silu), true, false, -4, 4},
       {"hard_sigmoid", unary_fn(hard_sigmoid), true, false, -5, 5},
       {"hard_swish", unary_fn(hard_swish), true, false, -5, 5},
-      {"softplus", [](const std::vector<Tensor>& x) { return softplus(x[0], 2.0, 3.0); }, true, false, -3, 3}};
+      {"softplus", [](const std::vector<Tensor>& x) { return softplus(x[0], 2.0, 3.0); }, true,
+       false, -3, 3}};
   std::vector<Case> cases;
   for (const Op& op : ops)
     for (const Shape& s : {Shape{}, Shape{17}, Shape{3, 4, 5}, Shape{129, 257}})
@@ -265,11 +281,10 @@ TEST(BackendOps, SumAndMean) {
     Shape shape, dims;
     bool keepdim;
   };
-  const std::vector<Red> reds = {{{4, 5, 6}, {}, false},     {{4, 5, 6}, {0}, false},
-                                 {{4, 5, 6}, {1}, true},     {{4, 5, 6}, {2}, false},
-                                 {{4, 5, 6}, {0, 2}, true},  {{3, 5000}, {1}, false},
-                                 {{70000}, {}, false},       {{5000, 3}, {0}, false},
-                                 {{}, {}, false}};
+  const std::vector<Red> reds = {
+      {{4, 5, 6}, {}, false},  {{4, 5, 6}, {0}, false},   {{4, 5, 6}, {1}, true},
+      {{4, 5, 6}, {2}, false}, {{4, 5, 6}, {0, 2}, true}, {{3, 5000}, {1}, false},
+      {{70000}, {}, false},    {{5000, 3}, {0}, false},   {{}, {}, false}};
   std::vector<Case> cases;
   for (const Red& r : reds)
     for (DType dt : {DType::f32, DType::bf16, DType::i64})
@@ -278,18 +293,29 @@ TEST(BackendOps, SumAndMean) {
         const std::string dims = "dims=" + shape_str(r.dims) + (r.keepdim ? " keepdim" : "");
         cases.push_back({"sum " + dims,
                          [r](const std::vector<Tensor>& x) { return sum(x[0], r.dims, r.keepdim); },
-                         {r.shape}, dt, l, -2, 2, true});
+                         {r.shape},
+                         dt,
+                         l,
+                         -2,
+                         2,
+                         true});
         if (is_floating(dt))
-          cases.push_back({"mean " + dims,
-                           [r](const std::vector<Tensor>& x) { return mean(x[0], r.dims, r.keepdim); },
-                           {r.shape}, dt, l, -2, 2, true});
+          cases.push_back(
+              {"mean " + dims,
+               [r](const std::vector<Tensor>& x) { return mean(x[0], r.dims, r.keepdim); },
+               {r.shape},
+               dt,
+               l,
+               -2,
+               2,
+               true});
       }
   EXPECT_EQ(run_all(cases), 0);
 }
 
 TEST(BackendOps, CopyAndConvert) {
   REQUIRE_CUDA();
-  const std::vector<DType> dts = {DType::f32, DType::bf16, DType::f16, DType::i64,
+  const std::vector<DType> dts = {DType::f32, DType::bf16, DType::f16,    DType::i64,
                                   DType::i32, DType::u8,   DType::boolean};
   std::vector<Case> cases;
   for (DType from : {DType::f32, DType::bf16, DType::i64})
@@ -297,18 +323,32 @@ TEST(BackendOps, CopyAndConvert) {
       for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided})
         cases.push_back({std::string("to(") + dtype_name(to) + ")",
                          [to](const std::vector<Tensor>& x) { return x[0].to(to); },
-                         {{6, 7}}, from, l, 0, 9, is_floating(to)});
+                         {{6, 7}},
+                         from,
+                         l,
+                         0,
+                         9,
+                         is_floating(to)});
   for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided}) {
-    cases.push_back({"contiguous", [](const std::vector<Tensor>& x) { return x[0].contiguous(); },
-                     {{5, 9, 3}}, DType::f32, l});
+    cases.push_back({"contiguous",
+                     [](const std::vector<Tensor>& x) { return x[0].contiguous(); },
+                     {{5, 9, 3}},
+                     DType::f32,
+                     l});
     cases.push_back({"expand+contiguous",
                      [](const std::vector<Tensor>& x) {
                        return x[0].unsqueeze(0).expand({4, -1, -1}).contiguous();
                      },
-                     {{5, 9}}, DType::f32, l});
+                     {{5, 9}},
+                     DType::f32,
+                     l});
     cases.push_back({"permute+clone",
-                     [](const std::vector<Tensor>& x) { return x[0].permute({2, 0, 1}).clone(); },
-                     {{5, 9, 3}}, DType::bf16, l});
+                     [](const std::vector<Tensor>& x) {
+                       return x[0].permute({2, 0, 1}).clone();
+                     },
+                     {{5, 9, 3}},
+                     DType::bf16,
+                     l});
   }
   EXPECT_EQ(run_all(cases), 0);
 }

@@ -6,17 +6,19 @@
 #include "engine/core/context.h"
 #include "engine/core/error.h"
 
-#define OAR_CUDA_CHECK(expr)                                                             \
-  do {                                                                                   \
-    const cudaError_t oar_cuda_err_ = (expr);                                            \
-    if (oar_cuda_err_ != cudaSuccess)                                                    \
-      OAR_FAIL("CUDA error in ", #expr, " (", __FILE__, ":", __LINE__, "): ",            \
-               cudaGetErrorString(oar_cuda_err_));                                       \
+#define OAR_CUDA_CHECK(expr)                                           \
+  do {                                                                 \
+    const cudaError_t oar_cuda_err_ = (expr);                          \
+    if (oar_cuda_err_ != cudaSuccess)                                  \
+      OAR_FAIL("CUDA error in ", #expr, " (", __FILE__, ":", __LINE__, \
+               "): ", cudaGetErrorString(oar_cuda_err_));              \
   } while (0)
 
 namespace oar::cuda {
 
-inline cudaStream_t stream_of(Device d) { return static_cast<cudaStream_t>(context_for(d).stream); }
+inline cudaStream_t stream_of(Device d) {
+  return static_cast<cudaStream_t>(context_for(d).stream);
+}
 
 // Makes `index` the current device for the guard's lifetime.
 class DeviceGuard {

@@ -6,7 +6,9 @@
 
 namespace oar {
 
-bool cuda_available() { return cuda::device_count() > 0; }
+bool cuda_available() {
+  return cuda::device_count() > 0;
+}
 
 namespace cuda {
 
@@ -58,7 +60,8 @@ void Event::record(Device d) {
   }
   if (!event_) {
     cudaEvent_t e;
-    OAR_CUDA_CHECK(cudaEventCreateWithFlags(&e, timing_ ? cudaEventDefault : cudaEventDisableTiming));
+    OAR_CUDA_CHECK(
+        cudaEventCreateWithFlags(&e, timing_ ? cudaEventDefault : cudaEventDisableTiming));
     event_ = e;
     device_ = d.index;
   }

@@ -3,7 +3,24 @@
 #include "engine/ops/cuda/loops.cuh"
 
 namespace oar {
-enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, land, lor, lxor };
+enum class BinaryOp {
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  land,
+  lor,
+  lxor
+};
 
 namespace cuda {
 
@@ -15,8 +32,12 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
   auto arith = [&](auto f) { map2<T, T, T>(out, a, b, f); };
   auto compare = [&](auto f) { map2<bool, T, T>(out, a, b, f); };
   switch (op) {
-    case BinaryOp::add: arith([] __device__(C x, C y) { return static_cast<C>(x + y); }); break;
-    case BinaryOp::sub: arith([] __device__(C x, C y) { return static_cast<C>(x - y); }); break;
+    case BinaryOp::add:
+      arith([] __device__(C x, C y) { return static_cast<C>(x + y); });
+      break;
+    case BinaryOp::sub:
+      arith([] __device__(C x, C y) { return static_cast<C>(x - y); });
+      break;
     case BinaryOp::mul:
       if constexpr (std::is_same_v<C, bool>) {
         arith([] __device__(C x, C y) { return x && y; });
@@ -29,7 +50,8 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
         arith([] __device__(C x, C y) { return x / y; });
       } else {
         // The CPU throws on integer division by zero; a kernel cannot, so it yields 0.
-        arith([] __device__(C x, C y) { return y == 0 ? static_cast<C>(0) : static_cast<C>(x / y); });
+        arith(
+            [] __device__(C x, C y) { return y == 0 ? static_cast<C>(0) : static_cast<C>(x / y); });
       }
       break;
     case BinaryOp::pow:
@@ -47,15 +69,33 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
     case BinaryOp::minimum:
       arith([] __device__(C x, C y) { return (x <= y || x != x) ? x : y; });
       break;
-    case BinaryOp::eq: compare([] __device__(C x, C y) { return x == y; }); break;
-    case BinaryOp::ne: compare([] __device__(C x, C y) { return x != y; }); break;
-    case BinaryOp::lt: compare([] __device__(C x, C y) { return x < y; }); break;
-    case BinaryOp::le: compare([] __device__(C x, C y) { return x <= y; }); break;
-    case BinaryOp::gt: compare([] __device__(C x, C y) { return x > y; }); break;
-    case BinaryOp::ge: compare([] __device__(C x, C y) { return x >= y; }); break;
-    case BinaryOp::land: compare([] __device__(C x, C y) { return x && y; }); break;
-    case BinaryOp::lor: compare([] __device__(C x, C y) { return x || y; }); break;
-    case BinaryOp::lxor: compare([] __device__(C x, C y) { return bool(x) != bool(y); }); break;
+    case BinaryOp::eq:
+      compare([] __device__(C x, C y) { return x == y; });
+      break;
+    case BinaryOp::ne:
+      compare([] __device__(C x, C y) { return x != y; });
+      break;
+    case BinaryOp::lt:
+      compare([] __device__(C x, C y) { return x < y; });
+      break;
+    case BinaryOp::le:
+      compare([] __device__(C x, C y) { return x <= y; });
+      break;
+    case BinaryOp::gt:
+      compare([] __device__(C x, C y) { return x > y; });
+      break;
+    case BinaryOp::ge:
+      compare([] __device__(C x, C y) { return x >= y; });
+      break;
+    case BinaryOp::land:
+      compare([] __device__(C x, C y) { return x && y; });
+      break;
+    case BinaryOp::lor:
+      compare([] __device__(C x, C y) { return x || y; });
+      break;
+    case BinaryOp::lxor:
+      compare([] __device__(C x, C y) { return bool(x) != bool(y); });
+      break;
   }
 }
 
@@ -93,7 +133,9 @@ void add_scaled_(const Tensor& a, const Tensor& b, double alpha) {
   OAR_DTYPE_SWITCH(a.dtype(), add_scaled_typed<T>(a, b, alpha));
 }
 
-void scale_(const Tensor& a, double s) { OAR_DTYPE_SWITCH(a.dtype(), scale_typed<T>(a, s)); }
+void scale_(const Tensor& a, double s) {
+  OAR_DTYPE_SWITCH(a.dtype(), scale_typed<T>(a, s));
+}
 
 }  // namespace cuda
 }  // namespace oar

@@ -16,7 +16,9 @@ namespace {
 
 struct Identity {
   template <typename V>
-  __device__ __forceinline__ V operator()(V v) const { return v; }
+  __device__ __forceinline__ V operator()(V v) const {
+    return v;
+  }
 };
 
 bool plain_copy(const Tensor& dst, const Tensor& src) {

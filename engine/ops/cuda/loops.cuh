@@ -131,9 +131,18 @@ void launch(Device dev, const Shape& shape, const std::array<char*, N>& base,
 
 // ---- loads and stores through compute types
 
-template <typename T> struct compute_type { using type = T; };
-template <> struct compute_type<::oar::bf16> { using type = float; };
-template <> struct compute_type<::oar::f16> { using type = float; };
+template <typename T>
+struct compute_type {
+  using type = T;
+};
+template <>
+struct compute_type<::oar::bf16> {
+  using type = float;
+};
+template <>
+struct compute_type<::oar::f16> {
+  using type = float;
+};
 
 template <typename T>
 __device__ __forceinline__ typename compute_type<T>::type load(const char* p) {
@@ -159,7 +168,8 @@ __device__ __forceinline__ void store(char* p, V v) {
   if constexpr (std::is_same_v<T, ::oar::bf16>) {
     *reinterpret_cast<uint16_t*>(p) = bf16_bits(static_cast<float>(v));
   } else if constexpr (std::is_same_v<T, ::oar::f16>) {
-    *reinterpret_cast<unsigned short*>(p) = __half_as_ushort(__float2half_rn(static_cast<float>(v)));
+    *reinterpret_cast<unsigned short*>(p) =
+        __half_as_ushort(__float2half_rn(static_cast<float>(v)));
   } else {
     *reinterpret_cast<T*>(p) = static_cast<T>(v);
   }
@@ -203,11 +213,11 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
 }  // namespace oar::cuda
 
 // OAR_CUDA_FLOAT_SWITCH(dt, opname, body): body with T in {float, bf16, f16}.
-#define OAR_CUDA_FLOAT_SWITCH(dt, opname, ...)                                              \
-  switch (dt) {                                                                              \
-    OAR_DTYPE_CASE(f32, float, __VA_ARGS__)                                                  \
-    OAR_DTYPE_CASE(bf16, ::oar::bf16, __VA_ARGS__)                                           \
-    OAR_DTYPE_CASE(f16, ::oar::f16, __VA_ARGS__)                                             \
-    default:                                                                                 \
+#define OAR_CUDA_FLOAT_SWITCH(dt, opname, ...)                                                     \
+  switch (dt) {                                                                                    \
+    OAR_DTYPE_CASE(f32, float, __VA_ARGS__)                                                        \
+    OAR_DTYPE_CASE(bf16, ::oar::bf16, __VA_ARGS__)                                                 \
+    OAR_DTYPE_CASE(f16, ::oar::f16, __VA_ARGS__)                                                   \
+    default:                                                                                       \
       OAR_FAIL(opname, ": dtype ", ::oar::dtype_name(dt), " not supported (floating types only)"); \
   }

@@ -46,10 +46,12 @@ void sum_typed(const Tensor& out, const Tensor& x, const Indexer<1>& oix, const 
   char* dst = static_cast<char*>(out.raw_data());
   if (inner >= 4096 && outer <= 4096) {  // long rows: a block per row
     const int blocks = static_cast<int>(std::min<int64_t>(outer, 1 << 16));
-    sum_kernel<T, Tout, Acc, kThreads><<<blocks, kThreads, 0, stream_of(dev)>>>(outer, inner, oix, iix, src, dst);
+    sum_kernel<T, Tout, Acc, kThreads>
+        <<<blocks, kThreads, 0, stream_of(dev)>>>(outer, inner, oix, iix, src, dst);
   } else {  // a warp per row
     const int blocks = static_cast<int>(std::min<int64_t>((outer + 7) / 8, 1 << 16));
-    sum_kernel<T, Tout, Acc, 32><<<blocks, kThreads, 0, stream_of(dev)>>>(outer, inner, oix, iix, src, dst);
+    sum_kernel<T, Tout, Acc, 32>
+        <<<blocks, kThreads, 0, stream_of(dev)>>>(outer, inner, oix, iix, src, dst);
   }
   OAR_CUDA_CHECK(cudaGetLastError());
 }
@@ -76,18 +78,27 @@ void sum(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims) {
   const Indexer<1> oix = make_indexer<1>(outer_shape, {outer_st});
   const Indexer<1> iix = make_indexer<1>(inner_shape, {inner_st});
   switch (x.dtype()) {
-    case DType::f32: return sum_typed<float, float, double>(out, x, oix, iix, outer, inner);
-    case DType::bf16: return sum_typed<bf16, bf16, double>(out, x, oix, iix, outer, inner);
-    case DType::f16: return sum_typed<f16, f16, double>(out, x, oix, iix, outer, inner);
-    default: break;
+    case DType::f32:
+      return sum_typed<float, float, double>(out, x, oix, iix, outer, inner);
+    case DType::bf16:
+      return sum_typed<bf16, bf16, double>(out, x, oix, iix, outer, inner);
+    case DType::f16:
+      return sum_typed<f16, f16, double>(out, x, oix, iix, outer, inner);
+    default:
+      break;
   }
   OAR_CHECK(out.dtype() == DType::i64, "sum: integer sums accumulate in i64");
   switch (x.dtype()) {
-    case DType::i64: return sum_typed<int64_t, int64_t, int64_t>(out, x, oix, iix, outer, inner);
-    case DType::i32: return sum_typed<int32_t, int64_t, int64_t>(out, x, oix, iix, outer, inner);
-    case DType::u8: return sum_typed<uint8_t, int64_t, int64_t>(out, x, oix, iix, outer, inner);
-    case DType::boolean: return sum_typed<bool, int64_t, int64_t>(out, x, oix, iix, outer, inner);
-    default: OAR_FAIL("sum: unexpected dtype ", dtype_name(x.dtype()));
+    case DType::i64:
+      return sum_typed<int64_t, int64_t, int64_t>(out, x, oix, iix, outer, inner);
+    case DType::i32:
+      return sum_typed<int32_t, int64_t, int64_t>(out, x, oix, iix, outer, inner);
+    case DType::u8:
+      return sum_typed<uint8_t, int64_t, int64_t>(out, x, oix, iix, outer, inner);
+    case DType::boolean:
+      return sum_typed<bool, int64_t, int64_t>(out, x, oix, iix, outer, inner);
+    default:
+      OAR_FAIL("sum: unexpected dtype ", dtype_name(x.dtype()));
   }
 }
 

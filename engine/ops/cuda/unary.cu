@@ -4,10 +4,40 @@
 
 namespace oar {
 enum class UnaryOp {
-  exp, log, sqrt, rsqrt, abs, sign, erf, sin, cos, reciprocal, square, clamp, relu, relu6,
-  leaky_relu, elu, gelu, gelu_tanh, sigmoid, tanh, silu, hard_sigmoid, hard_swish, softplus,
-  d_clamp, d_relu6, d_leaky_relu, d_elu, d_gelu, d_gelu_tanh, d_silu, d_hard_sigmoid,
-  d_hard_swish, d_softplus
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  abs,
+  sign,
+  erf,
+  sin,
+  cos,
+  reciprocal,
+  square,
+  clamp,
+  relu,
+  relu6,
+  leaky_relu,
+  elu,
+  gelu,
+  gelu_tanh,
+  sigmoid,
+  tanh,
+  silu,
+  hard_sigmoid,
+  hard_swish,
+  softplus,
+  d_clamp,
+  d_relu6,
+  d_leaky_relu,
+  d_elu,
+  d_gelu,
+  d_gelu_tanh,
+  d_silu,
+  d_hard_sigmoid,
+  d_hard_swish,
+  d_softplus
 };
 
 namespace cuda {
@@ -15,7 +45,9 @@ namespace {
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kInvSqrt2 = 0.7071067811865476f;
 
-__device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + ::expf(-x)); }
+__device__ __forceinline__ float sigmoidf(float x) {
+  return 1.0f / (1.0f + ::expf(-x));
+}
 __device__ __forceinline__ float gelu_tanh_inner(float x) {
   return kSqrt2OverPi * (x + 0.044715f * x * x * x);
 }
@@ -37,9 +69,14 @@ void int_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
         map1<T, T>(out, x, [] __device__(T v) { return static_cast<T>((v > 0) - (v < 0)); });
       }
       break;
-    case UnaryOp::square: map1<T, T>(out, x, [] __device__(T v) { return static_cast<T>(v * v); }); break;
-    case UnaryOp::relu: map1<T, T>(out, x, [] __device__(T v) { return v > 0 ? v : static_cast<T>(0); }); break;
-    default: OAR_FAIL("unary op on an integer tensor");
+    case UnaryOp::square:
+      map1<T, T>(out, x, [] __device__(T v) { return static_cast<T>(v * v); });
+      break;
+    case UnaryOp::relu:
+      map1<T, T>(out, x, [] __device__(T v) { return v > 0 ? v : static_cast<T>(0); });
+      break;
+    default:
+      OAR_FAIL("unary op on an integer tensor");
   }
 }
 
@@ -47,33 +84,69 @@ template <typename T>
 void float_unary(UnaryOp op, const Tensor& out, const Tensor& x, float a, float b) {
   auto m = [&](auto f) { map1<T, T>(out, x, f); };
   switch (op) {
-    case UnaryOp::exp: m([] __device__(float v) { return ::expf(v); }); break;
-    case UnaryOp::log: m([] __device__(float v) { return ::logf(v); }); break;
-    case UnaryOp::sqrt: m([] __device__(float v) { return ::sqrtf(v); }); break;
-    case UnaryOp::rsqrt: m([] __device__(float v) { return 1.0f / ::sqrtf(v); }); break;
-    case UnaryOp::abs: m([] __device__(float v) { return ::fabsf(v); }); break;
-    case UnaryOp::sign: m([] __device__(float v) { return static_cast<float>((v > 0) - (v < 0)); }); break;
-    case UnaryOp::erf: m([] __device__(float v) { return ::erff(v); }); break;
-    case UnaryOp::sin: m([] __device__(float v) { return ::sinf(v); }); break;
-    case UnaryOp::cos: m([] __device__(float v) { return ::cosf(v); }); break;
-    case UnaryOp::reciprocal: m([] __device__(float v) { return 1.0f / v; }); break;
-    case UnaryOp::square: m([] __device__(float v) { return v * v; }); break;
+    case UnaryOp::exp:
+      m([] __device__(float v) { return ::expf(v); });
+      break;
+    case UnaryOp::log:
+      m([] __device__(float v) { return ::logf(v); });
+      break;
+    case UnaryOp::sqrt:
+      m([] __device__(float v) { return ::sqrtf(v); });
+      break;
+    case UnaryOp::rsqrt:
+      m([] __device__(float v) { return 1.0f / ::sqrtf(v); });
+      break;
+    case UnaryOp::abs:
+      m([] __device__(float v) { return ::fabsf(v); });
+      break;
+    case UnaryOp::sign:
+      m([] __device__(float v) { return static_cast<float>((v > 0) - (v < 0)); });
+      break;
+    case UnaryOp::erf:
+      m([] __device__(float v) { return ::erff(v); });
+      break;
+    case UnaryOp::sin:
+      m([] __device__(float v) { return ::sinf(v); });
+      break;
+    case UnaryOp::cos:
+      m([] __device__(float v) { return ::cosf(v); });
+      break;
+    case UnaryOp::reciprocal:
+      m([] __device__(float v) { return 1.0f / v; });
+      break;
+    case UnaryOp::square:
+      m([] __device__(float v) { return v * v; });
+      break;
     case UnaryOp::clamp:
       m([a, b] __device__(float v) { return v != v ? v : ::fminf(::fmaxf(v, a), b); });
       break;
-    case UnaryOp::relu: m([] __device__(float v) { return v > 0.f ? v : (v != v ? v : 0.f); }); break;
-    case UnaryOp::relu6: m([] __device__(float v) { return ::fminf(::fmaxf(v, 0.f), 6.f); }); break;
-    case UnaryOp::leaky_relu: m([a] __device__(float v) { return v > 0.f ? v : v * a; }); break;
-    case UnaryOp::elu: m([a] __device__(float v) { return v > 0.f ? v : a * (::expf(v) - 1.f); }); break;
+    case UnaryOp::relu:
+      m([] __device__(float v) { return v > 0.f ? v : (v != v ? v : 0.f); });
+      break;
+    case UnaryOp::relu6:
+      m([] __device__(float v) { return ::fminf(::fmaxf(v, 0.f), 6.f); });
+      break;
+    case UnaryOp::leaky_relu:
+      m([a] __device__(float v) { return v > 0.f ? v : v * a; });
+      break;
+    case UnaryOp::elu:
+      m([a] __device__(float v) { return v > 0.f ? v : a * (::expf(v) - 1.f); });
+      break;
     case UnaryOp::gelu:
       m([] __device__(float v) { return 0.5f * v * (1.f + ::erff(v * kInvSqrt2)); });
       break;
     case UnaryOp::gelu_tanh:
       m([] __device__(float v) { return 0.5f * v * (1.f + ::tanhf(gelu_tanh_inner(v))); });
       break;
-    case UnaryOp::sigmoid: m([] __device__(float v) { return sigmoidf(v); }); break;
-    case UnaryOp::tanh: m([] __device__(float v) { return ::tanhf(v); }); break;
-    case UnaryOp::silu: m([] __device__(float v) { return v * sigmoidf(v); }); break;
+    case UnaryOp::sigmoid:
+      m([] __device__(float v) { return sigmoidf(v); });
+      break;
+    case UnaryOp::tanh:
+      m([] __device__(float v) { return ::tanhf(v); });
+      break;
+    case UnaryOp::silu:
+      m([] __device__(float v) { return v * sigmoidf(v); });
+      break;
     case UnaryOp::hard_sigmoid:
       m([] __device__(float v) { return ::fminf(::fmaxf(v + 3.f, 0.f), 6.f) / 6.f; });
       break;
@@ -83,7 +156,8 @@ void float_unary(UnaryOp op, const Tensor& out, const Tensor& x, float a, float 
     case UnaryOp::softplus:
       m([a, b] __device__(float v) { return v * a > b ? v : ::log1pf(::expf(v * a)) / a; });
       break;
-    default: OAR_FAIL("unary: backward op passed to forward kernel");
+    default:
+      OAR_FAIL("unary: backward op passed to forward kernel");
   }
 }
 
@@ -137,7 +211,8 @@ void float_unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const 
     case UnaryOp::d_softplus:
       m([a, b] __device__(float gv, float v) { return v * a > b ? gv : gv * sigmoidf(v * a); });
       break;
-    default: OAR_FAIL("unary_backward: forward op passed to backward kernel");
+    default:
+      OAR_FAIL("unary_backward: forward op passed to backward kernel");
   }
 }
 
@@ -145,11 +220,16 @@ void float_unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const 
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
   switch (x.dtype()) {
-    case DType::i64: return int_unary<int64_t>(op, out, x);
-    case DType::i32: return int_unary<int32_t>(op, out, x);
-    case DType::u8: return int_unary<uint8_t>(op, out, x);
-    case DType::boolean: OAR_FAIL("unary op on a bool tensor");
-    default: break;
+    case DType::i64:
+      return int_unary<int64_t>(op, out, x);
+    case DType::i32:
+      return int_unary<int32_t>(op, out, x);
+    case DType::u8:
+      return int_unary<uint8_t>(op, out, x);
+    case DType::boolean:
+      OAR_FAIL("unary op on a bool tensor");
+    default:
+      break;
   }
   const float a = static_cast<float>(p0), b = static_cast<float>(p1);
   OAR_CUDA_FLOAT_SWITCH(x.dtype(), "unary", float_unary<T>(op, out, x, a, b));

@@ -24,8 +24,7 @@ const Device kGpu = Device::cuda(0);
 
 Tensor random(const Shape& s, DType dt, uint64_t seed) {
   Generator g(seed);
-  return is_floating(dt) ? rand(s, &g, -5, 5).to(dt)
-                         : randint(-5, 6, s, &g, DType::i64).to(dt);
+  return is_floating(dt) ? rand(s, &g, -5, 5).to(dt) : randint(-5, 6, s, &g, DType::i64).to(dt);
 }
 }  // namespace
 
@@ -75,8 +74,8 @@ TEST(CudaRuntime, AllocatorStatsAndReuse) {
 
 TEST(CudaRuntime, RoundTripsAreExact) {
   REQUIRE_CUDA();
-  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::i64, DType::i32, DType::u8,
-                   DType::boolean}) {
+  for (DType dt :
+       {DType::f32, DType::bf16, DType::f16, DType::i64, DType::i32, DType::u8, DType::boolean}) {
     SCOPED_TRACE(dtype_name(dt));
     for (const Shape& s : {Shape{}, Shape{0}, Shape{1}, Shape{7, 13}, Shape{3, 1, 257}}) {
       const Tensor c = random(s, dt, 3);
@@ -110,7 +109,8 @@ TEST(CudaRuntime, NonContiguousAndConvertingCopies) {
   host.t().copy_(g);
   EXPECT_EQ(host.t().to_vector<int64_t>(), c.to(DType::i64).to_vector<int64_t>());
   // item() and printing read through the host.
-  EXPECT_FLOAT_EQ(g.select(0, 2).select(0, 3).item<float>(), c.select(0, 2).select(0, 3).item<float>());
+  EXPECT_FLOAT_EQ(g.select(0, 2).select(0, 3).item<float>(),
+                  c.select(0, 2).select(0, 3).item<float>());
   EXPECT_NE(g.str().find("cuda:0"), std::string::npos);
 }
 
