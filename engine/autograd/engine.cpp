@@ -192,7 +192,7 @@ std::vector<Tensor> default_grads(const std::vector<Tensor>& roots,
     }
     OAR_CHECK(roots[i].numel() == 1, "backward: output has shape ", shape_str(roots[i].shape()),
               "; a non-scalar output needs an explicit gradient");
-    out[i] = ones(roots[i].shape(), roots[i].dtype());
+    out[i] = ones(roots[i].shape(), roots[i].dtype(), roots[i].device());
   }
   return out;
 }

@@ -3,6 +3,9 @@
 #include <omp.h>
 
 #include "engine/core/error.h"
+#ifdef OAR_WITH_CUDA
+#include "engine/core/cuda/runtime.h"
+#endif
 
 namespace oar {
 
@@ -14,8 +17,12 @@ ExecContext& context_for(Device d) {
   }
   thread_local ExecContext cuda[16];
   OAR_CHECK(d.index >= 0 && d.index < 16, "device index out of range: ", d.str());
-  cuda[d.index].device = d;
-  return cuda[d.index];
+  ExecContext& c = cuda[d.index];
+  c.device = d;
+#ifdef OAR_WITH_CUDA
+  if (c.stream == nullptr) c.stream = cuda::default_stream(d.index);
+#endif
+  return c;
 }
 
 void set_num_threads(int n) {

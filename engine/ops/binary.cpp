@@ -18,6 +18,13 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
 void add_scaled_(const Tensor& a, const Tensor& b, double alpha);
 void scale_(const Tensor& a, double s);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
+void add_scaled_(const Tensor& a, const Tensor& b, double alpha);
+void scale_(const Tensor& a, double s);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -54,7 +61,7 @@ Tensor compute(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const Tensor a = a_in.dtype() == ct ? a_in : a_in.detach().to(ct);
   const Tensor b = b_in.dtype() == ct ? b_in : b_in.detach().to(ct);
   Tensor out = empty(shape, is_comparison(op) ? DType::boolean : ct, a.device());
-  OAR_DISPATCH(a.device(), binary, op, out, a, b);
+  OAR_DISPATCH_GPU(a.device(), binary, op, out, a, b);
   return out;
 }
 
@@ -207,12 +214,12 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
   broadcast_shapes(b.shape(), a.shape(), "add_");
   OAR_CHECK(broadcast_shapes(b.shape(), a.shape(), "add_") == a.shape(), "add_: ",
             shape_str(b.shape()), " does not broadcast to ", shape_str(a.shape()));
-  OAR_DISPATCH(a.device(), add_scaled_, a, b.dtype() == a.dtype() ? b : b.to(a.dtype()), alpha);
+  OAR_DISPATCH_GPU(a.device(), add_scaled_, a, b.dtype() == a.dtype() ? b : b.to(a.dtype()), alpha);
   ++a.impl()->storage->version;
 }
 
 void mul_(Tensor& a, double s) {
-  OAR_DISPATCH(a.device(), scale_, a, s);
+  OAR_DISPATCH_GPU(a.device(), scale_, a, s);
   ++a.impl()->storage->version;
 }
 

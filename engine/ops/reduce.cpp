@@ -13,6 +13,11 @@ namespace cpu {
 // out (contiguous, shape = in with reduced dims of size 1) = sum of x over `dims`.
 void sum(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims);
 }
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void sum(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims);
+}
+#endif
 
 std::vector<int64_t> reduction_dims(const Shape& dims, int64_t rank, const char* op) {
   std::vector<int64_t> out;
@@ -41,7 +46,7 @@ Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
   const auto dims = reduction_dims(dims_in, x.dim(), "sum");
   DType dt = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = empty(reduced_shape(x.shape(), dims, true), dt, x.device());
-  OAR_DISPATCH(x.device(), sum, out, x, dims);
+  OAR_DISPATCH_GPU(x.device(), sum, out, x, dims);
   if (!keepdim) out = out.view(reduced_shape(x.shape(), dims, false));
   if (autograd::needs_grad({x})) {
     autograd::record("sum", {&out}, {x}, [shape = x.shape(), dims](const autograd::Grads& g) {

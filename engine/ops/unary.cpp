@@ -23,6 +23,13 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1)
 void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor& x, double p0,
                     double p1);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1);
+void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor& x, double p0,
+                    double p1);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -63,14 +70,14 @@ Tensor run(UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0) {
                 op == UnaryOp::square || op == UnaryOp::relu,
             name, ": dtype ", dtype_name(x.dtype()), " not supported (floating types only)");
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), unary, op, out, x, p0, p1);
+  OAR_DISPATCH_GPU(x.device(), unary, op, out, x, p0, p1);
   return out;
 }
 
 // g * f'(x) in one kernel.
 Tensor run_backward(UnaryOp op, const Tensor& g, const Tensor& x, double p0 = 0, double p1 = 0) {
   Tensor out = empty(x.shape(), g.dtype(), x.device());
-  OAR_DISPATCH(x.device(), unary_backward, op, out, g, x, p0, p1);
+  OAR_DISPATCH_GPU(x.device(), unary_backward, op, out, g, x, p0, p1);
   return out;
 }
 

@@ -23,6 +23,16 @@ void fill_uniform(const Tensor& dst, uint64_t seed, uint64_t base, double low, d
 void fill_normal(const Tensor& dst, uint64_t seed, uint64_t base, double mean, double std);
 void fill_randint(const Tensor& dst, uint64_t seed, uint64_t base, int64_t low, int64_t high);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+// Either side may be on the GPU: copies between devices stage through contiguous buffers.
+void copy(const Tensor& dst, const Tensor& src);
+void fill(const Tensor& dst, double value);
+void fill_uniform(const Tensor& dst, uint64_t seed, uint64_t base, double low, double high);
+void fill_normal(const Tensor& dst, uint64_t seed, uint64_t base, double mean, double std);
+void fill_randint(const Tensor& dst, uint64_t seed, uint64_t base, int64_t low, int64_t high);
+}  // namespace cuda
+#endif
 
 // ---------------------------------------------------------------- shapes
 
@@ -365,16 +375,16 @@ Tensor& Tensor::copy_(const Tensor& src) {
   OAR_CHECK(defined() && src.defined(), "copy_: undefined tensor");
   if (src.shape() != shape()) broadcast_shapes(src.shape(), shape(), "copy_");
   if (src.device() != device()) {
-    OAR_DISPATCH(src.device().is_cpu() ? device() : src.device(), copy, *this, src);
+    OAR_DISPATCH_GPU(src.device().is_cpu() ? device() : src.device(), copy, *this, src);
   } else {
-    OAR_DISPATCH(device(), copy, *this, src);
+    OAR_DISPATCH_GPU(device(), copy, *this, src);
   }
   ++impl_->storage->version;
   return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
-  OAR_DISPATCH(device(), fill, *this, value);
+  OAR_DISPATCH_GPU(device(), fill, *this, value);
   ++impl_->storage->version;
   return *this;
 }
@@ -521,25 +531,31 @@ Tensor arange(double start, double end, double step, DType dtype) {
 }
 Tensor arange(int64_t end, DType dtype) { return arange(0.0, static_cast<double>(end), 1.0, dtype); }
 
-Tensor rand(const Shape& shape, Generator* gen, double low, double high, DType dtype) {
+Tensor rand(const Shape& shape, Generator* gen, double low, double high, DType dtype,
+            Device device) {
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = empty(shape, dtype);
-  cpu::fill_uniform(t, g.seed(), g.reserve(static_cast<uint64_t>(t.numel())), low, high);
+  Tensor t = empty(shape, dtype, device);
+  OAR_DISPATCH_GPU(device, fill_uniform, t, g.seed(),
+                   g.reserve(static_cast<uint64_t>(t.numel())), low, high);
   return t;
 }
 
-Tensor randn(const Shape& shape, Generator* gen, double mean, double std, DType dtype) {
+Tensor randn(const Shape& shape, Generator* gen, double mean, double std, DType dtype,
+             Device device) {
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = empty(shape, dtype);
-  cpu::fill_normal(t, g.seed(), g.reserve(2 * static_cast<uint64_t>(t.numel())), mean, std);
+  Tensor t = empty(shape, dtype, device);
+  OAR_DISPATCH_GPU(device, fill_normal, t, g.seed(),
+                   g.reserve(2 * static_cast<uint64_t>(t.numel())), mean, std);
   return t;
 }
 
-Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen, DType dtype) {
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen, DType dtype,
+               Device device) {
   OAR_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = empty(shape, dtype);
-  cpu::fill_randint(t, g.seed(), g.reserve(static_cast<uint64_t>(t.numel())), low, high);
+  Tensor t = empty(shape, dtype, device);
+  OAR_DISPATCH_GPU(device, fill_randint, t, g.seed(),
+                   g.reserve(static_cast<uint64_t>(t.numel())), low, high);
   return t;
 }
 

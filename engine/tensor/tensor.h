@@ -160,13 +160,14 @@ Tensor scalar_tensor(double value, DType dtype = DType::f32, Device device = Dev
 Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::i64);
 Tensor arange(int64_t end, DType dtype = DType::i64);
 // Uniform in [low, high) and standard normal, from `gen` (the default generator when null).
+// Draw i depends only on (seed, offset + i): every device gives the same numbers.
 Tensor rand(const Shape& shape, Generator* gen = nullptr, double low = 0.0, double high = 1.0,
-            DType dtype = DType::f32);
+            DType dtype = DType::f32, Device device = Device::cpu());
 Tensor randn(const Shape& shape, Generator* gen = nullptr, double mean = 0.0, double std = 1.0,
-             DType dtype = DType::f32);
+             DType dtype = DType::f32, Device device = Device::cpu());
 // Integers uniform in [low, high).
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr,
-               DType dtype = DType::i64);
+               DType dtype = DType::i64, Device device = Device::cpu());
 // Wraps external memory without copying; `deleter` (may be empty) runs when the last view dies.
 Tensor from_blob(void* data, const Shape& shape, DType dtype,
                  std::function<void(void*)> deleter = {}, Device device = Device::cpu());

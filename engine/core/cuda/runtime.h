@@ -1,0 +1,52 @@
+#pragma once
+// The CUDA runtime as oar uses it: devices, each device's stream, events and pinned host memory.
+// Declared only in builds with OAR_WITH_CUDA; this header pulls in no CUDA headers.
+//
+// Ordering: every kernel and copy on a device runs on that device's current stream
+// (context_for(Device::cuda(i)).stream, by default one non-blocking stream per device shared by
+// all threads). The caching allocator reuses freed blocks in that stream order, so a tensor may
+// be freed while kernels that read it are still queued. Work on another stream must synchronise
+// (Event) before its tensors are freed.
+#ifdef OAR_WITH_CUDA
+#include <cstddef>
+
+#include "engine/core/device.h"
+
+namespace oar::cuda {
+
+// GPUs visible to this process; 0 when there is no driver or no device.
+int device_count();
+// The default stream of device `index` (a cudaStream_t), created on first use.
+void* default_stream(int index);
+// Blocks the host until all work queued on the device's current stream has finished.
+void synchronize(Device d);
+
+// A CUDA event on one device. record() marks the current point of the device's current stream.
+class Event {
+ public:
+  explicit Event(bool timing = false);
+  ~Event();
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(Device d);
+  // Makes the current stream of `d` wait for this event (no host blocking).
+  void block(Device d) const;
+  void synchronize() const;
+  bool done() const;
+  // Milliseconds from this event to `end` (both recorded, created with timing = true).
+  float elapsed_ms(const Event& end) const;
+
+ private:
+  void* event_ = nullptr;
+  bool timing_ = false;
+  int device_ = -1;
+};
+
+// Page-locked host memory: copies from it to a GPU are truly asynchronous, so do not write or
+// free it until the copy's stream has been synchronised. Wrap it in a tensor with
+// from_blob(p, shape, dtype, free_pinned).
+void* alloc_pinned(size_t nbytes);
+void free_pinned(void* p);
+
+}  // namespace oar::cuda
+#endif

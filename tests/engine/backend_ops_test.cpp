@@ -1,0 +1,399 @@
+// CPU vs CUDA for every op with a CUDA kernel, in the style of ggml's test-backend-ops: the same
+// random inputs (several shapes, broadcasting, non-contiguous views, f32 / bf16 / i64) run on
+// both devices, forward and backward through autograd, compared by normalised mean squared
+// error. One line per (op, shapes, dtype, layout). Skipped where no GPU is visible.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/ops/binary.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/unary.h"
+#include "engine/tensor/tensor.h"
+
+using namespace oar;
+
+namespace {
+
+#define REQUIRE_CUDA()                                             \
+  if (!cuda_available())                                           \
+  GTEST_SKIP() << "no CUDA device visible (or a CPU-only build): " \
+                  "CPU vs CUDA comparisons skipped"
+
+const Device kGpu = Device::cuda(0);
+
+// Layouts of an input: a contiguous tensor, the transpose of a contiguous one, a step-2 slice.
+enum class Layout { contiguous, transposed, strided };
+const char* layout_name(Layout l) {
+  return l == Layout::contiguous ? "contig" : l == Layout::transposed ? "transposed" : "strided";
+}
+
+// Normalised mean squared error of b against a: sum((a-b)^2) / sum(a^2). NaNs must coincide.
+double nmse(const Tensor& a_in, const Tensor& b_in) {
+  if (a_in.shape() != b_in.shape() || a_in.dtype() != b_in.dtype()) return INFINITY;
+  const std::vector<float> a = a_in.to(Device::cpu()).to_vector<float>();
+  const std::vector<float> b = b_in.to(Device::cpu()).to_vector<float>();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+      continue;
+    }
+    if (std::isinf(a[i]) || std::isinf(b[i])) {
+      if (a[i] != b[i]) return INFINITY;
+      continue;
+    }
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(a[i]) * a[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+double tolerance(DType t) {
+  switch (t) {
+    case DType::f32:
+      return 1e-7;
+    case DType::bf16:
+    case DType::f16:
+      return 5e-4;
+    default:
+      return 0;  // integers and bools match exactly
+  }
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+struct Case {
+  std::string op;
+  Fn f;
+  std::vector<Shape> shapes;
+  DType dtype = DType::f32;
+  Layout layout = Layout::contiguous;  // of the first input; the others are contiguous
+  double lo = -2.0, hi = 2.0;
+  bool grad = true;
+};
+
+Shape base_shape(const Shape& s, Layout l) {
+  Shape b = s;
+  if (l == Layout::transposed && b.size() >= 2) std::swap(b[b.size() - 1], b[b.size() - 2]);
+  if (l == Layout::strided && !b.empty()) b.back() *= 2;
+  return b;
+}
+
+Tensor view_of(const Tensor& base, Layout l) {
+  if (l == Layout::transposed && base.dim() >= 2) return base.transpose(-1, -2);
+  if (l == Layout::strided && base.dim() >= 1) return base.slice(-1, 0, base.size(-1), 2);
+  return base;
+}
+
+Tensor random_input(const Shape& s, DType dt, uint64_t seed, double lo, double hi) {
+  Generator g(seed);
+  if (!is_floating(dt)) {
+    return randint(static_cast<int64_t>(lo), static_cast<int64_t>(hi) + 1, s, &g, DType::i64)
+        .to(dt);
+  }
+  return rand(s, &g, lo, hi).to(dt);
+}
+
+struct Run {
+  Tensor out;
+  std::vector<Tensor> grads;
+};
+
+Run run_on(Device d, const Case& c, const std::vector<Tensor>& bases_cpu, bool grad) {
+  Run r;
+  std::vector<Tensor> leaves, views;
+  for (size_t i = 0; i < bases_cpu.size(); ++i) {
+    Tensor leaf = bases_cpu[i].detach().to(d);
+    if (grad) leaf.set_requires_grad();
+    leaves.push_back(leaf);
+    views.push_back(view_of(leaf, i == 0 ? c.layout : Layout::contiguous));
+  }
+  r.out = c.f(views);
+  if (grad) {
+    Generator g(99);
+    const Tensor w = rand(r.out.shape(), &g, -1.0, 1.0).to(r.out.dtype()).to(d);
+    sum(mul(r.out, w)).backward();
+    for (const Tensor& l : leaves) r.grads.push_back(l.grad());
+  }
+  return r;
+}
+
+std::string describe(const Case& c) {
+  std::ostringstream os;
+  os << c.op << ' ';
+  for (size_t i = 0; i < c.shapes.size(); ++i) os << (i ? "x" : "") << shape_str(c.shapes[i]);
+  os << ' ' << dtype_name(c.dtype) << ' ' << layout_name(c.layout);
+  return os.str();
+}
+
+// Runs one case on both devices; prints its line and returns whether it passed.
+bool check(const Case& c) {
+  std::vector<Tensor> bases;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    const Layout l = i == 0 ? c.layout : Layout::contiguous;
+    bases.push_back(random_input(base_shape(c.shapes[i], l), c.dtype, 17 + i, c.lo, c.hi));
+  }
+  const bool grad = c.grad && is_floating(c.dtype);
+  std::string line = describe(c);
+  bool ok = true;
+  try {
+    const Run cpu = run_on(Device::cpu(), c, bases, grad);
+    const Run gpu = run_on(kGpu, c, bases, grad);
+    const double tol = tolerance(cpu.out.dtype());
+    if (gpu.out.device() != kGpu) {
+      ok = false;
+      line += " output not on the GPU";
+    }
+    const double e = nmse(cpu.out, gpu.out);
+    ok = ok && e <= tol;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " fwd nmse=%.2e", e);
+    line += buf;
+    for (size_t i = 0; i < cpu.grads.size(); ++i) {
+      const double eg = nmse(cpu.grads[i], gpu.grads[i]);
+      ok = ok && eg <= tolerance(c.dtype);
+      std::snprintf(buf, sizeof buf, " bwd%zu nmse=%.2e", i, eg);
+      line += buf;
+    }
+  } catch (const std::exception& ex) {
+    ok = false;
+    line += std::string(" error: ") + ex.what();
+  }
+  std::printf("  %-60s %s\n", line.c_str(), ok ? "OK" : "FAIL");
+  return ok;
+}
+
+int run_all(const std::vector<Case>& cases) {
+  int failed = 0;
+  for (const Case& c : cases) failed += check(c) ? 0 : 1;
+  std::printf("  %zu cases, %d failed\n", cases.size(), failed);
+  return failed;
+}
+
+Fn binary_fn(Tensor (*f)(const Tensor&, const Tensor&)) {
+  return [f](const std::vector<Tensor>& x) { return f(x[0], x[1]); };
+}
+Fn unary_fn(Tensor (*f)(const Tensor&)) {
+  return [f](const std::vector<Tensor>& x) { return f(x[0]); };
+}
+
+const std::vector<std::vector<Shape>> kBinaryShapes = {
+    {{4, 5}, {4, 5}}, {{3, 1, 5}, {4, 5}}, {{2, 3, 4, 5}, {5}}, {{7, 3}, {}}, {{33, 65}, {33, 1}}};
+
+}  // namespace
+
+TEST(BackendOps, Binary) {
+  REQUIRE_CUDA();
+  struct Op {
+    const char* name;
+    Tensor (*f)(const Tensor&, const Tensor&);
+    bool grad, ints;
+    double lo, hi;
+  };
+  const std::vector<Op> ops = {{"add", add, true, true, -2, 2},
+                               {"sub", sub, true, true, -2, 2},
+                               {"mul", mul, true, true, -2, 2},
+                               {"div", div, true, false, 0.5, 2},
+                               {"pow", pow, true, false, 0.5, 2},
+                               {"maximum", maximum, true, true, -2, 2},
+                               {"minimum", minimum, true, true, -2, 2},
+                               {"eq", eq, false, true, -2, 2},
+                               {"ne", ne, false, true, -2, 2},
+                               {"lt", lt, false, true, -2, 2},
+                               {"le", le, false, true, -2, 2},
+                               {"gt", gt, false, true, -2, 2},
+                               {"ge", ge, false, true, -2, 2},
+                               {"logical_and", logical_and, false, true, -1, 1},
+                               {"logical_or", logical_or, false, true, -1, 1},
+                               {"logical_xor", logical_xor, false, true, -1, 1}};
+  std::vector<Case> cases;
+  for (const Op& op : ops)
+    for (const auto& shapes : kBinaryShapes)
+      for (DType dt : {DType::f32, DType::bf16, DType::i64}) {
+        if (dt == DType::i64 && !op.ints) continue;
+        for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided}) {
+          if (l != Layout::contiguous && (dt != DType::f32 || shapes[0].size() < 2)) continue;
+          cases.push_back({op.name, binary_fn(op.f), shapes, dt, l, op.lo, op.hi, op.grad});
+        }
+      }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, Unary) {
+  REQUIRE_CUDA();
+  struct Op {
+    const char* name;
+    Fn f;
+    bool grad, ints;
+    double lo, hi;
+  };
+  const std::vector<Op> ops = {
+      {"exp", unary_fn(exp), true, false, -2, 2},
+      {"log", unary_fn(log), true, false, 0.5, 3},
+      {"sqrt", unary_fn(sqrt), true, false, 0.5, 3},
+      {"rsqrt", unary_fn(rsqrt), true, false, 0.5, 3},
+      {"abs", unary_fn(abs), true, true, -3, 3},
+      {"sign", unary_fn(sign), false, true, -3, 3},
+      {"erf", unary_fn(erf), true, false, -2, 2},
+      {"sin", unary_fn(sin), true, false, -3, 3},
+      {"cos", unary_fn(cos), true, false, -3, 3},
+      {"reciprocal", unary_fn(reciprocal), true, false, 0.5, 3},
+      {"square", unary_fn(square), true, true, -3, 3},
+      {"clamp", [](const std::vector<Tensor>& x) { return clamp(x[0], -1.0, 0.5); }, true, false,
+       -2, 2},
+      {"relu", unary_fn(relu), true, true, -3, 3},
+      {"relu6", unary_fn(relu6), true, false, -2, 8},
+      {"leaky_relu", [](const std::vector<Tensor>& x) { return leaky_relu(x[0], 0.1); }, true,
+       false, -3, 3},
+      {"elu", [](const std::vector<Tensor>& x) { return elu(x[0], 0.7); }, true, false, -3, 3},
+      {"gelu", [](const std::vector<Tensor>& x) { return gelu(x[0], false); }, true, false, -3, 3},
+      {"gelu_tanh", [](const std::vector<Tensor>& x) { return gelu(x[0], true); }, true, false, -3,
+       3},
+      {"sigmoid", unary_fn(sigmoid), true, false, -4, 4},
+      {"tanh", unary_fn(tanh), true, false, -3, 3},
+      {"silu", unary_fn(silu), true, false, -4, 4},
+      {"hard_sigmoid", unary_fn(hard_sigmoid), true, false, -5, 5},
+      {"hard_swish", unary_fn(hard_swish), true, false, -5, 5},
+      {"softplus", [](const std::vector<Tensor>& x) { return softplus(x[0], 2.0, 3.0); }, true,
+       false, -3, 3}};
+  std::vector<Case> cases;
+  for (const Op& op : ops)
+    for (const Shape& s : {Shape{}, Shape{17}, Shape{3, 4, 5}, Shape{129, 257}})
+      for (DType dt : {DType::f32, DType::bf16, DType::i64}) {
+        if (dt == DType::i64 && !op.ints) continue;
+        for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided}) {
+          if (l != Layout::contiguous && (dt != DType::f32 || s.size() < 2)) continue;
+          cases.push_back({op.name, op.f, {s}, dt, l, op.lo, op.hi, op.grad});
+        }
+      }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, SumAndMean) {
+  REQUIRE_CUDA();
+  struct Red {
+    Shape shape, dims;
+    bool keepdim;
+  };
+  const std::vector<Red> reds = {
+      {{4, 5, 6}, {}, false},  {{4, 5, 6}, {0}, false},   {{4, 5, 6}, {1}, true},
+      {{4, 5, 6}, {2}, false}, {{4, 5, 6}, {0, 2}, true}, {{3, 5000}, {1}, false},
+      {{70000}, {}, false},    {{5000, 3}, {0}, false},   {{}, {}, false}};
+  std::vector<Case> cases;
+  for (const Red& r : reds)
+    for (DType dt : {DType::f32, DType::bf16, DType::i64})
+      for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided}) {
+        if (l != Layout::contiguous && (dt != DType::f32 || r.shape.size() < 2)) continue;
+        const std::string dims = "dims=" + shape_str(r.dims) + (r.keepdim ? " keepdim" : "");
+        cases.push_back({"sum " + dims,
+                         [r](const std::vector<Tensor>& x) { return sum(x[0], r.dims, r.keepdim); },
+                         {r.shape},
+                         dt,
+                         l,
+                         -2,
+                         2,
+                         true});
+        if (is_floating(dt))
+          cases.push_back(
+              {"mean " + dims,
+               [r](const std::vector<Tensor>& x) { return mean(x[0], r.dims, r.keepdim); },
+               {r.shape},
+               dt,
+               l,
+               -2,
+               2,
+               true});
+      }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, CopyAndConvert) {
+  REQUIRE_CUDA();
+  const std::vector<DType> dts = {DType::f32, DType::bf16, DType::f16,    DType::i64,
+                                  DType::i32, DType::u8,   DType::boolean};
+  std::vector<Case> cases;
+  for (DType from : {DType::f32, DType::bf16, DType::i64})
+    for (DType to : dts)
+      for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided})
+        cases.push_back({std::string("to(") + dtype_name(to) + ")",
+                         [to](const std::vector<Tensor>& x) { return x[0].to(to); },
+                         {{6, 7}},
+                         from,
+                         l,
+                         0,
+                         9,
+                         is_floating(to)});
+  for (Layout l : {Layout::contiguous, Layout::transposed, Layout::strided}) {
+    cases.push_back({"contiguous",
+                     [](const std::vector<Tensor>& x) { return x[0].contiguous(); },
+                     {{5, 9, 3}},
+                     DType::f32,
+                     l});
+    cases.push_back({"expand+contiguous",
+                     [](const std::vector<Tensor>& x) {
+                       return x[0].unsqueeze(0).expand({4, -1, -1}).contiguous();
+                     },
+                     {{5, 9}},
+                     DType::f32,
+                     l});
+    cases.push_back({"permute+clone",
+                     [](const std::vector<Tensor>& x) {
+                       return x[0].permute({2, 0, 1}).clone();
+                     },
+                     {{5, 9, 3}},
+                     DType::bf16,
+                     l});
+  }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, FillAndRandomAreIdentical) {
+  REQUIRE_CUDA();
+  for (DType dt : {DType::f32, DType::bf16, DType::i64, DType::boolean}) {
+    EXPECT_EQ(nmse(full({3, 33}, 1.5, dt), full({3, 33}, 1.5, dt, kGpu)), 0) << dtype_name(dt);
+  }
+  Tensor z = zeros({4, 6}, DType::f32, kGpu);
+  z.slice(1, 0, 6, 2).fill_(3.0);
+  Tensor zc = zeros({4, 6});
+  zc.slice(1, 0, 6, 2).fill_(3.0);
+  EXPECT_EQ(nmse(zc, z), 0) << "strided fill";
+  for (DType dt : {DType::f32, DType::bf16}) {
+    Generator a(5), b(5);
+    const Tensor rc = rand({1000, 37}, &a, -2, 3, dt), rg = rand({1000, 37}, &b, -2, 3, dt, kGpu);
+    EXPECT_EQ(rc.to_vector<float>(), rg.to_vector<float>()) << "rand " << dtype_name(dt);
+    const Tensor nc = randn({1001}, &a, 1, 2, dt), ng = randn({1001}, &b, 1, 2, dt, kGpu);
+    EXPECT_LE(nmse(nc, ng), 1e-12) << "randn " << dtype_name(dt);
+    EXPECT_EQ(a.state().offset, b.state().offset);
+  }
+  Generator a(9), b(9);
+  EXPECT_EQ(randint(-7, 100, {999}, &a).to_vector<int64_t>(),
+            randint(-7, 100, {999}, &b, DType::i64, kGpu).to_vector<int64_t>());
+  std::printf("  fill, rand, randn, randint: CPU and CUDA agree\n");
+}
+
+TEST(BackendOps, InPlaceUpdates) {
+  REQUIRE_CUDA();
+  for (DType dt : {DType::f32, DType::bf16, DType::i64}) {
+    Tensor ac = random_input({5, 8}, dt, 1, -3, 3), bc = random_input({8}, dt, 2, -3, 3);
+    Tensor ag = ac.to(kGpu), bg = bc.to(kGpu);
+    add_(ac, bc, 1.0);
+    add_(ag, bg, 1.0);
+    add_(ac, bc, -2.0);
+    add_(ag, bg, -2.0);
+    mul_(ac, 3.0);
+    mul_(ag, 3.0);
+    Tensor tc = ac.t(), tg = ag.t();  // in place through a transposed view
+    add_(tc, bc.unsqueeze(1), 0.5);
+    add_(tg, bg.unsqueeze(1), 0.5);
+    const double e = nmse(ac, ag);
+    std::printf("  add_/mul_ [5, 8] %s nmse=%.2e %s\n", dtype_name(dt), e,
+                e <= tolerance(dt) ? "OK" : "FAIL");
+    EXPECT_LE(e, tolerance(dt)) << dtype_name(dt);
+  }
+}
