@@ -1,6 +1,7 @@
 #pragma once
 // Where a tensor lives. CUDA is a first-class value even in CPU-only builds, so dispatch,
 // configs and errors can name it; kernels for it exist only when the build has CUDA.
+#include <cstdint>
 #include <string>
 
 namespace oar {
