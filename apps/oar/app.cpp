@@ -1,6 +1,7 @@
 #include "apps/oar/app.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include "engine/config/schema.h"
 #include "engine/io/safetensors.h"
@@ -71,10 +72,11 @@ void validate_all(Config& config) {
       throw config.error(req, "missing required section", "every config names a model and a task");
   validate_component(config, "model", "model");
   validate_component(config, "task", "task");
-  if (!config.has("optimizer"))
+  if (!config.has("optimizer.name"))
     config.set("optimizer.name", YAML::Node("adamw"), Origin{config.file(), 0, 0, "default"});
   validate_component(config, "optimizer", "optimizer");
-  if (!config.has("lr")) config.set("lr.name", YAML::Node("constant"), Origin{config.file(), 0, 0, "default"});
+  if (!config.has("lr.name"))
+    config.set("lr.name", YAML::Node("constant"), Origin{config.file(), 0, 0, "default"});
   validate_component(config, "lr", "lr");
   trainer_options(config);
   for (const std::string& mode : Config::mode_names()) {
@@ -110,6 +112,15 @@ void load_weights(nn::Module& model, const std::string& path) {
   if (fs::is_directory(p)) p /= "model.safetensors";
   auto f = io::read_safetensors(p.string());
   model.load_state_dict(f.as_map(), true);
+}
+
+void ensure_output_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) OAR_FAIL(dir, ": cannot create the output directory (", ec.message(), ")");
+  const fs::path probe = fs::path(dir) / ".oar-write-test";
+  { std::ofstream t(probe); if (!t.good()) OAR_FAIL(dir, ": the output directory is not writable"); }
+  fs::remove(probe, ec);
 }
 
 std::string default_output_dir(const Config& config) {

@@ -44,5 +44,7 @@ Built build(Config& config, uint64_t seed);
 void load_weights(nn::Module& model, const std::string& path);
 
 std::string default_output_dir(const Config& config);
+// Creates the directory (and parents) and checks it is writable; oar::Error naming it if not.
+void ensure_output_dir(const std::string& dir);
 
 }  // namespace oar::app

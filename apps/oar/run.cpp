@@ -67,6 +67,7 @@ int cmd_train(const RunOptions& o) {
   TrainerOptions t = trainer_options(c);
   if (t.output_dir.empty()) t.output_dir = default_output_dir(c);
   t.plain_progress = o.plain;
+  ensure_output_dir(t.output_dir);
   Built b = build(c, t.seed);
   if (!s.checkpoint.empty()) load_weights(*b.model, s.checkpoint);
   auto optimizer = optimizers().create_from(c, "optimizer", b.model.get());
@@ -107,7 +108,7 @@ int cmd_eval(const RunOptions& o) {
   auto optimizer = optimizers().create_from(c, "optimizer", b.model.get());
   Trainer trainer(*b.task, *optimizer, nullptr, *source, nullptr, t, c.dump());
   const fs::path dir = fs::path(t.output_dir) / ("eval-" + split);
-  fs::create_directories(dir);
+  ensure_output_dir(dir.string());
   EvalResult r = trainer.evaluate(*source, dir.string());
   Json j = Json::object();
   j["weights"] = weights;
@@ -151,7 +152,7 @@ int cmd_predict(const RunOptions& o) {
   load_weights(*b.model, weights);
   auto source = readers::make_loader(c, "infer", t.seed);
   const fs::path out = fs::path(out_dir_for(s, o, c)) / "predictions.jsonl";
-  fs::create_directories(out.parent_path());
+  ensure_output_dir(out.parent_path().string());
   const int64_t n = predict_to_file(*b.task, *source, out.string(), t.bf16, o.plain);
   std::ifstream in(out);
   std::string line;
