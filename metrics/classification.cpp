@@ -1,8 +1,8 @@
 #include "metrics/classification.h"
 
-#include <fstream>
 
 #include "engine/core/error.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
 
 namespace oar::metrics {
@@ -150,7 +150,7 @@ void ConfusionMatrix::write_artifacts(const std::string& dir) const {
   }
   j["matrix"] = rows;  // rows: true class, columns: predicted class
   j["per_class"] = per_class;
-  std::ofstream(dir + "/confusion_matrix.json") << j.dump(1) << "\n";
+  io::write_file_atomic(dir + "/confusion_matrix.json", j.dump(1) + "\n");
 }
 
 }  // namespace oar::metrics
