@@ -44,7 +44,9 @@ TEST(EventWriter, RecordsAreFramedWithValidChecksums) {
     ASSERT_LE(off + 12 + len + 4, bytes.size());
     std::memcpy(&crc_data, bytes.data() + off + 12 + len, 4);
     EXPECT_EQ(crc_data, masked(bytes, off + 12, len));
-    if (records == 0) EXPECT_NE(bytes.find("brain.Event:2", off), std::string::npos);
+    if (records == 0) {
+      EXPECT_NE(bytes.find("brain.Event:2", off), std::string::npos);
+    }
     off += 12 + len + 4;
     ++records;
   }
