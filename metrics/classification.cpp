@@ -1,6 +1,5 @@
 #include "metrics/classification.h"
 
-
 #include "engine/core/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
@@ -22,8 +21,8 @@ Rows fetch(const Outputs& outputs, const Batch& batch, const std::string& lk,
   OAR_CHECK(r.logits.dim() == 2, "metric: '", lk, "' must be [N, C], got ",
             shape_str(r.logits.shape()));
   r.labels = batch[yk].to_vector<int64_t>();
-  OAR_CHECK(static_cast<int64_t>(r.labels.size()) == r.logits.size(0), "metric: ",
-            r.labels.size(), " labels for ", r.logits.size(0), " rows of logits");
+  OAR_CHECK(static_cast<int64_t>(r.labels.size()) == r.logits.size(0), "metric: ", r.labels.size(),
+            " labels for ", r.logits.size(0), " rows of logits");
   return r;
 }
 }  // namespace
@@ -82,7 +81,9 @@ ConfusionMatrix::ConfusionMatrix(int64_t n, std::vector<std::string> names, std:
   reset();
 }
 
-void ConfusionMatrix::reset() { counts_.assign(static_cast<size_t>(n_ * n_), 0.0); }
+void ConfusionMatrix::reset() {
+  counts_.assign(static_cast<size_t>(n_ * n_), 0.0);
+}
 
 void ConfusionMatrix::update(const Outputs& outputs, const Batch& batch) {
   Rows r = fetch(outputs, batch, logits_key_, label_key_);
@@ -126,7 +127,8 @@ void ConfusionMatrix::write_artifacts(const std::string& dir) const {
   Json j = Json::object();
   Json names = Json::array();
   for (int64_t k = 0; k < n_; ++k)
-    names.push_back(k < static_cast<int64_t>(names_.size()) ? Json(names_[k]) : Json(std::to_string(k)));
+    names.push_back(k < static_cast<int64_t>(names_.size()) ? Json(names_[k])
+                                                            : Json(std::to_string(k)));
   j["classes"] = names;
   Json rows = Json::array();
   Json per_class = Json::array();

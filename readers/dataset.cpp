@@ -35,7 +35,9 @@ Batch collate_stack(std::vector<Example>& examples) {
   return b;
 }
 
-Batch Dataset::collate(std::vector<Example>& examples) const { return collate_stack(examples); }
+Batch Dataset::collate(std::vector<Example>& examples) const {
+  return collate_stack(examples);
+}
 
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, int rank,
                                  int world_size) {
@@ -91,7 +93,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
             "data loader: rank ", opt_.rank, " out of range for world size ", opt_.world_size);
 }
 
-DataLoader::~DataLoader() { stop_workers(); }
+DataLoader::~DataLoader() {
+  stop_workers();
+}
 
 int64_t DataLoader::num_samples() const {
   int64_t n = dataset_->size();
@@ -108,14 +112,15 @@ int64_t DataLoader::num_batches() const {
 Batch DataLoader::load_batch(int64_t b) const {
   NoGradGuard no_grad;
   const int64_t begin = b * opt_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + opt_.batch_size, static_cast<int64_t>(order_.size()));
+  const int64_t end =
+      std::min<int64_t>(begin + opt_.batch_size, static_cast<int64_t>(order_.size()));
   std::vector<Example> ex;
   ex.reserve(static_cast<size_t>(end - begin));
   for (int64_t i = begin; i < end; ++i) {
     const int64_t idx = order_[static_cast<size_t>(i)];
-    Generator rng(Generator::hash(opt_.seed ^ 0xda7aull,
-                                  static_cast<uint64_t>(epoch_) * 0x100000001b3ull +
-                                      static_cast<uint64_t>(idx)));
+    Generator rng(Generator::hash(
+        opt_.seed ^ 0xda7aull,
+        static_cast<uint64_t>(epoch_) * 0x100000001b3ull + static_cast<uint64_t>(idx)));
     ex.push_back(dataset_->get(idx, rng));
   }
   return collate_(ex);

@@ -42,9 +42,9 @@ struct LoaderOptions {
   int num_workers = 2;  // 0 loads on the calling thread
   int prefetch = 4;     // batches loaded ahead per worker
   uint64_t seed = 0;
-  int rank = 0;         // distributed sampler: this rank's disjoint shard
+  int rank = 0;  // distributed sampler: this rank's disjoint shard
   int world_size = 1;
-  int64_t limit = 0;    // use only the first `limit` samples (0: all)
+  int64_t limit = 0;  // use only the first `limit` samples (0: all)
 };
 
 // The per-epoch order: a permutation of [0, n) from (seed, epoch) when shuffling; with several
@@ -56,8 +56,7 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
 class DataLoader : public BatchSource {
  public:
   // An empty collate uses the dataset's own.
-  DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options,
-             CollateFn collate = {});
+  DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options, CollateFn collate = {});
   ~DataLoader() override;
 
   int64_t num_samples() const override;

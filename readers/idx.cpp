@@ -28,8 +28,8 @@ IdxArray read_idx(const std::string& path) {
   read_exact(magic, 4, "magic number");
   if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] < 1 || magic[3] > 4) {
     gzclose(f);
-    OAR_FAIL(path, ": not an IDX file of unsigned bytes (magic ", int(magic[0]), " ",
-             int(magic[1]), " ", int(magic[2]), " ", int(magic[3]), ")");
+    OAR_FAIL(path, ": not an IDX file of unsigned bytes (magic ", int(magic[0]), " ", int(magic[1]),
+             " ", int(magic[2]), " ", int(magic[3]), ")");
   }
   IdxArray a;
   int64_t total = 1;

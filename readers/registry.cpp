@@ -13,12 +13,16 @@ Registry<Dataset, DataContext>& datasets() {
 }
 
 Schema& add_loader_keys(Schema& s) {
-  return s.key<int64_t>("batch_size", 32, "samples per batch").min(1)
+  return s.key<int64_t>("batch_size", 32, "samples per batch")
+      .min(1)
       .optional<bool>("shuffle", "shuffle each epoch (default: on in train, off otherwise)")
       .key<bool>("drop_last", false, "drop the last incomplete batch")
-      .key<int64_t>("num_workers", 2, "loader threads (0: load on the training thread)").range(0, 256)
-      .key<int64_t>("prefetch", 4, "batches each worker loads ahead").range(1, 1024)
-      .key<int64_t>("limit", 0, "use only the first N samples (0: all)").min(0);
+      .key<int64_t>("num_workers", 2, "loader threads (0: load on the training thread)")
+      .range(0, 256)
+      .key<int64_t>("prefetch", 4, "batches each worker loads ahead")
+      .range(1, 1024)
+      .key<int64_t>("limit", 0, "use only the first N samples (0: all)")
+      .min(0);
 }
 
 void register_components() {
@@ -29,7 +33,8 @@ void register_components() {
   s.required_path("images", "IDX file of [N, H, W] uint8 images")
       .path("labels", "", "IDX file of [N] uint8 labels (optional for prediction)")
       .key<double>("mean", 0.0, "normalisation mean on the [0, 1] scale")
-      .key<double>("std", 1.0, "normalisation std on the [0, 1] scale").min(1e-6);
+      .key<double>("std", 1.0, "normalisation std on the [0, 1] scale")
+      .min(1e-6);
   add_loader_keys(s);
   set_input_key("idx", "images");
   datasets().add(s, [](const Config& c, const std::string& k, DataContext) {
@@ -47,7 +52,9 @@ std::map<std::string, std::string>& input_keys() {
 }
 }  // namespace
 
-void set_input_key(const std::string& reader, const std::string& key) { input_keys()[reader] = key; }
+void set_input_key(const std::string& reader, const std::string& key) {
+  input_keys()[reader] = key;
+}
 
 std::string input_key(const std::string& reader) {
   auto it = input_keys().find(reader);

@@ -35,9 +35,11 @@ Source load_source(const std::string& path, const std::vector<std::string>& over
     if (s.checkpoint.empty())
       throw ConfigError(path, 0, "", "no checkpoint in this directory",
                         "a run directory with best/ or ckpt/step-N/, or a checkpoint directory");
-    s.run_dir = fs::exists(p / "ckpt") || fs::exists(p / "best") ? p.string()
-                                                                 : p.parent_path().parent_path().string();
-    if (fs::path(s.checkpoint).filename() == "best") s.run_dir = fs::path(s.checkpoint).parent_path().string();
+    s.run_dir = fs::exists(p / "ckpt") || fs::exists(p / "best")
+                    ? p.string()
+                    : p.parent_path().parent_path().string();
+    if (fs::path(s.checkpoint).filename() == "best")
+      s.run_dir = fs::path(s.checkpoint).parent_path().string();
     s.config = Config::load(fs::path(s.checkpoint) / "config.yaml", overrides);
   } else {
     s.config = Config::load(p, overrides);
@@ -117,9 +119,13 @@ void load_weights(nn::Module& model, const std::string& path) {
 void ensure_output_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir)) OAR_FAIL(dir, ": cannot create the output directory (", ec.message(), ")");
+  if (ec || !fs::is_directory(dir))
+    OAR_FAIL(dir, ": cannot create the output directory (", ec.message(), ")");
   const fs::path probe = fs::path(dir) / ".oar-write-test";
-  { std::ofstream t(probe); if (!t.good()) OAR_FAIL(dir, ": the output directory is not writable"); }
+  {
+    std::ofstream t(probe);
+    if (!t.good()) OAR_FAIL(dir, ": the output directory is not writable");
+  }
   fs::remove(probe, ec);
 }
 

@@ -9,13 +9,16 @@ void Commands::add_run_options(CLI::App* c, bool training) {
       ->take_all();
   c->add_option("--device", o_.device, "cpu or cuda:N")->default_val("cpu");
   c->add_option("--threads", o_.threads, "CPU threads (default: trainer.threads, else all cores)");
-  c->add_option("--output", o_.output, "run directory (default: trainer.output_dir or runs/<config>)");
+  c->add_option("--output", o_.output,
+                "run directory (default: trainer.output_dir or runs/<config>)");
   c->add_option("--seed", o_.seed, "seed (overrides trainer.seed)");
   c->add_flag("--plain", o_.plain, "plain log lines instead of a progress bar");
   if (training) {
-    c->add_option("--resume", o_.resume, "continue from a checkpoint directory, or 'auto' for the newest");
+    c->add_option("--resume", o_.resume,
+                  "continue from a checkpoint directory, or 'auto' for the newest");
   } else {
-    c->add_option("--checkpoint", o_.checkpoint, "weights: a checkpoint directory or .safetensors file");
+    c->add_option("--checkpoint", o_.checkpoint,
+                  "weights: a checkpoint directory or .safetensors file");
   }
 }
 
@@ -24,12 +27,15 @@ void Commands::add_to(CLI::App& app) {
   add_run_options(train, true);
   train->callback([this] { action_ = [this] { return cmd_train(o_); }; });
 
-  auto* ev = app.add_subcommand("eval", "evaluate a trained model; prints a metrics table and writes JSON");
+  auto* ev = app.add_subcommand("eval",
+                                "evaluate a trained model; prints a metrics table and writes JSON");
   add_run_options(ev, false);
-  ev->add_option("--split", o_.split, "data section to evaluate: test (default when present) or valid");
+  ev->add_option("--split", o_.split,
+                 "data section to evaluate: test (default when present) or valid");
   ev->callback([this] { action_ = [this] { return cmd_eval(o_); }; });
 
-  auto* pr = app.add_subcommand("predict", "predict with a trained model; writes JSON lines, one per input");
+  auto* pr = app.add_subcommand("predict",
+                                "predict with a trained model; writes JSON lines, one per input");
   add_run_options(pr, false);
   pr->add_option("--input", o_.inputs, "input file(s) (default: data.infer)");
   pr->add_option("--show", o_.show, "records to print (default 5)");
@@ -46,30 +52,37 @@ void Commands::add_to(CLI::App& app) {
   val->add_option("-c,--config", o_.config, "config file")->required();
   val->add_option("-o,--override", o_.overrides, "override a key: -o a.b=value")->take_all();
   val->callback([this] { action_ = [this] { return cmd_config_validate(o_); }; });
-  auto* doc = cfg->add_subcommand("doc", "the keys a component takes (all components without a name)");
+  auto* doc =
+      cfg->add_subcommand("doc", "the keys a component takes (all components without a name)");
   doc->add_option("component", name_, "e.g. simple_cnn, adamw, trainer");
   doc->callback([this] { action_ = [this] { return cmd_config_doc(name_); }; });
   auto* diff = cfg->add_subcommand("diff", "key-by-key differences of two resolved configs");
   diff->add_option("a", file_a_, "first config")->required();
   diff->add_option("b", file_b_, "second config")->required();
   diff->callback([this] { action_ = [this] { return cmd_config_diff(file_a_, file_b_); }; });
-  auto* set = cfg->add_subcommand("set", "edit keys of a YAML file in place, keeping comments and layout");
+  auto* set =
+      cfg->add_subcommand("set", "edit keys of a YAML file in place, keeping comments and layout");
   set->add_option("file", file_a_, "the YAML file")->required();
-  set->add_option("assignments", assignments_, "key=value (dotted keys, list indices a.b[1])")->required();
+  set->add_option("assignments", assignments_, "key=value (dotted keys, list indices a.b[1])")
+      ->required();
   set->callback([this] { action_ = [this] { return cmd_config_set(file_a_, assignments_); }; });
 
   auto* list = app.add_subcommand("list", "registered components");
-  list->add_option("kind", kind_, "models|readers|transforms|metrics|optimizers|schedules|tasks (all when omitted)");
+  list->add_option(
+      "kind", kind_,
+      "models|readers|transforms|metrics|optimizers|schedules|tasks (all when omitted)");
   list->callback([this] { action_ = [this] { return cmd_list(kind_); }; });
 
   auto* model = app.add_subcommand("model", "inspect models");
   model->require_subcommand(1);
-  auto* summary = model->add_subcommand("summary", "layers, output shapes and parameter counts for a config's input");
+  auto* summary = model->add_subcommand(
+      "summary", "layers, output shapes and parameter counts for a config's input");
   summary->add_option("-c,--config", o_.config, "config file or run directory")->required();
   summary->add_option("-o,--override", o_.overrides, "override a key")->take_all();
   summary->callback([this] { action_ = [this] { return cmd_model_summary(o_); }; });
 
-  auto* version = app.add_subcommand("version", "version, build options, libraries and CPU features");
+  auto* version =
+      app.add_subcommand("version", "version, build options, libraries and CPU features");
   version->callback([this] { action_ = [] { return cmd_version(); }; });
 }
 

@@ -31,7 +31,8 @@ int cmd_config_doc(const std::string& name) {
   register_all();
   if (name.empty()) {
     for (const auto& [kind, schemas] : registry::kinds())
-      for (const auto& [n, s] : schemas) std::printf("%-10s %-24s %s\n", kind.c_str(), n.c_str(), s.doc.c_str());
+      for (const auto& [n, s] : schemas)
+        std::printf("%-10s %-24s %s\n", kind.c_str(), n.c_str(), s.doc.c_str());
     std::printf("%-10s %-24s %s\n", "section", "trainer", trainer_schema().doc.c_str());
     return 0;
   }

@@ -21,7 +21,7 @@ namespace oar::app {
 int cmd_list(const std::string& what) {
   register_all();
   static const std::map<std::string, std::string> kinds{
-      {"models", "model"},   {"readers", "reader"},     {"transforms", "transform"},
+      {"models", "model"},   {"readers", "reader"},       {"transforms", "transform"},
       {"metrics", "metric"}, {"optimizers", "optimizer"}, {"schedules", "lr"},
       {"tasks", "task"}};
   std::vector<std::pair<std::string, std::string>> chosen;
@@ -43,7 +43,8 @@ int cmd_list(const std::string& what) {
       std::printf("  (none registered yet)\n");
       continue;
     }
-    for (const auto& [name, s] : k->second) std::printf("  %-24s %s\n", name.c_str(), s.doc.c_str());
+    for (const auto& [name, s] : k->second)
+      std::printf("  %-24s %s\n", name.c_str(), s.doc.c_str());
   }
   return 0;
 }
@@ -90,12 +91,13 @@ int cmd_model_summary(const RunOptions& o) {
         if (pn.find('.') == std::string::npos) own += p.numel();
       auto it = names.find(&m);
       rows.push_back({it == names.end() ? names.size() : it->second.first,
-                      it == names.end() ? "?" : it->second.second, m.name(),
-                      shape_str(out.shape()), own});
+                      it == names.end() ? "?" : it->second.second, m.name(), shape_str(out.shape()),
+                      own});
     });
     b.task->forward(batch);
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.order < b.order; });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Row& a, const Row& b) { return a.order < b.order; });
   std::string inputs;
   for (const auto& [k, t] : batch.tensors) inputs += k + " " + shape_str(t.shape()) + "  ";
   std::printf("model %s, input %s\n\n", c.get<std::string>("model.name").c_str(), inputs.c_str());
@@ -108,8 +110,9 @@ int cmd_model_summary(const RunOptions& o) {
   for (auto& [n, p] : b.model->named_parameters()) trainable += p.numel();
   for (auto& [n, t] : b.model->named_buffers()) buffers += t.numel();
   std::printf("%s\n", std::string(89, '-').c_str());
-  std::printf("parameters: %ld (%.2f MB as f32); buffers: %ld values\n", static_cast<long>(trainable),
-              trainable * 4.0 / (1 << 20), static_cast<long>(buffers));
+  std::printf("parameters: %ld (%.2f MB as f32); buffers: %ld values\n",
+              static_cast<long>(trainable), trainable * 4.0 / (1 << 20),
+              static_cast<long>(buffers));
   return 0;
 }
 

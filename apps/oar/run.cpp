@@ -34,7 +34,8 @@ std::vector<std::string> flag_overrides(const RunOptions& o) {
 void setup_device(const RunOptions& o, const Config& c) {
   const Device d = Device::parse(o.device);
   if (!d.is_cpu() && !cuda_available())
-    OAR_FAIL("--device ", o.device, ": no CUDA device is available to this build of oar (use --device cpu)");
+    OAR_FAIL("--device ", o.device,
+             ": no CUDA device is available to this build of oar (use --device cpu)");
   int64_t threads = o.threads > 0 ? o.threads : c.get<int64_t>("trainer.threads", 0);
   if (threads > 0) set_num_threads(static_cast<int>(threads));
 }
@@ -43,11 +44,12 @@ std::string weights_for(const Source& s, const RunOptions& o, const Config& c) {
   if (!o.checkpoint.empty()) return o.checkpoint;
   if (!s.checkpoint.empty()) return s.checkpoint;
   const std::string run = default_output_dir(c);
-  if (fs::exists(fs::path(run) / "best" / "model.safetensors")) return (fs::path(run) / "best").string();
+  if (fs::exists(fs::path(run) / "best" / "model.safetensors"))
+    return (fs::path(run) / "best").string();
   const std::string last = Trainer::latest_checkpoint(run);
   if (!last.empty()) return last;
-  OAR_FAIL("no trained weights for ", o.config, ": looked in ", run,
-           "/best and ", run, "/ckpt; pass --checkpoint DIR or a run directory as -c");
+  OAR_FAIL("no trained weights for ", o.config, ": looked in ", run, "/best and ", run,
+           "/ckpt; pass --checkpoint DIR or a run directory as -c");
 }
 
 std::string out_dir_for(const Source& s, const RunOptions& o, const Config& c) {
@@ -96,7 +98,9 @@ int cmd_eval(const RunOptions& o) {
   Config& c = s.config;
   validate_all(c);
   setup_device(o, c);
-  const std::string split = !o.split.empty() ? o.split : readers::has_mode(c, "test") ? "test" : "valid";
+  const std::string split = !o.split.empty()               ? o.split
+                            : readers::has_mode(c, "test") ? "test"
+                                                           : "valid";
   const std::string weights = weights_for(s, o, c);
   TrainerOptions t = trainer_options(c);
   t.output_dir = out_dir_for(s, o, c);
@@ -135,10 +139,12 @@ int cmd_predict(const RunOptions& o) {
     const std::string reader = c.get<std::string>("data.name", "");
     const std::string key = readers::input_key(reader);
     if (key.empty())
-      OAR_FAIL("--input: reader '", reader, "' does not take inputs on the command line; use data.infer");
+      OAR_FAIL("--input: reader '", reader,
+               "' does not take inputs on the command line; use data.infer");
     YAML::Node list(YAML::NodeType::Sequence);
     if (o.inputs.size() == 1) {
-      c.set("data.infer." + key, YAML::Node(fs::absolute(o.inputs[0]).string()), Origin{"--input", 0, 0, "override"});
+      c.set("data.infer." + key, YAML::Node(fs::absolute(o.inputs[0]).string()),
+            Origin{"--input", 0, 0, "override"});
     } else {
       for (const auto& in : o.inputs) list.push_back(fs::absolute(in).string());
       c.set("data.infer." + key, list, Origin{"--input", 0, 0, "override"});

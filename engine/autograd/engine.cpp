@@ -12,8 +12,12 @@ namespace oar {
 namespace {
 thread_local bool g_grad_enabled = true;
 }
-bool grad_enabled() { return g_grad_enabled; }
-void set_grad_enabled(bool on) { g_grad_enabled = on; }
+bool grad_enabled() {
+  return g_grad_enabled;
+}
+void set_grad_enabled(bool on) {
+  g_grad_enabled = on;
+}
 
 namespace autograd {
 
@@ -60,7 +64,8 @@ void record(const char* name, std::vector<Tensor*> outputs, const std::vector<Te
   for (size_t i = 0; i < outputs.size(); ++i) {
     Tensor* out = outputs[i];
     node->outputs.emplace_back(out->shape(), out->dtype());
-    OAR_CHECK(out->impl()->grad_fn == nullptr, "autograd: output of ", name, " already has history");
+    OAR_CHECK(out->impl()->grad_fn == nullptr, "autograd: output of ", name,
+              " already has history");
     out->impl()->grad_fn = node;
     out->impl()->output_nr = static_cast<int>(i);
   }

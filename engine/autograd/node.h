@@ -23,7 +23,7 @@ struct Edge {
   std::shared_ptr<Node> node;        // set when the input came out of another op
   std::shared_ptr<TensorImpl> leaf;  // set when the input is a leaf that requires grad
   int output_nr = 0;
-  Shape shape;                       // the input's shape (gradients are checked against it)
+  Shape shape;  // the input's shape (gradients are checked against it)
   DType dtype = DType::f32;
   bool valid() const { return node != nullptr || leaf != nullptr; }
 };

@@ -107,7 +107,11 @@ Allocator& allocator_for(Device d) {
 #endif
 }
 
-MemoryStats memory_stats(Device d) { return allocator_for(d).stats(); }
-void reset_peak_memory(Device d) { allocator_for(d).reset_peak(); }
+MemoryStats memory_stats(Device d) {
+  return allocator_for(d).stats();
+}
+void reset_peak_memory(Device d) {
+  allocator_for(d).reset_peak();
+}
 
 }  // namespace oar

@@ -9,10 +9,10 @@
 namespace oar {
 
 struct MemoryStats {
-  int64_t current_bytes = 0;  // bytes handed out and not yet freed
-  int64_t peak_bytes = 0;     // highest current_bytes since the last reset
-  int64_t cached_bytes = 0;   // bytes held in the cache, ready for reuse
-  int64_t os_allocations = 0; // calls that reached the OS
+  int64_t current_bytes = 0;   // bytes handed out and not yet freed
+  int64_t peak_bytes = 0;      // highest current_bytes since the last reset
+  int64_t cached_bytes = 0;    // bytes held in the cache, ready for reuse
+  int64_t os_allocations = 0;  // calls that reached the OS
 };
 
 class Allocator {

@@ -26,7 +26,8 @@ const CpuFeatures& cpu_features() {
     unsigned regs[12];
     if (__get_cpuid(0x80000000u, &a, &b, &cx, &d) && a >= 0x80000004u) {
       for (unsigned i = 0; i < 3; ++i)
-        __get_cpuid(0x80000002u + i, &regs[i * 4], &regs[i * 4 + 1], &regs[i * 4 + 2], &regs[i * 4 + 3]);
+        __get_cpuid(0x80000002u + i, &regs[i * 4], &regs[i * 4 + 1], &regs[i * 4 + 2],
+                    &regs[i * 4 + 3]);
       std::memcpy(brand, regs, 48);
       const char* b = brand;
       while (*b == ' ') ++b;

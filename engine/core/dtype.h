@@ -43,24 +43,64 @@ uint16_t float_to_f16(float f);
 // Maps a C++ type to its DType.
 template <typename T>
 struct dtype_of;
-template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
-template <> struct dtype_of<bf16> { static constexpr DType value = DType::bf16; };
-template <> struct dtype_of<f16> { static constexpr DType value = DType::f16; };
-template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64; };
-template <> struct dtype_of<int32_t> { static constexpr DType value = DType::i32; };
-template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8; };
-template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
+template <>
+struct dtype_of<float> {
+  static constexpr DType value = DType::f32;
+};
+template <>
+struct dtype_of<bf16> {
+  static constexpr DType value = DType::bf16;
+};
+template <>
+struct dtype_of<f16> {
+  static constexpr DType value = DType::f16;
+};
+template <>
+struct dtype_of<int64_t> {
+  static constexpr DType value = DType::i64;
+};
+template <>
+struct dtype_of<int32_t> {
+  static constexpr DType value = DType::i32;
+};
+template <>
+struct dtype_of<uint8_t> {
+  static constexpr DType value = DType::u8;
+};
+template <>
+struct dtype_of<bool> {
+  static constexpr DType value = DType::boolean;
+};
 
 // Scalar conversions through float/double used by generic kernels.
 template <typename T>
-inline double to_double(T v) { return static_cast<double>(v); }
-template <> inline double to_double<bf16>(bf16 v) { return bf16_to_float(v.bits); }
-template <> inline double to_double<f16>(f16 v) { return f16_to_float(v.bits); }
+inline double to_double(T v) {
+  return static_cast<double>(v);
+}
+template <>
+inline double to_double<bf16>(bf16 v) {
+  return bf16_to_float(v.bits);
+}
+template <>
+inline double to_double<f16>(f16 v) {
+  return f16_to_float(v.bits);
+}
 template <typename T>
-inline T from_double(double v) { return static_cast<T>(v); }
-template <> inline bf16 from_double<bf16>(double v) { return bf16{float_to_bf16(static_cast<float>(v))}; }
-template <> inline f16 from_double<f16>(double v) { return f16{float_to_f16(static_cast<float>(v))}; }
-template <> inline bool from_double<bool>(double v) { return v != 0.0; }
+inline T from_double(double v) {
+  return static_cast<T>(v);
+}
+template <>
+inline bf16 from_double<bf16>(double v) {
+  return bf16{float_to_bf16(static_cast<float>(v))};
+}
+template <>
+inline f16 from_double<f16>(double v) {
+  return f16{float_to_f16(static_cast<float>(v))};
+}
+template <>
+inline bool from_double<bool>(double v) {
+  return v != 0.0;
+}
 
 }  // namespace oar
 
@@ -71,13 +111,13 @@ template <> inline bool from_double<bool>(double v) { return v != 0.0; }
     __VA_ARGS__;                         \
     break;                               \
   }
-#define OAR_DTYPE_SWITCH(dt, ...)                                        \
-  switch (dt) {                                                          \
-    OAR_DTYPE_CASE(f32, float, __VA_ARGS__)                              \
-    OAR_DTYPE_CASE(bf16, ::oar::bf16, __VA_ARGS__)                       \
-    OAR_DTYPE_CASE(f16, ::oar::f16, __VA_ARGS__)                         \
-    OAR_DTYPE_CASE(i64, int64_t, __VA_ARGS__)                            \
-    OAR_DTYPE_CASE(i32, int32_t, __VA_ARGS__)                            \
-    OAR_DTYPE_CASE(u8, uint8_t, __VA_ARGS__)                             \
-    OAR_DTYPE_CASE(boolean, bool, __VA_ARGS__)                           \
+#define OAR_DTYPE_SWITCH(dt, ...)                  \
+  switch (dt) {                                    \
+    OAR_DTYPE_CASE(f32, float, __VA_ARGS__)        \
+    OAR_DTYPE_CASE(bf16, ::oar::bf16, __VA_ARGS__) \
+    OAR_DTYPE_CASE(f16, ::oar::f16, __VA_ARGS__)   \
+    OAR_DTYPE_CASE(i64, int64_t, __VA_ARGS__)      \
+    OAR_DTYPE_CASE(i32, int32_t, __VA_ARGS__)      \
+    OAR_DTYPE_CASE(u8, uint8_t, __VA_ARGS__)       \
+    OAR_DTYPE_CASE(boolean, bool, __VA_ARGS__)     \
   }

@@ -23,8 +23,8 @@ std::string concat(const Args&... args) {
 }  // namespace oar
 
 // OAR_CHECK(cond, parts...): throws oar::Error with the parts streamed together.
-#define OAR_CHECK(cond, ...)                                   \
-  do {                                                         \
+#define OAR_CHECK(cond, ...)                                             \
+  do {                                                                   \
     if (!(cond)) throw ::oar::Error(::oar::detail::concat(__VA_ARGS__)); \
   } while (0)
 #define OAR_FAIL(...) throw ::oar::Error(::oar::detail::concat(__VA_ARGS__))

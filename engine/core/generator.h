@@ -30,8 +30,12 @@ class Generator {
     return z ^ (z >> 31);
   }
   // Uniform in [0, 1) with 24 bits, from a 64-bit draw.
-  OAR_HOST_DEVICE static float to_unit_float(uint64_t x) { return static_cast<float>(x >> 40) * (1.0f / 16777216.0f); }
-  OAR_HOST_DEVICE static double to_unit_double(uint64_t x) { return static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0); }
+  OAR_HOST_DEVICE static float to_unit_float(uint64_t x) {
+    return static_cast<float>(x >> 40) * (1.0f / 16777216.0f);
+  }
+  OAR_HOST_DEVICE static double to_unit_double(uint64_t x) {
+    return static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0);
+  }
 
   uint64_t next_u64() { return hash(state_.seed, state_.offset++); }
   double uniform() { return to_unit_double(next_u64()); }

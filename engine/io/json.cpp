@@ -79,13 +79,27 @@ void escape(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -209,10 +223,14 @@ struct Parser {
     for (int k = 0; k < 4; ++k) {
       char c = s[i++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else fail("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        fail("bad \\u escape");
     }
     return v;
   }
@@ -227,17 +245,34 @@ struct Parser {
         if (i >= s.size()) fail("unterminated escape");
         char e = s[i++];
         switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 't':
+            out += '\t';
+            break;
           case 'u': {
             uint32_t cp = hex4();
-            if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.size() && s[i] == '\\' && s[i + 1] == 'u') {
+            if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.size() && s[i] == '\\' &&
+                s[i + 1] == 'u') {
               i += 2;
               uint32_t lo = hex4();
               cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -245,7 +280,8 @@ struct Parser {
             utf8(out, cp);
             break;
           }
-          default: fail("bad escape");
+          default:
+            fail("bad escape");
         }
       } else {
         out += c;
@@ -281,9 +317,18 @@ struct Parser {
       return a;
     }
     if (c == '"') return Json(str());
-    if (s.compare(i, 4, "true") == 0) { i += 4; return Json(true); }
-    if (s.compare(i, 5, "false") == 0) { i += 5; return Json(false); }
-    if (s.compare(i, 4, "null") == 0) { i += 4; return Json(); }
+    if (s.compare(i, 4, "true") == 0) {
+      i += 4;
+      return Json(true);
+    }
+    if (s.compare(i, 5, "false") == 0) {
+      i += 5;
+      return Json(false);
+    }
+    if (s.compare(i, 4, "null") == 0) {
+      i += 4;
+      return Json();
+    }
     size_t start = i;
     bool is_float = false;
     if (s[i] == '-') ++i;

@@ -297,6 +297,8 @@ ForwardHookGuard::ForwardHookGuard(Hook hook) : prev_(std::move(g_forward_hook))
   g_forward_hook = std::move(hook);
 }
 
-ForwardHookGuard::~ForwardHookGuard() { g_forward_hook = std::move(prev_); }
+ForwardHookGuard::~ForwardHookGuard() {
+  g_forward_hook = std::move(prev_);
+}
 
 }  // namespace oar::nn

@@ -73,9 +73,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < n; ++i) {
     const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    OAR_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ",
-              shape_str(b), " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db,
-              ")");
+    OAR_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ", shape_str(b),
+              " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db, ")");
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -112,8 +111,12 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
 }
 }  // namespace
 
-int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return impl_->strides[wrap_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  return impl_->shape[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  return impl_->strides[wrap_dim(d, dim(), "stride")];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -173,8 +176,8 @@ Tensor Tensor::view(const Shape& shape_in) const {
     }
   }
   if (infer >= 0) {
-    OAR_CHECK(known != 0 && numel() % known == 0, "view: cannot infer -1 in ",
-              shape_str(shape_in), " for ", numel(), " elements");
+    OAR_CHECK(known != 0 && numel() % known == 0, "view: cannot infer -1 in ", shape_str(shape_in),
+              " for ", numel(), " elements");
     shape[infer] = numel() / known;
   }
   OAR_CHECK(shape_numel(shape) == numel(), "view: shape ", shape_str(shape_in), " has ",
@@ -319,8 +322,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
 }
 
 Tensor Tensor::expand(const Shape& shape_in) const {
-  OAR_CHECK(static_cast<int64_t>(shape_in.size()) >= dim(), "expand: target ",
-            shape_str(shape_in), " has fewer dimensions than ", shape_str(shape()));
+  OAR_CHECK(static_cast<int64_t>(shape_in.size()) >= dim(), "expand: target ", shape_str(shape_in),
+            " has fewer dimensions than ", shape_str(shape()));
   const size_t lead = shape_in.size() - static_cast<size_t>(dim());
   Shape shape(shape_in.size()), strides(shape_in.size());
   for (size_t i = 0; i < shape_in.size(); ++i) {
@@ -398,9 +401,8 @@ Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   out.copy_(*this);
   if (autograd::needs_grad({*this})) {
-    autograd::record("clone", {&out}, {*this}, [](const autograd::Grads& g) {
-      return autograd::TensorList{g[0]};
-    });
+    autograd::record("clone", {&out}, {*this},
+                     [](const autograd::Grads& g) { return autograd::TensorList{g[0]}; });
   }
   return out;
 }
@@ -449,7 +451,9 @@ Tensor Tensor::detach() const {
   return make_view(*this, shape(), strides(), offset());
 }
 
-void Tensor::backward(const Tensor& grad) const { autograd::backward({*this}, {grad}); }
+void Tensor::backward(const Tensor& grad) const {
+  autograd::backward({*this}, {grad});
+}
 
 // ---------------------------------------------------------------- printing
 
@@ -483,14 +487,16 @@ std::string Tensor::str(int64_t max_per_dim) const {
   };
   os << "Tensor(";
   rec(0, 0);
-  os << ", shape=" << shape_str(s) << ", dtype=" << dtype_name(dtype()) << ", device="
-     << device().str();
+  os << ", shape=" << shape_str(s) << ", dtype=" << dtype_name(dtype())
+     << ", device=" << device().str();
   if (requires_grad()) os << ", requires_grad";
   os << ')';
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.str();
+}
 
 // ---------------------------------------------------------------- creation
 
@@ -509,12 +515,24 @@ Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   t.fill_(value);
   return t;
 }
-Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0, dtype, device); }
-Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1, dtype, device); }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
-Tensor full_like(const Tensor& t, double v) { return full(t.shape(), v, t.dtype(), t.device()); }
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 0, dtype, device);
+}
+Tensor ones(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 1, dtype, device);
+}
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), t.dtype(), t.device());
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.dtype(), t.device());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.dtype(), t.device());
+}
+Tensor full_like(const Tensor& t, double v) {
+  return full(t.shape(), v, t.dtype(), t.device());
+}
 Tensor scalar_tensor(double value, DType dtype, Device device) {
   return full({}, value, dtype, device);
 }
@@ -529,14 +547,16 @@ Tensor arange(double start, double end, double step, DType dtype) {
   });
   return t;
 }
-Tensor arange(int64_t end, DType dtype) { return arange(0.0, static_cast<double>(end), 1.0, dtype); }
+Tensor arange(int64_t end, DType dtype) {
+  return arange(0.0, static_cast<double>(end), 1.0, dtype);
+}
 
 Tensor rand(const Shape& shape, Generator* gen, double low, double high, DType dtype,
             Device device) {
   Generator& g = gen ? *gen : default_generator();
   Tensor t = empty(shape, dtype, device);
-  OAR_DISPATCH_GPU(device, fill_uniform, t, g.seed(),
-                   g.reserve(static_cast<uint64_t>(t.numel())), low, high);
+  OAR_DISPATCH_GPU(device, fill_uniform, t, g.seed(), g.reserve(static_cast<uint64_t>(t.numel())),
+                   low, high);
   return t;
 }
 
@@ -554,8 +574,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen, DT
   OAR_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
   Generator& g = gen ? *gen : default_generator();
   Tensor t = empty(shape, dtype, device);
-  OAR_DISPATCH_GPU(device, fill_randint, t, g.seed(),
-                   g.reserve(static_cast<uint64_t>(t.numel())), low, high);
+  OAR_DISPATCH_GPU(device, fill_randint, t, g.seed(), g.reserve(static_cast<uint64_t>(t.numel())),
+                   low, high);
   return t;
 }
 

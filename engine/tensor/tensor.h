@@ -107,7 +107,7 @@ class Tensor {
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor select(int64_t dim, int64_t index) const;  // removes dim
-  Tensor expand(const Shape& shape) const;         // -1 keeps a size
+  Tensor expand(const Shape& shape) const;          // -1 keeps a size
   Tensor squeeze(int64_t dim) const;
   Tensor squeeze() const;
   Tensor unsqueeze(int64_t dim) const;

@@ -30,8 +30,10 @@ Registry<optim::LrSchedule, double, int64_t>& schedules() {
 namespace {
 
 Schema& common_optimizer_keys(Schema& s, double lr, double wd) {
-  return s.key<double>("lr", lr, "learning rate (the schedule's peak)").min(0)
-      .key<double>("weight_decay", wd, "weight decay").min(0)
+  return s.key<double>("lr", lr, "learning rate (the schedule's peak)")
+      .min(0)
+      .key<double>("weight_decay", wd, "weight decay")
+      .min(0)
       .key<bool>("decay_bias_and_norm", false,
                  "also decay biases and norm weights (1-D parameters); off as BERT and timm do");
 }
@@ -69,8 +71,10 @@ void register_engine_components() {
   {
     Schema s("optimizer", "sgd", "SGD with momentum and Nesterov (torch.optim.SGD)");
     common_optimizer_keys(s, 0.1, 0.0)
-        .key<double>("momentum", 0.9, "momentum").range(0, 1)
-        .key<double>("dampening", 0.0, "dampening").range(0, 1)
+        .key<double>("momentum", 0.9, "momentum")
+        .range(0, 1)
+        .key<double>("dampening", 0.0, "dampening")
+        .range(0, 1)
         .key<bool>("nesterov", false, "Nesterov momentum");
     optimizers().add(s, [](const Config& c, const std::string& k, nn::Module* m) {
       optim::SgdOptions o;
@@ -87,33 +91,40 @@ void register_engine_components() {
              decoupled ? "AdamW: Adam with decoupled weight decay (torch.optim.AdamW)"
                        : "Adam with L2 weight decay (torch.optim.Adam)");
     common_optimizer_keys(s, 1e-3, decoupled ? 0.01 : 0.0)
-        .key<double>("beta1", 0.9, "first-moment decay").range(0, 1)
-        .key<double>("beta2", 0.999, "second-moment decay").range(0, 1)
-        .key<double>("eps", 1e-8, "denominator epsilon").min(0)
+        .key<double>("beta1", 0.9, "first-moment decay")
+        .range(0, 1)
+        .key<double>("beta2", 0.999, "second-moment decay")
+        .range(0, 1)
+        .key<double>("eps", 1e-8, "denominator epsilon")
+        .min(0)
         .key<bool>("amsgrad", false, "AMSGrad variant");
-    optimizers().add(s, [decoupled](const Config& c, const std::string& k, nn::Module* m)
-                            -> std::shared_ptr<optim::Optimizer> {
-      optim::AdamOptions o;
-      o.lr = c.get<double>(k + ".lr");
-      o.weight_decay = c.get<double>(k + ".weight_decay");
-      o.beta1 = c.get<double>(k + ".beta1");
-      o.beta2 = c.get<double>(k + ".beta2");
-      o.eps = c.get<double>(k + ".eps");
-      o.amsgrad = c.get<bool>(k + ".amsgrad");
-      if (decoupled) {
-        optim::AdamWOptions w;
-        static_cast<optim::AdamOptions&>(w) = o;
-        return std::make_shared<optim::AdamW>(groups_for(c, k, m), w);
-      }
-      return std::make_shared<optim::Adam>(groups_for(c, k, m), o);
-    });
+    optimizers().add(s,
+                     [decoupled](const Config& c, const std::string& k,
+                                 nn::Module* m) -> std::shared_ptr<optim::Optimizer> {
+                       optim::AdamOptions o;
+                       o.lr = c.get<double>(k + ".lr");
+                       o.weight_decay = c.get<double>(k + ".weight_decay");
+                       o.beta1 = c.get<double>(k + ".beta1");
+                       o.beta2 = c.get<double>(k + ".beta2");
+                       o.eps = c.get<double>(k + ".eps");
+                       o.amsgrad = c.get<bool>(k + ".amsgrad");
+                       if (decoupled) {
+                         optim::AdamWOptions w;
+                         static_cast<optim::AdamOptions&>(w) = o;
+                         return std::make_shared<optim::AdamW>(groups_for(c, k, m), w);
+                       }
+                       return std::make_shared<optim::Adam>(groups_for(c, k, m), o);
+                     });
   }
   {
     Schema s("optimizer", "rmsprop", "RMSProp, optionally centered (torch.optim.RMSprop)");
     common_optimizer_keys(s, 1e-2, 0.0)
-        .key<double>("alpha", 0.99, "smoothing constant").range(0, 1)
-        .key<double>("eps", 1e-8, "denominator epsilon").min(0)
-        .key<double>("momentum", 0.0, "momentum").range(0, 1)
+        .key<double>("alpha", 0.99, "smoothing constant")
+        .range(0, 1)
+        .key<double>("eps", 1e-8, "denominator epsilon")
+        .min(0)
+        .key<double>("momentum", 0.0, "momentum")
+        .range(0, 1)
         .key<bool>("centered", false, "normalise by the centred second moment");
     optimizers().add(s, [](const Config& c, const std::string& k, nn::Module* m) {
       optim::RmsPropOptions o;
@@ -129,9 +140,12 @@ void register_engine_components() {
   {
     Schema s("optimizer", "adagrad", "Adagrad (torch.optim.Adagrad)");
     common_optimizer_keys(s, 1e-2, 0.0)
-        .key<double>("lr_decay", 0.0, "learning-rate decay").min(0)
-        .key<double>("initial_accumulator_value", 0.0, "initial sum of squares").min(0)
-        .key<double>("eps", 1e-10, "denominator epsilon").min(0);
+        .key<double>("lr_decay", 0.0, "learning-rate decay")
+        .min(0)
+        .key<double>("initial_accumulator_value", 0.0, "initial sum of squares")
+        .min(0)
+        .key<double>("eps", 1e-10, "denominator epsilon")
+        .min(0);
     optimizers().add(s, [](const Config& c, const std::string& k, nn::Module* m) {
       optim::AdagradOptions o;
       o.lr = c.get<double>(k + ".lr");
@@ -159,8 +173,10 @@ void register_engine_components() {
   }
   {
     Schema s("lr", "step", "lr * gamma^(step / step_size)");
-    s.required<int64_t>("step_size", "steps between decays").min(1)
-        .key<double>("gamma", 0.1, "decay factor").range(0, 1);
+    s.required<int64_t>("step_size", "steps between decays")
+        .min(1)
+        .key<double>("gamma", 0.1, "decay factor")
+        .range(0, 1);
     schedules().add(s, [](const Config& c, const std::string& k, double base, int64_t) {
       return std::make_shared<optim::StepLr>(base, c.get<int64_t>(k + ".step_size"),
                                              c.get<double>(k + ".gamma"));
@@ -175,35 +191,45 @@ void register_engine_components() {
   }
   {
     Schema s("lr", "cosine", "cosine annealing, optional warm restarts (SGDR)");
-    s.key<int64_t>("t_max", 0, "period in steps; 0: the whole run").min(0)
-        .key<double>("eta_min", 0.0, "floor").min(0)
-        .key<int64_t>("restart_period", 0, "first restart period (T_0); 0: no restarts").min(0)
-        .key<int64_t>("restart_mult", 1, "period multiplier after each restart (T_mult)").min(1);
-    schedules().add(s, [](const Config& c, const std::string& k, double base, int64_t total)
-                           -> std::shared_ptr<optim::LrSchedule> {
-      const double eta = c.get<double>(k + ".eta_min");
-      const int64_t t0 = c.get<int64_t>(k + ".restart_period");
-      if (t0 > 0)
-        return std::make_shared<optim::CosineLr>(
-            optim::CosineLr::with_restarts(base, t0, c.get<int64_t>(k + ".restart_mult"), eta));
-      const int64_t t = c.get<int64_t>(k + ".t_max");
-      return std::make_shared<optim::CosineLr>(base, t > 0 ? t : std::max<int64_t>(total, 1), eta);
-    });
+    s.key<int64_t>("t_max", 0, "period in steps; 0: the whole run")
+        .min(0)
+        .key<double>("eta_min", 0.0, "floor")
+        .min(0)
+        .key<int64_t>("restart_period", 0, "first restart period (T_0); 0: no restarts")
+        .min(0)
+        .key<int64_t>("restart_mult", 1, "period multiplier after each restart (T_mult)")
+        .min(1);
+    schedules().add(s,
+                    [](const Config& c, const std::string& k, double base,
+                       int64_t total) -> std::shared_ptr<optim::LrSchedule> {
+                      const double eta = c.get<double>(k + ".eta_min");
+                      const int64_t t0 = c.get<int64_t>(k + ".restart_period");
+                      if (t0 > 0)
+                        return std::make_shared<optim::CosineLr>(optim::CosineLr::with_restarts(
+                            base, t0, c.get<int64_t>(k + ".restart_mult"), eta));
+                      const int64_t t = c.get<int64_t>(k + ".t_max");
+                      return std::make_shared<optim::CosineLr>(
+                          base, t > 0 ? t : std::max<int64_t>(total, 1), eta);
+                    });
   }
   {
     Schema s("lr", "warmup", "linear warmup, then constant/linear/cosine/polynomial decay");
-    s.key<int64_t>("warmup_steps", 0, "steps of linear warmup from 0").min(0)
-        .key<double>("warmup_ratio", 0.0, "warmup as a fraction of the run (if steps is 0)").range(0, 1)
+    s.key<int64_t>("warmup_steps", 0, "steps of linear warmup from 0")
+        .min(0)
+        .key<double>("warmup_ratio", 0.0, "warmup as a fraction of the run (if steps is 0)")
+        .range(0, 1)
         .key<std::string>("decay", "linear", "decay after warmup")
         .choices({"constant", "linear", "cosine", "polynomial"})
-        .key<double>("end_lr", 0.0, "lr at the end of the run").min(0)
-        .key<double>("power", 1.0, "polynomial power").min(0);
+        .key<double>("end_lr", 0.0, "lr at the end of the run")
+        .min(0)
+        .key<double>("power", 1.0, "polynomial power")
+        .min(0);
     schedules().add(s, [](const Config& c, const std::string& k, double base, int64_t total) {
       int64_t warm = c.get<int64_t>(k + ".warmup_steps");
       if (warm == 0) warm = static_cast<int64_t>(c.get<double>(k + ".warmup_ratio") * total);
       const std::string d = c.get<std::string>(k + ".decay");
-      const optim::DecayKind kind = d == "constant" ? optim::DecayKind::constant
-                                    : d == "cosine" ? optim::DecayKind::cosine
+      const optim::DecayKind kind = d == "constant"     ? optim::DecayKind::constant
+                                    : d == "cosine"     ? optim::DecayKind::cosine
                                     : d == "polynomial" ? optim::DecayKind::polynomial
                                                         : optim::DecayKind::linear;
       return std::make_shared<optim::WarmupLr>(base, warm, std::max<int64_t>(total, warm + 1), kind,
@@ -216,29 +242,44 @@ void register_engine_components() {
 const Schema& trainer_schema() {
   static const Schema s = [] {
     Schema t("trainer", "trainer", "the training loop: length, evaluation, checkpoints, logs");
-    t.key<int64_t>("epochs", 1, "passes over the training data").min(0)
-        .key<int64_t>("max_steps", 0, "stop after this many optimizer steps (0: epochs decide)").min(0)
-        .key<int64_t>("grad_accum", 1, "batches per optimizer step").min(1)
-        .key<int64_t>("eval_every_steps", 0, "evaluate every N steps (0: at epoch ends)").min(0)
-        .key<int64_t>("eval_every_epochs", 1, "evaluate every N epochs (0: never at epoch ends)").min(0)
-        .key<int64_t>("save_every_steps", 0, "extra checkpoints every N steps (0: none)").min(0)
-        .key<int64_t>("log_every", 50, "steps between log records").min(1)
+    t.key<int64_t>("epochs", 1, "passes over the training data")
+        .min(0)
+        .key<int64_t>("max_steps", 0, "stop after this many optimizer steps (0: epochs decide)")
+        .min(0)
+        .key<int64_t>("grad_accum", 1, "batches per optimizer step")
+        .min(1)
+        .key<int64_t>("eval_every_steps", 0, "evaluate every N steps (0: at epoch ends)")
+        .min(0)
+        .key<int64_t>("eval_every_epochs", 1, "evaluate every N epochs (0: never at epoch ends)")
+        .min(0)
+        .key<int64_t>("save_every_steps", 0, "extra checkpoints every N steps (0: none)")
+        .min(0)
+        .key<int64_t>("log_every", 50, "steps between log records")
+        .min(1)
         .key<std::string>("best_metric", "", "metric that picks best/ (default: the first)")
-        .key<std::string>("best_mode", "max", "whether higher or lower is better").choices({"max", "min"})
-        .key<int64_t>("early_stopping_patience", 0, "evaluations without improvement before stopping (0: off)").min(0)
-        .key<int64_t>("keep_last", 2, "step checkpoints to keep").min(1)
-        .key<double>("clip_grad_norm", 0.0, "global gradient-norm clip (0: off)").min(0)
+        .key<std::string>("best_mode", "max", "whether higher or lower is better")
+        .choices({"max", "min"})
+        .key<int64_t>("early_stopping_patience", 0,
+                      "evaluations without improvement before stopping (0: off)")
+        .min(0)
+        .key<int64_t>("keep_last", 2, "step checkpoints to keep")
+        .min(1)
+        .key<double>("clip_grad_norm", 0.0, "global gradient-norm clip (0: off)")
+        .min(0)
         .key<bool>("bf16", false, "bf16 autocast for matmul and convolution")
-        .key<int64_t>("seed", 42, "seed for initialisation, shuffling, augmentation and dropout").min(0)
+        .key<int64_t>("seed", 42, "seed for initialisation, shuffling, augmentation and dropout")
+        .min(0)
         .key<std::string>("output_dir", "", "run directory (default: runs/<config name>)")
-        .key<int64_t>("threads", 0, "CPU threads (0: all cores)").min(0);
+        .key<int64_t>("threads", 0, "CPU threads (0: all cores)")
+        .min(0);
     return t;
   }();
   return s;
 }
 
 TrainerOptions trainer_options(Config& config) {
-  if (!config.has("trainer")) config.set("trainer", YAML::Node(YAML::NodeType::Map), Origin{config.file(), 0, 0, "default"});
+  if (!config.has("trainer"))
+    config.set("trainer", YAML::Node(YAML::NodeType::Map), Origin{config.file(), 0, 0, "default"});
   validate(config, "trainer", trainer_schema());
   TrainerOptions o;
   o.epochs = config.get<int64_t>("trainer.epochs");

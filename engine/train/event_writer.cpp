@@ -38,7 +38,9 @@ void varint(std::string& out, uint64_t v) {
   }
   out += static_cast<char>(v);
 }
-void tag(std::string& out, int field, int wire) { varint(out, (static_cast<uint64_t>(field) << 3) | wire); }
+void tag(std::string& out, int field, int wire) {
+  varint(out, (static_cast<uint64_t>(field) << 3) | wire);
+}
 void fixed64(std::string& out, double d) {
   char b[8];
   std::memcpy(b, &d, 8);
@@ -63,9 +65,11 @@ EventWriter::EventWriter(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const auto secs = static_cast<int64_t>(now_seconds());
-  path_ = (std::filesystem::path(dir) / ("events.out.tfevents." + std::to_string(secs) + ".oar")).string();
+  path_ = (std::filesystem::path(dir) / ("events.out.tfevents." + std::to_string(secs) + ".oar"))
+              .string();
   f_ = std::fopen(path_.c_str(), "ab");
-  OAR_CHECK(f_ != nullptr, "cannot create TensorBoard event file ", path_, ": ", std::strerror(errno));
+  OAR_CHECK(f_ != nullptr, "cannot create TensorBoard event file ", path_, ": ",
+            std::strerror(errno));
   std::string ev;  // Event{wall_time=1, file_version=3}
   tag(ev, 1, 1);
   fixed64(ev, now_seconds());

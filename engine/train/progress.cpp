@@ -7,9 +7,12 @@
 namespace oar {
 
 Progress::Progress(std::string label, int64_t total, int64_t every, bool force_plain)
-    : label_(std::move(label)), total_(total), every_(every < 1 ? 1 : every),
+    : label_(std::move(label)),
+      total_(total),
+      every_(every < 1 ? 1 : every),
       tty_(!force_plain && isatty(STDERR_FILENO)),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 std::string Progress::format_duration(double s) {
   if (s < 0) s = 0;
@@ -19,7 +22,8 @@ std::string Progress::format_duration(double s) {
     std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", static_cast<long>(t / 3600),
                   static_cast<long>(t / 60 % 60), static_cast<long>(t % 60));
   else
-    std::snprintf(buf, sizeof buf, "%02ld:%02ld", static_cast<long>(t / 60), static_cast<long>(t % 60));
+    std::snprintf(buf, sizeof buf, "%02ld:%02ld", static_cast<long>(t / 60),
+                  static_cast<long>(t % 60));
   return buf;
 }
 
@@ -44,9 +48,9 @@ void Progress::update(int64_t done, int64_t samples, const std::string& status) 
   } else if (done / every_ != last_plain_ / every_ || last_plain_ < 0) {
     if (done % every_ != 0 && done != total_) return;
     last_plain_ = done;
-    std::snprintf(line, sizeof line, "%s step %ld/%ld  %s  %.1f samples/s  ETA %s\n", label_.c_str(),
-                  static_cast<long>(done), static_cast<long>(total_), status.c_str(), rate,
-                  format_duration(eta).c_str());
+    std::snprintf(line, sizeof line, "%s step %ld/%ld  %s  %.1f samples/s  ETA %s\n",
+                  label_.c_str(), static_cast<long>(done), static_cast<long>(total_),
+                  status.c_str(), rate, format_duration(eta).c_str());
     std::fputs(line, stderr);
   }
 }

@@ -1,7 +1,7 @@
 #include "engine/train/trainer.h"
 
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -30,7 +30,9 @@ namespace oar {
 namespace {
 
 std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal.store(sig); }
+void on_signal(int sig) {
+  g_signal.store(sig);
+}
 
 // Installs SIGINT/SIGTERM handlers for the scope of a fit and restores the old ones.
 class SignalScope {
@@ -49,7 +51,8 @@ class SignalScope {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 std::string fmt(double v, int prec = 4) {
@@ -137,8 +140,14 @@ struct Trainer::Logs {
 Trainer::Trainer(Task& task, optim::Optimizer& optimizer, const optim::LrSchedule* schedule,
                  BatchSource& train, BatchSource* valid, TrainerOptions options,
                  std::string resolved_config_yaml)
-    : task_(task), opt_(optimizer), schedule_(schedule), train_(train), valid_(valid),
-      o_(std::move(options)), config_yaml_(std::move(resolved_config_yaml)), gen_(o_.seed) {
+    : task_(task),
+      opt_(optimizer),
+      schedule_(schedule),
+      train_(train),
+      valid_(valid),
+      o_(std::move(options)),
+      config_yaml_(std::move(resolved_config_yaml)),
+      gen_(o_.seed) {
   OAR_CHECK(o_.grad_accum >= 1, "trainer.grad_accum must be at least 1");
   OAR_CHECK(o_.epochs >= 1 || o_.max_steps >= 1, "trainer: set epochs or max_steps");
   OAR_CHECK(!o_.output_dir.empty(), "trainer: no output directory");
@@ -155,7 +164,8 @@ std::string Trainer::latest_checkpoint(const std::string& run_dir) {
   fs::path found;
   for (const auto& e : fs::directory_iterator(ck, ec)) {
     const int64_t s = step_of(e.path());
-    if (s > best && fs::exists(e.path() / "state.json") && fs::exists(e.path() / "model.safetensors")) {
+    if (s > best && fs::exists(e.path() / "state.json") &&
+        fs::exists(e.path() / "model.safetensors")) {
       best = s;
       found = e.path();
     }
@@ -192,9 +202,9 @@ void Trainer::save_checkpoint(bool also_best) {
   io::write_safetensors((tmp / "optim.safetensors").string(), opt_.state_tensors(),
                         {{"optimizer", opt_.name()}});
   io::write_file_atomic((tmp / "config.yaml").string(), config_yaml_);
-  const Json state = state_json(st_.epoch, st_.batch_in_epoch, st_.step, st_.rng, st_.has_best,
-                                st_.best_value, st_.best_step, st_.evals_without_improvement,
-                                best_name_);
+  const Json state =
+      state_json(st_.epoch, st_.batch_in_epoch, st_.step, st_.rng, st_.has_best, st_.best_value,
+                 st_.best_step, st_.evals_without_improvement, best_name_);
   // state.json last: a checkpoint without it is incomplete and never resumed from.
   io::write_file_atomic((tmp / "state.json").string(), state.dump(2) + "\n");
   fsync_dir(tmp);
@@ -221,7 +231,8 @@ void Trainer::prune_checkpoints() {
   }
   std::sort(all.begin(), all.end());
   const int64_t keep = std::max<int64_t>(1, o_.keep_last);
-  for (int64_t i = 0; i + keep < static_cast<int64_t>(all.size()); ++i) fs::remove_all(all[i].second, ec);
+  for (int64_t i = 0; i + keep < static_cast<int64_t>(all.size()); ++i)
+    fs::remove_all(all[i].second, ec);
 }
 
 void Trainer::load_checkpoint(const std::string& dir) {
@@ -320,13 +331,13 @@ FitResult Trainer::fit(const std::string& resume) {
   FitResult result;
 
   const int64_t per_epoch = train_.num_batches();
-  OAR_CHECK(per_epoch > 0, "trainer: the training data yields no batch (",
-            train_.num_samples(), " samples)");
+  OAR_CHECK(per_epoch > 0, "trainer: the training data yields no batch (", train_.num_samples(),
+            " samples)");
   const int64_t steps_per_epoch = (per_epoch + o_.grad_accum - 1) / o_.grad_accum;
   const int64_t total_steps =
       o_.max_steps > 0 ? o_.max_steps : steps_per_epoch * std::max<int64_t>(o_.epochs, 1);
-  const int64_t epochs = o_.max_steps > 0 ? (o_.max_steps + steps_per_epoch - 1) / steps_per_epoch
-                                          : o_.epochs;
+  const int64_t epochs =
+      o_.max_steps > 0 ? (o_.max_steps + steps_per_epoch - 1) / steps_per_epoch : o_.epochs;
 
   auto run_eval = [&](int64_t epoch) {
     if (!valid_) return false;
@@ -379,11 +390,11 @@ FitResult Trainer::fit(const std::string& resume) {
       const double lv = loss.item<double>();
       if (!std::isfinite(lv)) {
         const std::string last = latest_checkpoint(o_.output_dir);
-        throw DivergedError(detail::concat(
-            "loss is ", lv, " at step ", st_.step + 1, " (epoch ", epoch + 1, ", batch ",
-            st_.batch_in_epoch, "); stopped. ",
-            last.empty() ? std::string("No checkpoint was written yet.")
-                         : "Last good checkpoint: " + last));
+        throw DivergedError(
+            detail::concat("loss is ", lv, " at step ", st_.step + 1, " (epoch ", epoch + 1,
+                           ", batch ", st_.batch_in_epoch, "); stopped. ",
+                           last.empty() ? std::string("No checkpoint was written yet.")
+                                        : "Last good checkpoint: " + last));
       }
       (o_.grad_accum > 1 ? div(loss, static_cast<double>(o_.grad_accum)) : loss).backward();
       loss_acc += lv;
@@ -397,13 +408,16 @@ FitResult Trainer::fit(const std::string& resume) {
       const double lr = schedule_ ? schedule_->lr(st_.step) : opt_.lr();
       if (schedule_) opt_.set_lr(lr);
       double gnorm = 0;
-      if (o_.clip_grad_norm > 0) gnorm = optim::clip_grad_norm(model.parameters(), o_.clip_grad_norm);
+      if (o_.clip_grad_norm > 0)
+        gnorm = optim::clip_grad_norm(model.parameters(), o_.clip_grad_norm);
       opt_.step();
       opt_.zero_grad();
       ++st_.step;
-      bar.update(st_.batch_in_epoch, samples, "loss " + fmt(loss_acc / std::max<int64_t>(1, loss_n)));
+      bar.update(st_.batch_in_epoch, samples,
+                 "loss " + fmt(loss_acc / std::max<int64_t>(1, loss_n)));
       if (st_.step % o_.log_every == 0 || epoch_end) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
+        const double el =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
         Json rec = Json::object();
         rec["phase"] = "train";
         rec["step"] = st_.step;
@@ -458,7 +472,8 @@ FitResult Trainer::fit(const std::string& resume) {
         stop = true;
       }
     }
-    if (!result.interrupted_by) bar.finish("loss " + fmt(loss_n ? loss_acc / loss_n : last_logged_loss));
+    if (!result.interrupted_by)
+      bar.finish("loss " + fmt(loss_n ? loss_acc / loss_n : last_logged_loss));
     result.epochs_completed = st_.epoch;
   }
   (void)total_steps;
@@ -472,8 +487,8 @@ FitResult Trainer::fit(const std::string& resume) {
   return result;
 }
 
-int64_t predict_to_file(Task& task, BatchSource& source, const std::string& jsonl_path,
-                        bool bf16, bool plain_progress) {
+int64_t predict_to_file(Task& task, BatchSource& source, const std::string& jsonl_path, bool bf16,
+                        bool plain_progress) {
   NoGradGuard no_grad;
   AutocastGuard ac(bf16);
   task.model().eval();

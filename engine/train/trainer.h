@@ -24,26 +24,26 @@ class LrSchedule;
 
 struct TrainerOptions {
   int64_t epochs = 1;
-  int64_t max_steps = 0;           // optimizer steps; 0: the epochs decide
-  int64_t grad_accum = 1;          // batches per optimizer step
-  int64_t eval_every_steps = 0;    // 0: evaluate at epoch ends (see eval_every_epochs)
-  int64_t eval_every_epochs = 1;   // 0: never at epoch ends
-  int64_t save_every_steps = 0;    // extra checkpoints between evaluations; 0: none
-  int64_t log_every = 50;          // steps between plain log lines and metrics.jsonl records
-  std::string best_metric;         // e.g. "top1"; empty: the first metric reported
-  bool best_max = true;            // false: lower is better (e.g. "loss")
+  int64_t max_steps = 0;                // optimizer steps; 0: the epochs decide
+  int64_t grad_accum = 1;               // batches per optimizer step
+  int64_t eval_every_steps = 0;         // 0: evaluate at epoch ends (see eval_every_epochs)
+  int64_t eval_every_epochs = 1;        // 0: never at epoch ends
+  int64_t save_every_steps = 0;         // extra checkpoints between evaluations; 0: none
+  int64_t log_every = 50;               // steps between plain log lines and metrics.jsonl records
+  std::string best_metric;              // e.g. "top1"; empty: the first metric reported
+  bool best_max = true;                 // false: lower is better (e.g. "loss")
   int64_t early_stopping_patience = 0;  // evaluations without improvement before stopping; 0 off
-  int64_t keep_last = 2;           // step checkpoints kept (best/ is separate)
-  double clip_grad_norm = 0.0;     // 0: off
-  bool bf16 = false;               // autocast matmul/conv to bf16
-  uint64_t seed = 0;               // dropout and other in-model randomness
+  int64_t keep_last = 2;                // step checkpoints kept (best/ is separate)
+  double clip_grad_norm = 0.0;          // 0: off
+  bool bf16 = false;                    // autocast matmul/conv to bf16
+  uint64_t seed = 0;                    // dropout and other in-model randomness
   std::string output_dir;
-  bool plain_progress = false;     // never draw the terminal bar
+  bool plain_progress = false;  // never draw the terminal bar
 };
 
 struct EvalResult {
   std::vector<std::pair<std::string, double>> values;  // "loss" first, then the metrics'
-  double get(const std::string& name) const;            // throws naming known names
+  double get(const std::string& name) const;           // throws naming known names
 };
 
 struct FitResult {

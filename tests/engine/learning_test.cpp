@@ -1,8 +1,8 @@
 // End-to-end learning checks of the engine: a tiny MLP and a tiny CNN learn made-up tasks,
 // and training is bit-for-bit deterministic under a seed with one thread.
 #include <gtest/gtest.h>
-#include <cmath>
 #include <omp.h>
+#include <cmath>
 
 #include "engine/nn.h"
 #include "engine/ops.h"
@@ -64,7 +64,8 @@ struct TinyCnn : nn::Module {
   explicit TinyCnn(Generator& g) {
     nn::ConvOptions o;
     o.padding = {1, 1};
-    conv = register_module("conv", std::make_shared<nn::Conv2d>(1, 8, std::vector<int64_t>{3, 3}, o, &g));
+    conv = register_module("conv",
+                           std::make_shared<nn::Conv2d>(1, 8, std::vector<int64_t>{3, 3}, o, &g));
     bn = register_module("bn", std::make_shared<nn::BatchNorm2d>(8));
     fc = register_module("fc", std::make_shared<nn::Linear>(8, 2, true, &g));
   }
@@ -99,8 +100,8 @@ TEST(Learning, TinyMlpLearnsRings) {
     opt.step();
   }
   NoGradGuard ng;
-  EXPECT_GT(first, 0.9);   // about log(3) at the start
-  EXPECT_LT(last, 0.25);   // the bound this test promises
+  EXPECT_GT(first, 0.9);  // about log(3) at the start
+  EXPECT_LT(last, 0.25);  // the bound this test promises
   EXPECT_GT(accuracy((*model)(x), y), 0.9);
 }
 

@@ -26,8 +26,8 @@ Tensor rand_input(const Shape& shape, uint64_t seed, double lo = -1.0, double hi
 
 }  // namespace oar::testing
 
-#define EXPECT_GRADCHECK(f, inputs, ...)                                                 \
-  do {                                                                                   \
-    const std::string _gc = ::oar::testing::gradcheck((f), (inputs), ##__VA_ARGS__);     \
-    EXPECT_TRUE(_gc.empty()) << _gc;                                                     \
+#define EXPECT_GRADCHECK(f, inputs, ...)                                             \
+  do {                                                                               \
+    const std::string _gc = ::oar::testing::gradcheck((f), (inputs), ##__VA_ARGS__); \
+    EXPECT_TRUE(_gc.empty()) << _gc;                                                 \
   } while (0)

@@ -18,10 +18,13 @@ uint32_t masked(const std::string& s, size_t off, size_t n) {
 }
 }  // namespace
 
-TEST(EventWriter, Crc32cCheckValue) { EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u); }
+TEST(EventWriter, Crc32cCheckValue) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+}
 
 TEST(EventWriter, RecordsAreFramedWithValidChecksums) {
-  const auto dir = std::filesystem::temp_directory_path() / ("oar_events_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("oar_events_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::string path;
   {

@@ -23,7 +23,8 @@ namespace {
 // In-memory samples: 4x4 "images" whose class is whether the left or the right half is bright.
 class Source : public BatchSource {
  public:
-  Source(int64_t n, int64_t batch, uint64_t seed, bool shuffle) : n_(n), batch_(batch), seed_(seed), shuffle_(shuffle) {
+  Source(int64_t n, int64_t batch, uint64_t seed, bool shuffle)
+      : n_(n), batch_(batch), seed_(seed), shuffle_(shuffle) {
     Generator g(seed);
     x_ = randn({n, 16}, &g, 0.0, 0.5);
     std::vector<int64_t> y(static_cast<size_t>(n));
@@ -31,7 +32,8 @@ class Source : public BatchSource {
     for (int64_t i = 0; i < n; ++i) {
       y[static_cast<size_t>(i)] = static_cast<int64_t>(g.next_u64() % 2);
       for (int64_t r = 0; r < 4; ++r)
-        for (int64_t c = 0; c < 2; ++c) p[i * 16 + r * 4 + c + 2 * y[static_cast<size_t>(i)]] += 1.0f;
+        for (int64_t c = 0; c < 2; ++c)
+          p[i * 16 + r * 4 + c + 2 * y[static_cast<size_t>(i)]] += 1.0f;
     }
     y_ = tensor<int64_t>(y, {n});
   }
@@ -42,8 +44,10 @@ class Source : public BatchSource {
     for (int64_t i = 0; i < n_; ++i) order_[static_cast<size_t>(i)] = i;
     if (shuffle_)
       for (int64_t i = n_ - 1; i > 0; --i)
-        std::swap(order_[static_cast<size_t>(i)],
-                  order_[Generator::hash(seed_ + static_cast<uint64_t>(epoch), static_cast<uint64_t>(i)) % static_cast<uint64_t>(i + 1)]);
+        std::swap(
+            order_[static_cast<size_t>(i)],
+            order_[Generator::hash(seed_ + static_cast<uint64_t>(epoch), static_cast<uint64_t>(i)) %
+                   static_cast<uint64_t>(i + 1)]);
     next_ = skip;
   }
   bool next(Batch& b) override {
@@ -81,7 +85,9 @@ class Accuracy : public Metric {
     c_ += sum(eq(argmax(o.at("logits"), 1), b["label"])).item<double>();
     n_ += static_cast<double>(b.size);
   }
-  std::vector<std::pair<std::string, double>> compute() const override { return {{"acc", n_ ? c_ / n_ : 0}}; }
+  std::vector<std::pair<std::string, double>> compute() const override {
+    return {{"acc", n_ ? c_ / n_ : 0}};
+  }
   std::vector<double> state() const override { return {c_, n_}; }
   void load_state(const std::vector<double>& s) override { c_ = s[0], n_ = s[1]; }
 
@@ -162,7 +168,8 @@ RunOut train(const std::string& dir, TrainerOptions o, const std::string& resume
 }
 
 std::string tmpdir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("oar_trainer_test_" + name + "_" + std::to_string(::getpid()));
+  fs::path p =
+      fs::temp_directory_path() / ("oar_trainer_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   return p.string();
 }
@@ -215,12 +222,13 @@ TEST_F(TrainerTest, WritesRunDirectoryAndKeepsLastK) {
   o.save_every_steps = 4;
   const std::string dir = tmpdir("e");
   const RunOut r = train(dir, o);
-  for (const char* f : {"config.yaml", "metrics.jsonl", "best/model.safetensors", "best/config.yaml",
-                        "best/state.json"})
+  for (const char* f : {"config.yaml", "metrics.jsonl", "best/model.safetensors",
+                        "best/config.yaml", "best/state.json"})
     EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;
   int ckpts = 0;
   for (auto& e : fs::directory_iterator(fs::path(dir) / "ckpt")) {
-    EXPECT_EQ(e.path().filename().string().rfind("step-", 0), 0u) << "temporary left behind: " << e.path();
+    EXPECT_EQ(e.path().filename().string().rfind("step-", 0), 0u)
+        << "temporary left behind: " << e.path();
     ++ckpts;
   }
   EXPECT_EQ(ckpts, 2);
