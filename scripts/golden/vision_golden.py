@@ -25,7 +25,7 @@ changes the running statistics). Dropout is 0 so that train mode is deterministi
 Train mode is ill-conditioned for deep nets at this size (BN over 2x2x2 values per channel in
 ResNet-50's last stage amplifies rounding): torch's own float32 logits differ from float64 by
 about 4e-4 of their scale there, which is why the test compares against float64 and allows the
-larger of 1e-4 and 3x torch's float32 error.
+larger of 1e-4 and 5x torch's float32 error.
 """
 import json
 import math

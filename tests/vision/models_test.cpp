@@ -4,14 +4,14 @@
 // shapes on small inputs and a short training run.
 //
 // Building a model costs its random initialisation (about 50 ns a parameter here), so the default
-// run checks the models up to ResNet-50's size (a few seconds); OAR_LONG_TESTS=1 adds ResNet-101/152
-// and the eight VGGs (about 1.1 billion parameters, a minute on two cores).
+// run checks the models up to ResNet-50's size (a few seconds); OAR_LONG_TESTS=1 adds
+// ResNet-101/152 and the eight VGGs (about 1.1 billion parameters, a minute on two cores).
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <tuple>
@@ -67,13 +67,17 @@ bool long_tests() {
   const char* v = std::getenv("OAR_LONG_TESTS");
   return v && std::string(v) == "1";
 }
-const std::set<std::string> kLarge = {"resnet34",  "resnet101", "resnet152", "vgg11",
-                                      "vgg11_bn",  "vgg13",     "vgg13_bn",  "vgg16",
-                                      "vgg16_bn",  "vgg19",     "vgg19_bn",  "resnet34_vd",
-                                      "resnet101_vd", "resnet152_vd", "resnet110_cifar"};
-bool skip(const std::string& name) { return !long_tests() && kLarge.count(name) > 0; }
+const std::set<std::string> kLarge = {
+    "resnet34", "resnet101",   "resnet152",    "vgg11",        "vgg11_bn",
+    "vgg13",    "vgg13_bn",    "vgg16",        "vgg16_bn",     "vgg19",
+    "vgg19_bn", "resnet34_vd", "resnet101_vd", "resnet152_vd", "resnet110_cifar"};
+bool skip(const std::string& name) {
+  return !long_tests() && kLarge.count(name) > 0;
+}
 
-std::string short_dtype(DType t) { return t == DType::i64 ? "i64" : t == DType::f32 ? "f32" : "?"; }
+std::string short_dtype(DType t) {
+  return t == DType::i64 ? "i64" : t == DType::f32 ? "f32" : "?";
+}
 
 }  // namespace
 
@@ -83,15 +87,22 @@ TEST(VisionModels, StateDictsEqualTorchvision) {
   const auto reference = golden::read_reference_state_dicts();
   ASSERT_EQ(reference.size(), 16u) << "tests/vision/data/torchvision_state_dicts.txt missing?";
   // Recorded from torchvision 0.29 by scripts/golden/vision_golden.py.
-  const std::map<std::string, int64_t> counts = {
-      {"resnet18", 11689512},       {"resnet34", 21797672},
-      {"resnet50", 25557032},       {"resnet101", 44549160},
-      {"resnet152", 60192808},      {"mobilenet_v2", 3504872},
-      {"mobilenet_v3_small", 2542856}, {"mobilenet_v3_large", 5483032},
-      {"vgg11", 132863336},         {"vgg11_bn", 132868840},
-      {"vgg13", 133047848},         {"vgg13_bn", 133053736},
-      {"vgg16", 138357544},         {"vgg16_bn", 138365992},
-      {"vgg19", 143667240},         {"vgg19_bn", 143678248}};
+  const std::map<std::string, int64_t> counts = {{"resnet18", 11689512},
+                                                 {"resnet34", 21797672},
+                                                 {"resnet50", 25557032},
+                                                 {"resnet101", 44549160},
+                                                 {"resnet152", 60192808},
+                                                 {"mobilenet_v2", 3504872},
+                                                 {"mobilenet_v3_small", 2542856},
+                                                 {"mobilenet_v3_large", 5483032},
+                                                 {"vgg11", 132863336},
+                                                 {"vgg11_bn", 132868840},
+                                                 {"vgg13", 133047848},
+                                                 {"vgg13_bn", 133053736},
+                                                 {"vgg16", 138357544},
+                                                 {"vgg16_bn", 138365992},
+                                                 {"vgg19", 143667240},
+                                                 {"vgg19_bn", 143678248}};
   for (const auto& [name, ref] : reference) {
     SCOPED_TRACE(name);
     ASSERT_EQ(counts.at(name), ref.num_parameters);
@@ -122,9 +133,11 @@ TEST(VisionModels, ParameterCountsOfOtherVariants) {
     if (!skip(name)) {
       EXPECT_EQ(make(name)->num_parameters(), count) << name;
     }
-  const std::vector<std::pair<std::string, int64_t>> cifar = {
-      {"resnet20_cifar", 269722}, {"resnet32_cifar", 464154}, {"resnet44_cifar", 658586},
-      {"resnet56_cifar", 853018}, {"resnet110_cifar", 1727962}};
+  const std::vector<std::pair<std::string, int64_t>> cifar = {{"resnet20_cifar", 269722},
+                                                              {"resnet32_cifar", 464154},
+                                                              {"resnet44_cifar", 658586},
+                                                              {"resnet56_cifar", 853018},
+                                                              {"resnet110_cifar", 1727962}};
   for (const auto& [name, count] : cifar)
     if (!skip(name)) {
       EXPECT_EQ(make(name, 10)->num_parameters(), count) << name;
@@ -166,12 +179,16 @@ TEST(VisionModels, OutputShapesOnSmallInputs) {
     int64_t in_channels, size;
     bool small_input;
   };
-  const std::vector<Case> cases = {
-      {"resnet18", 1, 28, true},         {"resnet18_vd", 3, 64, false},
-      {"resnet18_vd", 1, 28, true},      {"resnet20_cifar", 3, 32, false},
-      {"mobilenet_v1", 1, 28, true},     {"mobilenet_v2", 1, 28, true},
-      {"mobilenet_v3_small", 1, 28, true}, {"mobilenet_v3_large", 3, 32, false},
-      {"vgg11", 3, 32, false},           {"vgg13_bn", 1, 32, false}};
+  const std::vector<Case> cases = {{"resnet18", 1, 28, true},
+                                   {"resnet18_vd", 3, 64, false},
+                                   {"resnet18_vd", 1, 28, true},
+                                   {"resnet20_cifar", 3, 32, false},
+                                   {"mobilenet_v1", 1, 28, true},
+                                   {"mobilenet_v2", 1, 28, true},
+                                   {"mobilenet_v3_small", 1, 28, true},
+                                   {"mobilenet_v3_large", 3, 32, false},
+                                   {"vgg11", 3, 32, false},
+                                   {"vgg13_bn", 1, 32, false}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     if (skip(c.name)) continue;

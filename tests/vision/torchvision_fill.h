@@ -21,7 +21,8 @@ inline double pattern(int64_t i, int64_t k) {
 }
 
 inline bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Fills `t` (f32, contiguous) as the k-th state entry named `name`.

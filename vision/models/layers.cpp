@@ -7,17 +7,29 @@
 
 namespace oar::vision {
 
-Tensor ReLU::forward(const Tensor& x) { return relu(x); }
-Tensor ReLU6::forward(const Tensor& x) { return relu6(x); }
-Tensor Hardswish::forward(const Tensor& x) { return hard_swish(x); }
-Tensor Hardsigmoid::forward(const Tensor& x) { return hard_sigmoid(x); }
+Tensor ReLU::forward(const Tensor& x) {
+  return relu(x);
+}
+Tensor ReLU6::forward(const Tensor& x) {
+  return relu6(x);
+}
+Tensor Hardswish::forward(const Tensor& x) {
+  return hard_swish(x);
+}
+Tensor Hardsigmoid::forward(const Tensor& x) {
+  return hard_sigmoid(x);
+}
 
 std::shared_ptr<nn::Module> make_activation(Activation a) {
   switch (a) {
-    case Activation::relu: return std::make_shared<ReLU>();
-    case Activation::relu6: return std::make_shared<ReLU6>();
-    case Activation::hardswish: return std::make_shared<Hardswish>();
-    case Activation::none: break;
+    case Activation::relu:
+      return std::make_shared<ReLU>();
+    case Activation::relu6:
+      return std::make_shared<ReLU6>();
+    case Activation::hardswish:
+      return std::make_shared<Hardswish>();
+    case Activation::none:
+      break;
   }
   return nullptr;
 }
@@ -28,7 +40,9 @@ MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding, bool ceil_
   params.padding = {padding, padding};
   params.ceil_mode = ceil_mode;
 }
-Tensor MaxPool2d::forward(const Tensor& x) { return max_pool(x, params); }
+Tensor MaxPool2d::forward(const Tensor& x) {
+  return max_pool(x, params);
+}
 void MaxPool2d::describe(std::ostream& os) const {
   os << "MaxPool2d(kernel=" << params.kernel[0] << ", stride=" << params.stride[0]
      << ", padding=" << params.padding[0] << ")";
@@ -41,7 +55,9 @@ AvgPool2d::AvgPool2d(int64_t kernel, int64_t stride, bool ceil_mode, bool count_
   params.ceil_mode = ceil_mode;
   params.count_include_pad = count_include_pad;
 }
-Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool(x, params); }
+Tensor AvgPool2d::forward(const Tensor& x) {
+  return avg_pool(x, params);
+}
 void AvgPool2d::describe(std::ostream& os) const {
   os << "AvgPool2d(kernel=" << params.kernel[0] << ", stride=" << params.stride[0]
      << ", ceil_mode=" << params.ceil_mode << ")";
@@ -66,12 +82,12 @@ ConvNormActivation::ConvNormActivation(int64_t in, int64_t out, int64_t kernel,
 }
 
 SqueezeExcitation::SqueezeExcitation(int64_t channels, int64_t squeeze_channels, Generator* gen) {
-  fc1 = register_module("fc1", std::make_shared<nn::Conv2d>(channels, squeeze_channels,
-                                                             std::vector<int64_t>{1, 1},
-                                                             nn::ConvOptions{}, gen));
-  fc2 = register_module("fc2", std::make_shared<nn::Conv2d>(squeeze_channels, channels,
-                                                             std::vector<int64_t>{1, 1},
-                                                             nn::ConvOptions{}, gen));
+  fc1 = register_module(
+      "fc1", std::make_shared<nn::Conv2d>(channels, squeeze_channels, std::vector<int64_t>{1, 1},
+                                          nn::ConvOptions{}, gen));
+  fc2 = register_module(
+      "fc2", std::make_shared<nn::Conv2d>(squeeze_channels, channels, std::vector<int64_t>{1, 1},
+                                          nn::ConvOptions{}, gen));
 }
 
 Tensor SqueezeExcitation::forward(const Tensor& x) {

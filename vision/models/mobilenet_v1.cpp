@@ -15,9 +15,8 @@ MobileNetV1::MobileNetV1(const MobileNetV1Options& o, Generator* gen) : options(
   struct Block {
     int64_t channels, stride;
   };
-  const Block blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2},  {256, 1},
-                          {512, 2}, {512, 1}, {512, 1}, {512, 1},  {512, 1},
-                          {512, 1}, {1024, 2}, {1024, 1}};
+  const Block blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
+                          {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   features_ = register_module("features", std::make_shared<nn::Sequential>());
   ConvNormActOptions stem;
   stem.stride = o.small_input ? 1 : 2;
@@ -39,9 +38,9 @@ MobileNetV1::MobileNetV1(const MobileNetV1Options& o, Generator* gen) : options(
     in = out;
   }
   classifier_ = register_module(
-      "classifier", std::make_shared<nn::Sequential>(
-                        std::make_shared<nn::Dropout>(o.dropout),
-                        std::make_shared<nn::Linear>(in, o.num_classes, true, gen)));
+      "classifier",
+      std::make_shared<nn::Sequential>(std::make_shared<nn::Dropout>(o.dropout),
+                                       std::make_shared<nn::Linear>(in, o.num_classes, true, gen)));
   init_like_torchvision(*this, gen ? *gen : default_generator(), /*linear_std=*/0.01);
 }
 

@@ -26,7 +26,8 @@ class InvertedResidual : public nn::Module {
     conv_->push_back(std::make_shared<ConvNormActivation>(hidden, hidden, 3, dw, gen));
     nn::ConvOptions project;
     project.bias = false;
-    conv_->push_back(std::make_shared<nn::Conv2d>(hidden, out, std::vector<int64_t>{1, 1}, project, gen));
+    conv_->push_back(
+        std::make_shared<nn::Conv2d>(hidden, out, std::vector<int64_t>{1, 1}, project, gen));
     conv_->push_back(std::make_shared<nn::BatchNorm2d>(out));
   }
   Tensor forward(const Tensor& x) override {
@@ -48,8 +49,8 @@ MobileNetV2::MobileNetV2(const MobileNetV2Options& o, Generator* gen) : options(
   struct Stage {
     int64_t t, c, n, s;
   };
-  const Stage stages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                          {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+  const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                          {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   features_ = register_module("features", std::make_shared<nn::Sequential>());
   int64_t in = make_divisible(32 * o.width_mult);
   const int64_t last = make_divisible(1280 * std::max(1.0, o.width_mult));
@@ -73,10 +74,10 @@ MobileNetV2::MobileNetV2(const MobileNetV2Options& o, Generator* gen) : options(
   ConvNormActOptions head;
   head.act = Activation::relu6;
   features_->push_back(std::make_shared<ConvNormActivation>(in, last, 1, head, gen));
-  classifier_ = register_module(
-      "classifier", std::make_shared<nn::Sequential>(
-                        std::make_shared<nn::Dropout>(o.dropout),
-                        std::make_shared<nn::Linear>(last, o.num_classes, true, gen)));
+  classifier_ = register_module("classifier",
+                                std::make_shared<nn::Sequential>(
+                                    std::make_shared<nn::Dropout>(o.dropout),
+                                    std::make_shared<nn::Linear>(last, o.num_classes, true, gen)));
   init_like_torchvision(*this, gen ? *gen : default_generator(), /*linear_std=*/0.01);
 }
 

@@ -30,8 +30,7 @@ struct Bneck {
 // block.1, ... of torchvision's InvertedResidual.
 class InvertedResidual : public nn::Module {
  public:
-  InvertedResidual(const Bneck& b, Generator* gen)
-      : use_residual_(b.stride == 1 && b.in == b.out) {
+  InvertedResidual(const Bneck& b, Generator* gen) : use_residual_(b.stride == 1 && b.in == b.out) {
     block_ = register_module("block", std::make_shared<nn::Sequential>());
     ConvNormActOptions a;
     a.act = b.hardswish ? Activation::hardswish : Activation::relu;
@@ -41,7 +40,8 @@ class InvertedResidual : public nn::Module {
     ConvNormActOptions dw = a;
     dw.stride = b.stride;
     dw.groups = b.expanded;
-    block_->push_back(std::make_shared<ConvNormActivation>(b.expanded, b.expanded, b.kernel, dw, gen));
+    block_->push_back(
+        std::make_shared<ConvNormActivation>(b.expanded, b.expanded, b.kernel, dw, gen));
     if (b.se)
       block_->push_back(
           std::make_shared<SqueezeExcitation>(b.expanded, make_divisible(b.expanded / 4), gen));
@@ -63,20 +63,20 @@ class InvertedResidual : public nn::Module {
 // Tables 1 (large) and 2 (small) of the paper, at width 1.
 const std::vector<Bneck>& table(bool large) {
   static const std::vector<Bneck> l = {
-      {16, 3, 16, 16, false, false, 1},   {16, 3, 64, 24, false, false, 2},
-      {24, 3, 72, 24, false, false, 1},   {24, 5, 72, 40, true, false, 2},
-      {40, 5, 120, 40, true, false, 1},   {40, 5, 120, 40, true, false, 1},
-      {40, 3, 240, 80, false, true, 2},   {80, 3, 200, 80, false, true, 1},
-      {80, 3, 184, 80, false, true, 1},   {80, 3, 184, 80, false, true, 1},
-      {80, 3, 480, 112, true, true, 1},   {112, 3, 672, 112, true, true, 1},
-      {112, 5, 672, 160, true, true, 2},  {160, 5, 960, 160, true, true, 1},
+      {16, 3, 16, 16, false, false, 1},  {16, 3, 64, 24, false, false, 2},
+      {24, 3, 72, 24, false, false, 1},  {24, 5, 72, 40, true, false, 2},
+      {40, 5, 120, 40, true, false, 1},  {40, 5, 120, 40, true, false, 1},
+      {40, 3, 240, 80, false, true, 2},  {80, 3, 200, 80, false, true, 1},
+      {80, 3, 184, 80, false, true, 1},  {80, 3, 184, 80, false, true, 1},
+      {80, 3, 480, 112, true, true, 1},  {112, 3, 672, 112, true, true, 1},
+      {112, 5, 672, 160, true, true, 2}, {160, 5, 960, 160, true, true, 1},
       {160, 5, 960, 160, true, true, 1}};
   static const std::vector<Bneck> s = {
-      {16, 3, 16, 16, true, false, 2},   {16, 3, 72, 24, false, false, 2},
-      {24, 3, 88, 24, false, false, 1},  {24, 5, 96, 40, true, true, 2},
-      {40, 5, 240, 40, true, true, 1},   {40, 5, 240, 40, true, true, 1},
-      {40, 5, 120, 48, true, true, 1},   {48, 5, 144, 48, true, true, 1},
-      {48, 5, 288, 96, true, true, 2},   {96, 5, 576, 96, true, true, 1},
+      {16, 3, 16, 16, true, false, 2},  {16, 3, 72, 24, false, false, 2},
+      {24, 3, 88, 24, false, false, 1}, {24, 5, 96, 40, true, true, 2},
+      {40, 5, 240, 40, true, true, 1},  {40, 5, 240, 40, true, true, 1},
+      {40, 5, 120, 48, true, true, 1},  {48, 5, 144, 48, true, true, 1},
+      {48, 5, 288, 96, true, true, 2},  {96, 5, 576, 96, true, true, 1},
       {96, 5, 576, 96, true, true, 1}};
   return large ? l : s;
 }
@@ -91,7 +91,8 @@ MobileNetV3::MobileNetV3(const MobileNetV3Options& o, Generator* gen) : options(
   stem.stride = o.small_input ? 1 : 2;
   stem.act = Activation::hardswish;
   stem.norm = v3_norm();
-  features_->push_back(std::make_shared<ConvNormActivation>(o.in_channels, width(16), 3, stem, gen));
+  features_->push_back(
+      std::make_shared<ConvNormActivation>(o.in_channels, width(16), 3, stem, gen));
   bool first_downsample = true;
   int64_t last_out = 0;
   for (Bneck b : table(o.large)) {

@@ -20,7 +20,9 @@ std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t str
   co.bias = false;
   return std::make_shared<nn::Conv2d>(in, out, std::vector<int64_t>{k, k}, co, gen);
 }
-std::shared_ptr<nn::BatchNorm2d> bn(int64_t c) { return std::make_shared<nn::BatchNorm2d>(c); }
+std::shared_ptr<nn::BatchNorm2d> bn(int64_t c) {
+  return std::make_shared<nn::BatchNorm2d>(c);
+}
 
 enum class Shortcut { projection, projection_avg_pool, zero_pad };
 
@@ -173,16 +175,27 @@ ResNet::ResNet(const ResNetOptions& o, Generator* gen) : options(o) {
     in = 16;
     const int64_t planes[] = {16, 32, 64}, strides[] = {1, 2, 2};
     for (int s = 0; s < 3; ++s)
-      layers_.push_back(make_stage<BasicBlock>(in, planes[s], n, strides[s], Shortcut::zero_pad, gen));
+      layers_.push_back(
+          make_stage<BasicBlock>(in, planes[s], n, strides[s], Shortcut::zero_pad, gen));
   } else {
     std::vector<int64_t> blocks;
     bool bottleneck = o.depth >= 50;
     switch (o.depth) {
-      case 18: blocks = {2, 2, 2, 2}; break;
-      case 34: case 50: blocks = {3, 4, 6, 3}; break;
-      case 101: blocks = {3, 4, 23, 3}; break;
-      case 152: blocks = {3, 8, 36, 3}; break;
-      default: OAR_CHECK(false, "resnet: depth must be 18, 34, 50, 101 or 152, got ", o.depth);
+      case 18:
+        blocks = {2, 2, 2, 2};
+        break;
+      case 34:
+      case 50:
+        blocks = {3, 4, 6, 3};
+        break;
+      case 101:
+        blocks = {3, 4, 23, 3};
+        break;
+      case 152:
+        blocks = {3, 8, 36, 3};
+        break;
+      default:
+        OAR_CHECK(false, "resnet: depth must be 18, 34, 50, 101 or 152, got ", o.depth);
     }
     const int64_t stem_stride = o.small_input ? 1 : 2;
     if (o.vd) {
@@ -191,8 +204,8 @@ ResNet::ResNet(const ResNetOptions& o, Generator* gen) : options(o) {
           conv(32, 32, 3, 1, gen), bn(32), std::make_shared<ReLU>(), conv(32, 64, 3, 1, gen));
       conv1_ = register_module("conv1", stem);
     } else {
-      conv1_ = register_module("conv1", conv(o.in_channels, 64, o.small_input ? 3 : 7,
-                                             stem_stride, gen));
+      conv1_ = register_module("conv1",
+                               conv(o.in_channels, 64, o.small_input ? 3 : 7, stem_stride, gen));
     }
     bn1_ = register_module("bn1", bn(64));
     if (!o.small_input) maxpool_ = register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
@@ -200,8 +213,9 @@ ResNet::ResNet(const ResNetOptions& o, Generator* gen) : options(o) {
     const Shortcut kind = o.vd ? Shortcut::projection_avg_pool : Shortcut::projection;
     for (int s = 0; s < 4; ++s) {
       const int64_t planes = int64_t{64} << s, stride = s == 0 ? 1 : 2;
-      layers_.push_back(bottleneck ? make_stage<Bottleneck>(in, planes, blocks[s], stride, kind, gen)
-                                   : make_stage<BasicBlock>(in, planes, blocks[s], stride, kind, gen));
+      layers_.push_back(bottleneck
+                            ? make_stage<Bottleneck>(in, planes, blocks[s], stride, kind, gen)
+                            : make_stage<BasicBlock>(in, planes, blocks[s], stride, kind, gen));
     }
   }
   for (size_t s = 0; s < layers_.size(); ++s)

@@ -14,18 +14,23 @@ constexpr int64_t M = 0;  // a 2x2 max pool in the configurations below
 // Table 1 of the paper: conv widths, M for max pool.
 const std::vector<int64_t>& configuration(int64_t depth) {
   static const std::vector<int64_t> a = {64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M};
-  static const std::vector<int64_t> b = {64, 64, M, 128, 128, M, 256, 256, M,
-                                         512, 512, M, 512, 512, M};
-  static const std::vector<int64_t> d = {64, 64, M, 128, 128, M, 256, 256, 256, M,
-                                         512, 512, 512, M, 512, 512, 512, M};
-  static const std::vector<int64_t> e = {64, 64, M, 128, 128, M, 256, 256, 256, 256, M,
-                                         512, 512, 512, 512, M, 512, 512, 512, 512, M};
+  static const std::vector<int64_t> b = {64, 64,  M,   128, 128, M,   256, 256,
+                                         M,  512, 512, M,   512, 512, M};
+  static const std::vector<int64_t> d = {64, 64,  M,   128, 128, M,   256, 256, 256,
+                                         M,  512, 512, 512, M,   512, 512, 512, M};
+  static const std::vector<int64_t> e = {64,  64,  M,   128, 128, M,   256, 256, 256, 256, M,
+                                         512, 512, 512, 512, M,   512, 512, 512, 512, M};
   switch (depth) {
-    case 11: return a;
-    case 13: return b;
-    case 16: return d;
-    case 19: return e;
-    default: OAR_CHECK(false, "vgg: depth must be 11, 13, 16 or 19, got ", depth);
+    case 11:
+      return a;
+    case 13:
+      return b;
+    case 16:
+      return d;
+    case 19:
+      return e;
+    default:
+      OAR_CHECK(false, "vgg: depth must be 11, 13, 16 or 19, got ", depth);
   }
   return a;
 }
@@ -48,12 +53,12 @@ Vgg::Vgg(const VggOptions& o, Generator* gen) : options(o) {
   }
   avgpool_ = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(7, 7));
   classifier_ = register_module(
-      "classifier",
-      std::make_shared<nn::Sequential>(
-          std::make_shared<nn::Linear>(in * 7 * 7, 4096, true, gen), std::make_shared<ReLU>(),
-          std::make_shared<nn::Dropout>(o.dropout), std::make_shared<nn::Linear>(4096, 4096, true, gen),
-          std::make_shared<ReLU>(), std::make_shared<nn::Dropout>(o.dropout),
-          std::make_shared<nn::Linear>(4096, o.num_classes, true, gen)));
+      "classifier", std::make_shared<nn::Sequential>(
+                        std::make_shared<nn::Linear>(in * 7 * 7, 4096, true, gen),
+                        std::make_shared<ReLU>(), std::make_shared<nn::Dropout>(o.dropout),
+                        std::make_shared<nn::Linear>(4096, 4096, true, gen),
+                        std::make_shared<ReLU>(), std::make_shared<nn::Dropout>(o.dropout),
+                        std::make_shared<nn::Linear>(4096, o.num_classes, true, gen)));
   init_like_torchvision(*this, gen ? *gen : default_generator(), /*linear_std=*/0.01);
 }
 
