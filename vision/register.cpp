@@ -4,10 +4,127 @@
 
 #include "engine/train/components.h"
 #include "readers/registry.h"
+#include "vision/models/mobilenet_v1.h"
+#include "vision/models/mobilenet_v2.h"
+#include "vision/models/mobilenet_v3.h"
+#include "vision/models/resnet.h"
 #include "vision/models/simple_cnn.h"
+#include "vision/models/vgg.h"
 #include "vision/tasks/image_classification.h"
 
 namespace oar::vision {
+
+namespace {
+
+// The keys every classifier of the zoo takes.
+Schema classifier_schema(const std::string& name, const std::string& doc, int64_t num_classes,
+                         double dropout) {
+  Schema s("model", name, doc);
+  s.key<int64_t>("in_channels", 3, "input channels").range(1, 4096)
+      .key<int64_t>("num_classes", num_classes, "output classes").range(1, 1000000)
+      .key<double>("dropout", dropout, "dropout before the classifier").range(0, 0.99);
+  return s;
+}
+
+void register_resnets() {
+  for (const char* n : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                        "resnet18_vd", "resnet34_vd", "resnet50_vd", "resnet101_vd",
+                        "resnet152_vd", "resnet20_cifar", "resnet32_cifar", "resnet44_cifar",
+                        "resnet56_cifar", "resnet110_cifar"}) {
+    const ResNetOptions v = resnet_variant(n);
+    const std::string doc =
+        v.cifar ? "CIFAR ResNet (He et al. 2015, sec. 4.2): 16/32/64 channels, zero-padding "
+                  "shortcuts"
+        : v.vd  ? "ResNet-vd (PaddleClas): deep 3x3 stem, avg-pool downsampling shortcuts"
+                : "ResNet v1.5 (torchvision layout and state names)";
+    Schema s = classifier_schema(n, doc, v.cifar ? 10 : 1000, 0.0);
+    if (!v.cifar)
+      s.key<bool>("small_input", false, "3x3 stride-1 stem without max pool, for 28-32 px images");
+    s.key<bool>("zero_init_residual", false, "zero the last BN gamma of every residual branch");
+    models().add(s, [v](const Config& c, const std::string& k, ModelContext ctx) {
+      ResNetOptions o = v;
+      o.in_channels = c.get<int64_t>(k + ".in_channels");
+      o.num_classes = c.get<int64_t>(k + ".num_classes");
+      o.dropout = c.get<double>(k + ".dropout");
+      if (!o.cifar) o.small_input = c.get<bool>(k + ".small_input");
+      o.zero_init_residual = c.get<bool>(k + ".zero_init_residual");
+      return std::make_shared<ResNet>(o, ctx.init_generator);
+    });
+  }
+}
+
+void register_mobilenets() {
+  auto mobile_keys = [](Schema s) {
+    s.key<double>("width_mult", 1.0, "width multiplier of every layer").range(0.05, 8)
+        .key<bool>("small_input", false,
+                   "stride 1 in the stem and the first downsampling block, for 28-32 px images");
+    return s;
+  };
+  {
+    Schema s = mobile_keys(classifier_schema(
+        "mobilenet_v1", "MobileNetV1 (Howard et al. 2017): depthwise-separable convolutions",
+        1000, 0.0));
+    models().add(s, [](const Config& c, const std::string& k, ModelContext ctx) {
+      MobileNetV1Options o;
+      o.in_channels = c.get<int64_t>(k + ".in_channels");
+      o.num_classes = c.get<int64_t>(k + ".num_classes");
+      o.dropout = c.get<double>(k + ".dropout");
+      o.width_mult = c.get<double>(k + ".width_mult");
+      o.small_input = c.get<bool>(k + ".small_input");
+      return std::make_shared<MobileNetV1>(o, ctx.init_generator);
+    });
+  }
+  {
+    Schema s = mobile_keys(classifier_schema(
+        "mobilenet_v2", "MobileNetV2 (Sandler et al. 2018; torchvision layout and state names)",
+        1000, 0.2));
+    models().add(s, [](const Config& c, const std::string& k, ModelContext ctx) {
+      MobileNetV2Options o;
+      o.in_channels = c.get<int64_t>(k + ".in_channels");
+      o.num_classes = c.get<int64_t>(k + ".num_classes");
+      o.dropout = c.get<double>(k + ".dropout");
+      o.width_mult = c.get<double>(k + ".width_mult");
+      o.small_input = c.get<bool>(k + ".small_input");
+      return std::make_shared<MobileNetV2>(o, ctx.init_generator);
+    });
+  }
+  for (const bool large : {false, true}) {
+    const std::string n = large ? "mobilenet_v3_large" : "mobilenet_v3_small";
+    Schema s = mobile_keys(classifier_schema(
+        n, "MobileNetV3 (Howard et al. 2019; torchvision layout and state names)", 1000, 0.2));
+    models().add(s, [large](const Config& c, const std::string& k, ModelContext ctx) {
+      MobileNetV3Options o;
+      o.large = large;
+      o.in_channels = c.get<int64_t>(k + ".in_channels");
+      o.num_classes = c.get<int64_t>(k + ".num_classes");
+      o.dropout = c.get<double>(k + ".dropout");
+      o.width_mult = c.get<double>(k + ".width_mult");
+      o.small_input = c.get<bool>(k + ".small_input");
+      return std::make_shared<MobileNetV3>(o, ctx.init_generator);
+    });
+  }
+}
+
+void register_vggs() {
+  for (const int64_t depth : {11, 13, 16, 19})
+    for (const bool bn : {false, true}) {
+      const std::string n = "vgg" + std::to_string(depth) + (bn ? "_bn" : "");
+      Schema s = classifier_schema(
+          n, "VGG (Simonyan & Zisserman 2014; torchvision layout and state names), inputs >= 32 px",
+          1000, 0.5);
+      models().add(s, [depth, bn](const Config& c, const std::string& k, ModelContext ctx) {
+        VggOptions o;
+        o.depth = depth;
+        o.batch_norm = bn;
+        o.in_channels = c.get<int64_t>(k + ".in_channels");
+        o.num_classes = c.get<int64_t>(k + ".num_classes");
+        o.dropout = c.get<double>(k + ".dropout");
+        return std::make_shared<Vgg>(o, ctx.init_generator);
+      });
+    }
+}
+
+}  // namespace
 
 void register_components() {
   static bool done = false;
@@ -32,6 +149,9 @@ void register_components() {
       return std::make_shared<SimpleCnn>(o, ctx.init_generator);
     });
   }
+  register_resnets();
+  register_mobilenets();
+  register_vggs();
   {
     Schema s("task", "image_classification",
              "softmax classification of batch[\"image\"] against batch[\"label\"]");
