@@ -36,6 +36,11 @@ void setup_device(const RunOptions& o, const Config& c) {
   if (!d.is_cpu() && !cuda_available())
     OAR_FAIL("--device ", o.device,
              ": no CUDA device is available to this build of oar (use --device cpu)");
+  // The CUDA backend covers elementwise ops, reductions and copies so far; whole models need
+  // matmul/conv/norm kernels on the GPU first, so refuse rather than silently use the CPU.
+  if (!d.is_cpu())
+    OAR_FAIL("--device ", o.device,
+             ": whole models on CUDA are not supported by this build yet (use --device cpu)");
   int64_t threads = o.threads > 0 ? o.threads : c.get<int64_t>("trainer.threads", 0);
   if (threads > 0) set_num_threads(static_cast<int>(threads));
 }
