@@ -14,6 +14,7 @@
 #include "engine/ops/binary.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/dropout.h"
+#include "engine/ops/index.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/matmul.h"
 #include "engine/ops/norm.h"
@@ -697,5 +698,39 @@ TEST(BackendOps, Dropout) {
                          dt,
                          l});
       }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, EmbeddingAndIndexSelect) {
+  REQUIRE_CUDA();
+  std::vector<Case> cases;
+  // Repeated ids: the backward adds several rows into one.
+  const Tensor ids = tensor<int64_t>({3, 0, 7, 3, 3, 9, 1, 0, 7, 2, 5, 3}, {3, 4});
+  const Tensor neg = tensor<int64_t>({-1, 0, 2, -3, 2}, {5});
+  for (DType dt : {DType::f32, DType::bf16}) {
+    for (int64_t pad : {-1, 3})
+      cases.push_back({"embedding padding_idx=" + std::to_string(pad),
+                       [ids, pad](const std::vector<Tensor>& x) {
+                         return embedding(x[0], ids.to(x[0].device()), pad);
+                       },
+                       {{10, 6}},
+                       dt});
+    for (int64_t dim : {0, 1, 2})
+      for (Layout l : {Layout::contiguous, Layout::transposed}) {
+        if (l != Layout::contiguous && dt != DType::f32) continue;
+        cases.push_back({"index_select dim=" + std::to_string(dim),
+                         [neg, dim](const std::vector<Tensor>& x) {
+                           return index_select(x[0], dim, neg.to(x[0].device()));
+                         },
+                         {{4, 5, 6}},
+                         dt,
+                         l});
+      }
+  }
+  cases.push_back(
+      {"index_select i64",
+       [neg](const std::vector<Tensor>& x) { return index_select(x[0], 1, neg.to(x[0].device())); },
+       {{3, 4}},
+       DType::i64});
   EXPECT_EQ(run_all(cases), 0);
 }

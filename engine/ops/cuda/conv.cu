@@ -189,7 +189,7 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x_i
     Shape dims{0};
     for (int64_t d = 2; d < gy.dim(); ++d) dims.push_back(d);
     Tensor b = gb;
-    b.copy_(sum(gy.to(DType::f32), dims));
+    b.copy_(::oar::sum(gy.to(DType::f32), dims));
   }
 }
 
