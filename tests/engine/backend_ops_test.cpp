@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops/attention.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/dropout.h"
@@ -22,6 +23,7 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
+#include "engine/ops/where.h"
 #include "engine/tensor/tensor.h"
 
 using namespace oar;
@@ -43,6 +45,8 @@ const char* layout_name(Layout l) {
 
 // Normalised mean squared error of b against a: sum((a-b)^2) / sum(a^2). NaNs must coincide.
 double nmse(const Tensor& a_in, const Tensor& b_in) {
+  // An input that does not reach the output (a where condition) has no gradient on either side.
+  if (!a_in.defined() || !b_in.defined()) return a_in.defined() == b_in.defined() ? 0 : INFINITY;
   if (a_in.shape() != b_in.shape() || a_in.dtype() != b_in.dtype()) return INFINITY;
   const std::vector<float> a = a_in.to(Device::cpu()).to_vector<float>();
   const std::vector<float> b = b_in.to(Device::cpu()).to_vector<float>();
@@ -732,5 +736,66 @@ TEST(BackendOps, EmbeddingAndIndexSelect) {
        [neg](const std::vector<Tensor>& x) { return index_select(x[0], 1, neg.to(x[0].device())); },
        {{3, 4}},
        DType::i64});
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, AttentionAndWhere) {
+  REQUIRE_CUDA();
+  std::vector<Case> cases;
+  // Keys 5 and 6 masked for every query, and query 2 sees nothing (zero weights).
+  std::vector<uint8_t> keep(5 * 7, 1);
+  for (int i = 0; i < 5; ++i) keep[i * 7 + 5] = keep[i * 7 + 6] = 0;
+  for (int j = 0; j < 7; ++j) keep[2 * 7 + j] = 0;
+  const Tensor bool_mask = tensor<uint8_t>(keep, {5, 7}).to(DType::boolean);
+  for (DType dt : {DType::f32, DType::bf16}) {
+    const double tol = dt == DType::f32 ? 1e-6 : 0;
+    cases.push_back({"attention",
+                     [](const std::vector<Tensor>& x) {
+                       return scaled_dot_product_attention(x[0], x[1], x[2]);
+                     },
+                     {{2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 4}},
+                     dt,
+                     Layout::contiguous,
+                     -2,
+                     2,
+                     true,
+                     tol});
+    cases.push_back({"attention additive mask",
+                     [](const std::vector<Tensor>& x) {
+                       return scaled_dot_product_attention(x[0], x[1], x[2], x[3], 0.3);
+                     },
+                     {{2, 5, 8}, {2, 7, 8}, {2, 7, 4}, {5, 7}},
+                     dt,
+                     Layout::transposed,
+                     -2,
+                     2,
+                     true,
+                     tol});
+    cases.push_back({"attention bool mask + dropout",
+                     [bool_mask](const std::vector<Tensor>& x) {
+                       Generator g(31);
+                       return scaled_dot_product_attention(
+                           x[0], x[1], x[2], bool_mask.to(x[0].device()), 0.0, 0.25, true, &g);
+                     },
+                     {{3, 5, 16}, {3, 7, 16}, {3, 7, 9}},
+                     dt,
+                     Layout::contiguous,
+                     -2,
+                     2,
+                     true,
+                     tol});
+  }
+  for (DType dt : {DType::f32, DType::bf16, DType::i64}) {
+    cases.push_back({"where",
+                     [](const std::vector<Tensor>& x) { return where(gt(x[0], x[1]), x[0], x[2]); },
+                     {{4, 6}, {6}, {4, 1}},
+                     dt,
+                     dt == DType::f32 ? Layout::transposed : Layout::contiguous});
+    cases.push_back(
+        {"masked_fill",
+         [](const std::vector<Tensor>& x) { return masked_fill(x[0], lt(x[1], 0.0), -7.0); },
+         {{3, 5}, {5}},
+         dt});
+  }
   EXPECT_EQ(run_all(cases), 0);
 }
