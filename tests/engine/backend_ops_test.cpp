@@ -16,8 +16,10 @@
 #include "engine/ops/conv.h"
 #include "engine/ops/dropout.h"
 #include "engine/ops/index.h"
+#include "engine/ops/join.h"
 #include "engine/ops/loss.h"
 #include "engine/ops/matmul.h"
+#include "engine/ops/minmax.h"
 #include "engine/ops/norm.h"
 #include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
@@ -797,5 +799,61 @@ TEST(BackendOps, AttentionAndWhere) {
          {{3, 5}, {5}},
          dt});
   }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, MaxMinAndConcat) {
+  REQUIRE_CUDA();
+  std::vector<Case> cases;
+  for (DType dt : {DType::f32, DType::bf16, DType::i64})
+    for (Layout l : {Layout::contiguous, Layout::transposed}) {
+      if (l != Layout::contiguous && dt != DType::f32) continue;
+      // i64 inputs in [-2, 2] tie often: first and last positions differ.
+      for (int64_t d : {0, 1, -1}) {
+        cases.push_back({"max values dim=" + std::to_string(d),
+                         [d](const std::vector<Tensor>& x) { return max(x[0], d).first; },
+                         {{5, 4, 7}},
+                         dt,
+                         l});
+        cases.push_back({"min indices dim=" + std::to_string(d),
+                         [d](const std::vector<Tensor>& x) { return min(x[0], d, true).second; },
+                         {{5, 4, 7}},
+                         dt,
+                         l,
+                         -2,
+                         2,
+                         false});
+        for (bool last : {false, true})
+          cases.push_back(
+              {std::string("argmax") + (last ? " last" : "") + " dim=" + std::to_string(d),
+               [d, last](const std::vector<Tensor>& x) { return argmax(x[0], d, false, last); },
+               {{5, 4, 7}},
+               dt,
+               l,
+               -2,
+               2,
+               false});
+      }
+      cases.push_back({"amax dims=[0, 2]",
+                       [](const std::vector<Tensor>& x) {
+                         return amax(x[0], {0, 2}, true);
+                       },
+                       {{5, 4, 7}},
+                       dt,
+                       l});
+      cases.push_back({"amin all",
+                       [](const std::vector<Tensor>& x) { return amin(x[0]); },
+                       {{5, 4, 7}},
+                       dt,
+                       l});
+      for (int64_t d : {0, 1})
+        cases.push_back({"concat dim=" + std::to_string(d),
+                         [d](const std::vector<Tensor>& x) {
+                           return concat({x[0], x[1], x[2]}, d);
+                         },
+                         {{3, 4}, {3, 4}, {3, 4}},
+                         dt,
+                         l});
+    }
   EXPECT_EQ(run_all(cases), 0);
 }
