@@ -28,6 +28,8 @@ std::pair<int64_t, int64_t> wrap_indices(const Tensor& out, const Tensor& idx, i
                                          bool allow_negative);
 void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx);
 void index_add(const Tensor& out, const Tensor& src, int64_t dim, const Tensor& idx);
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx);
+void scatter_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src);
 }  // namespace cuda
 #endif
 
@@ -88,14 +90,14 @@ Tensor scatter_slices(const Shape& shape, DType dt, int64_t dim, const Tensor& i
 
 Tensor gather_raw(const Tensor& x, int64_t dim, const Tensor& idx) {
   Tensor out = empty(idx.shape(), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), gather, out, x, dim, idx);
+  OAR_DISPATCH_GPU(x.device(), gather, out, x, dim, idx);
   return out;
 }
 
 // Adds src at idx along dim into out (contiguous, owned); no autograd.
 void scatter_add_(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
   Tensor s = src.dtype() == out.dtype() ? src.detach() : src.detach().to(out.dtype());
-  OAR_DISPATCH(out.device(), scatter_add, out, dim, idx, s);
+  OAR_DISPATCH_GPU(out.device(), scatter_add, out, dim, idx, s);
 }
 
 // Checks index against x (and src) for gather / scatter_add: same rank, index no larger than

@@ -34,6 +34,8 @@ Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Sha
 void pool_backward(PoolKind kind, const Tensor& gx, const Tensor& gy, const Tensor& workspace,
                    const Shape& kernel, const Shape& stride, const Shape& dilation,
                    const Shape& pad_l, const Shape& pad_r);
+void adaptive_pool_forward(bool is_max, const Tensor& out, const Tensor& argmax, const Tensor& x);
+void adaptive_pool_backward(bool is_max, const Tensor& gx, const Tensor& gy, const Tensor& argmax);
 }  // namespace cuda
 #endif
 
@@ -182,15 +184,15 @@ Tensor adaptive(bool is_max, const char* op, const Tensor& x, const std::vector<
   oshape.insert(oshape.end(), out.begin(), out.end());
   Tensor y = empty(oshape, x.dtype(), x.device());
   Tensor argmax = is_max ? empty(oshape, DType::i64, x.device()) : Tensor();
-  OAR_DISPATCH(x.device(), adaptive_pool_forward, is_max, y, argmax, x.detach().contiguous());
+  OAR_DISPATCH_GPU(x.device(), adaptive_pool_forward, is_max, y, argmax, x.detach().contiguous());
   if (autograd::needs_grad({x})) {
     autograd::record(op, {&y}, {x},
                      [is_max, argmax, shape = x.shape(), dt = x.dtype(),
                       dev = x.device()](const autograd::Grads& g) {
                        Tensor gy = g[0].dtype() == dt ? g[0] : g[0].to(dt);
                        Tensor gx = empty(shape, dt, dev);
-                       OAR_DISPATCH(dev, adaptive_pool_backward, is_max, gx, gy.contiguous(),
-                                    argmax);
+                       OAR_DISPATCH_GPU(dev, adaptive_pool_backward, is_max, gx, gy.contiguous(),
+                                        argmax);
                        return autograd::TensorList{gx};
                      });
   }

@@ -733,6 +733,34 @@ TEST(BackendOps, EmbeddingAndIndexSelect) {
                          l});
       }
   }
+  const Tensor gidx = tensor<int64_t>({0, 2, 1, 2, 0, 0, 1, 1, 2, 0, 2, 2}, {3, 4});
+  for (DType dt : {DType::f32, DType::bf16})
+    for (int64_t dim : {0, 1})
+      cases.push_back({"gather dim=" + std::to_string(dim),
+                       [gidx, dim](const std::vector<Tensor>& x) {
+                         return gather(x[0], dim, gidx.to(x[0].device()));
+                       },
+                       {{3, 4}},
+                       dt,
+                       dt == DType::f32 ? Layout::transposed : Layout::contiguous});
+  for (DType dt : {DType::f32, DType::bf16}) {
+    cases.push_back({"adaptive_avg_pool 5x7->3x2",
+                     [](const std::vector<Tensor>& x) {
+                       return adaptive_avg_pool(x[0], {3, 2});
+                     },
+                     {{2, 3, 5, 7}},
+                     dt});
+    cases.push_back({"adaptive_max_pool 5x7->3x4",
+                     [](const std::vector<Tensor>& x) {
+                       return adaptive_max_pool(x[0], {3, 4});
+                     },
+                     {{2, 3, 5, 7}},
+                     dt,
+                     Layout::contiguous,
+                     -2,
+                     2,
+                     dt == DType::f32});
+  }
   cases.push_back(
       {"index_select i64",
        [neg](const std::vector<Tensor>& x) { return index_select(x[0], 1, neg.to(x[0].device())); },

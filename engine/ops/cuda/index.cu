@@ -1,7 +1,8 @@
-// CUDA index_select and index_add (the cpu/index.cpp contract; embedding's forward and
-// backward) and index validation. index_add is deterministic: the indices are grouped by
-// destination on the host (one small copy back), and each destination element adds its sources
-// in index order, as the CPU does.
+// CUDA index_select, gather, index_add and scatter_add (the cpu/index.cpp contract: embedding
+// and gather forward and backward) and index validation. The adds are deterministic and in the
+// CPU's order: index_add groups the indices by destination on the host (one small copy back)
+// and each destination element adds its sources in index order; scatter_add gives each fiber
+// along dim to one thread.
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,53 @@ __global__ void index_add_kernel(int64_t outer, int64_t n, int64_t inner, int64_
   }
 }
 
+// One thread per fiber along dim (every other coordinate fixed): fibers write disjoint output
+// elements, and each adds its sources in order, as the CPU does.
+template <typename T>
+__global__ void scatter_add_kernel(int64_t fibers, Indexer<3> ix, int64_t k_n, int64_t os,
+                                   int64_t is, int64_t ss, char* out, const char* idx,
+                                   const char* src) {
+  for (int64_t f = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; f < fibers;
+       f += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t off[3];
+    ix.offsets(f, off);
+    for (int64_t k = 0; k < k_n; ++k) {
+      const int64_t v = *reinterpret_cast<const int64_t*>(idx + off[1] + k * is);
+      char* dst = out + off[0] + v * os;
+      if constexpr (std::is_same_v<T, bool>) {
+        store<T>(dst, load<T>(dst) || load<T>(src + off[2] + k * ss));
+      } else {
+        using C = typename compute_type<T>::type;
+        store<T>(dst, static_cast<C>(load<T>(dst) + load<T>(src + off[2] + k * ss)));
+      }
+    }
+  }
+}
+
+void pick(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx,
+          const std::vector<int64_t>& idx_byte_strides) {
+  if (out.numel() == 0) return;
+  std::vector<int64_t> xs = byte_strides(x);
+  const int64_t step = xs[dim];
+  xs[dim] = 0;
+  const std::array<char*, 3> base{static_cast<char*>(out.raw_data()),
+                                  static_cast<char*>(idx.raw_data()),
+                                  static_cast<char*>(x.raw_data())};
+  const std::array<std::vector<int64_t>, 3> st{byte_strides(out), idx_byte_strides, xs};
+  switch (dtype_size(x.dtype())) {
+    case 1:
+      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint8_t>{step});
+    case 2:
+      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint16_t>{step});
+    case 4:
+      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint32_t>{step});
+    case 8:
+      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint64_t>{step});
+    default:
+      OAR_FAIL("gather: element size ", dtype_size(x.dtype()), " not supported");
+  }
+}
+
 int64_t prod(const Shape& s, int64_t b, int64_t e) {
   int64_t r = 1;
   for (int64_t i = b; i < e; ++i) r *= s[i];
@@ -67,28 +115,38 @@ std::pair<int64_t, int64_t> wrap_indices(const Tensor& out, const Tensor& idx, i
 }
 
 void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx) {
-  if (out.numel() == 0) return;
-  std::vector<int64_t> xs = byte_strides(x);
-  const int64_t step = xs[dim];
-  xs[dim] = 0;
   std::vector<int64_t> is(out.dim(), 0);
   is[dim] = static_cast<int64_t>(sizeof(int64_t));
-  const std::array<char*, 3> base{static_cast<char*>(out.raw_data()),
-                                  static_cast<char*>(idx.raw_data()),
-                                  static_cast<char*>(x.raw_data())};
-  const std::array<std::vector<int64_t>, 3> st{byte_strides(out), is, xs};
-  switch (dtype_size(x.dtype())) {
-    case 1:
-      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint8_t>{step});
-    case 2:
-      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint16_t>{step});
-    case 4:
-      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint32_t>{step});
-    case 8:
-      return launch<3>(out.device(), out.shape(), base, st, PickOp<uint64_t>{step});
-    default:
-      OAR_FAIL("index_select: element size ", dtype_size(x.dtype()), " not supported");
+  pick(out, x, dim, idx, is);
+}
+
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx) {
+  pick(out, x, dim, idx, byte_strides(idx));
+}
+
+void scatter_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
+  Shape outer;
+  std::array<std::vector<int64_t>, 3> st;
+  const std::vector<int64_t> obs = byte_strides(out), ibs = byte_strides(idx),
+                             sbs = byte_strides(src);
+  for (int64_t d = 0; d < idx.dim(); ++d) {
+    if (d == dim) continue;
+    outer.push_back(idx.size(d));
+    st[0].push_back(obs[d]);
+    st[1].push_back(ibs[d]);
+    st[2].push_back(sbs[d]);
   }
+  const int64_t fibers = shape_numel(outer), k_n = idx.size(dim);
+  if (fibers == 0 || k_n == 0) return;
+  const Indexer<3> ix = make_indexer<3>(outer, st);
+  const Device dev = out.device();
+  DeviceGuard guard(dev.index);
+  OAR_DTYPE_SWITCH(out.dtype(), {
+    scatter_add_kernel<T><<<grid_for(fibers), kThreads, 0, stream_of(dev)>>>(
+        fibers, ix, k_n, obs[dim], ibs[dim], sbs[dim], static_cast<char*>(out.raw_data()),
+        static_cast<const char*>(idx.raw_data()), static_cast<const char*>(src.raw_data()));
+  });
+  OAR_CUDA_CHECK(cudaGetLastError());
 }
 
 void index_add(const Tensor& out, const Tensor& src, int64_t dim, const Tensor& idx) {

@@ -133,6 +133,104 @@ __global__ void pool_backward_kernel(Win3 w, PoolKind kind, const char* gy, cons
   }
 }
 
+// PyTorch's adaptive window [start, end) of output i.
+__device__ __forceinline__ int64_t win_start(int64_t i, int64_t out, int64_t in) {
+  return (i * in) / out;
+}
+__device__ __forceinline__ int64_t win_end(int64_t i, int64_t out, int64_t in) {
+  return ((i + 1) * in + out - 1) / out;
+}
+
+struct Adaptive3 {
+  int64_t planes, in[3], out[3];
+};
+
+Adaptive3 adaptive3(const Shape& x, const Shape& y) {
+  Adaptive3 a{};
+  a.planes = x[0] * x[1];
+  const int nd = static_cast<int>(x.size()) - 2;
+  for (int d = 0; d < 3; ++d) {
+    const int s = d - (3 - nd);
+    a.in[d] = s < 0 ? 1 : x[2 + s];
+    a.out[d] = s < 0 ? 1 : y[2 + s];
+  }
+  return a;
+}
+
+template <typename T>
+__global__ void adaptive_forward_kernel(Adaptive3 a, bool is_max, const char* x, char* y,
+                                        int64_t* argmax) {
+  const int64_t osz = a.out[0] * a.out[1] * a.out[2], isz = a.in[0] * a.in[1] * a.in[2];
+  const int64_t es = sizeof(T);
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < a.planes * osz;
+       o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t ow = o % a.out[2], oh = (o / a.out[2]) % a.out[1];
+    const int64_t od = (o / (a.out[2] * a.out[1])) % a.out[0], p = o / osz;
+    const char* xp = x + p * isz * es;
+    const int64_t d0 = win_start(od, a.out[0], a.in[0]), d1 = win_end(od, a.out[0], a.in[0]);
+    const int64_t h0 = win_start(oh, a.out[1], a.in[1]), h1 = win_end(oh, a.out[1], a.in[1]);
+    const int64_t w0 = win_start(ow, a.out[2], a.in[2]), w1 = win_end(ow, a.out[2], a.in[2]);
+    if (is_max) {
+      float best = -INFINITY;
+      int64_t bi = (d0 * a.in[1] + h0) * a.in[2] + w0;
+      for (int64_t d = d0; d < d1; ++d)
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            const int64_t i = (d * a.in[1] + h) * a.in[2] + w;
+            const float v = load<T>(xp + i * es);
+            if (v > best || isnan(v)) {
+              best = v;
+              bi = i;
+            }
+          }
+      store<T>(y + o * es, best);
+      argmax[o] = bi;
+    } else {
+      double acc = 0;
+      for (int64_t d = d0; d < d1; ++d)
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w)
+            acc += load<T>(xp + ((d * a.in[1] + h) * a.in[2] + w) * es);
+      store<T>(y + o * es, acc / static_cast<double>((d1 - d0) * (h1 - h0) * (w1 - w0)));
+    }
+  }
+}
+
+// Each input element sums, in output order, what the outputs whose windows hold it send back.
+template <typename T>
+__global__ void adaptive_backward_kernel(Adaptive3 a, bool is_max, const char* gy,
+                                         const int64_t* argmax, char* gx) {
+  const int64_t osz = a.out[0] * a.out[1] * a.out[2], isz = a.in[0] * a.in[1] * a.in[2];
+  const int64_t es = sizeof(T);
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < a.planes * isz;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t flat = e % isz, p = e / isz;
+    const int64_t iw = flat % a.in[2], ih = (flat / a.in[2]) % a.in[1];
+    const int64_t id = flat / (a.in[2] * a.in[1]);
+    float acc = 0.0f;
+    for (int64_t od = 0; od < a.out[0]; ++od) {
+      const int64_t d0 = win_start(od, a.out[0], a.in[0]), d1 = win_end(od, a.out[0], a.in[0]);
+      if (id < d0 || id >= d1) continue;
+      for (int64_t oh = 0; oh < a.out[1]; ++oh) {
+        const int64_t h0 = win_start(oh, a.out[1], a.in[1]), h1 = win_end(oh, a.out[1], a.in[1]);
+        if (ih < h0 || ih >= h1) continue;
+        for (int64_t ow = 0; ow < a.out[2]; ++ow) {
+          const int64_t w0 = win_start(ow, a.out[2], a.in[2]), w1 = win_end(ow, a.out[2], a.in[2]);
+          if (iw < w0 || iw >= w1) continue;
+          const int64_t o = p * osz + (od * a.out[1] + oh) * a.out[2] + ow;
+          const float g = load<T>(gy + o * es);
+          if (is_max) {
+            if (argmax[o] == flat) acc += g;
+          } else {
+            acc += g / static_cast<float>((d1 - d0) * (h1 - h0) * (w1 - w0));
+          }
+        }
+      }
+    }
+    store<T>(gx + e * es, acc);
+  }
+}
+
 }  // namespace
 
 Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Shape& kernel,
@@ -174,3 +272,36 @@ void pool_backward(PoolKind kind, const Tensor& gx, const Tensor& gy, const Tens
 
 }  // namespace cuda
 }  // namespace oar
+
+namespace oar::cuda {
+
+void adaptive_pool_forward(bool is_max, const Tensor& out, const Tensor& argmax, const Tensor& x) {
+  const Adaptive3 a = adaptive3(x.shape(), out.shape());
+  const Device dev = x.device();
+  const int64_t total = out.numel();
+  if (total == 0) return;
+  DeviceGuard guard(dev.index);
+  OAR_CUDA_FLOAT_SWITCH(x.dtype(), "adaptive_pool", {
+    adaptive_forward_kernel<T><<<grid_for(total), kThreads, 0, stream_of(dev)>>>(
+        a, is_max, static_cast<const char*>(x.raw_data()), static_cast<char*>(out.raw_data()),
+        is_max ? static_cast<int64_t*>(argmax.raw_data()) : nullptr);
+  });
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void adaptive_pool_backward(bool is_max, const Tensor& gx, const Tensor& gy, const Tensor& argmax) {
+  const Adaptive3 a = adaptive3(gx.shape(), gy.shape());
+  const Device dev = gx.device();
+  const int64_t total = gx.numel();
+  if (total == 0) return;
+  DeviceGuard guard(dev.index);
+  OAR_CUDA_FLOAT_SWITCH(gx.dtype(), "adaptive_pool", {
+    adaptive_backward_kernel<T><<<grid_for(total), kThreads, 0, stream_of(dev)>>>(
+        a, is_max, static_cast<const char*>(gy.raw_data()),
+        is_max ? static_cast<const int64_t*>(argmax.raw_data()) : nullptr,
+        static_cast<char*>(gx.raw_data()));
+  });
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace oar::cuda
