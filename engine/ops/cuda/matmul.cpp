@@ -3,8 +3,9 @@
 // dims become one batch stride, or a copy when they cannot.
 #include <cublas_v2.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
-#include <string>
 
 #include "engine/core/cuda/check.h"
 #include "engine/core/cuda/runtime.h"
