@@ -25,6 +25,17 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
                         const Tensor& dq, const Tensor& dk, const Tensor& dv,
                         const Tensor& dscores);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       double scale, double p, uint64_t seed, uint64_t base, const Tensor& out,
+                       const Tensor& probs);
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+                        const Tensor& dout, double scale, double p, uint64_t seed, uint64_t base,
+                        const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                        const Tensor& dscores);
+}  // namespace cuda
+#endif
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                     const Tensor& mask, double scale, double dropout_p,
@@ -88,8 +99,8 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   const Tensor v3 = v.detach().contiguous().view({B, Lk, Dv});
   const Tensor m3 = m.defined() ? m.detach().expand(full).reshape({B, Lq, Lk}) : Tensor();
   const Tensor probs = empty({B, Lq, Lk}, DType::f32, q.device());
-  OAR_DISPATCH(q.device(), attention_forward, q3, k3, v3, m3, sc, p, seed, base,
-               out.view({B, Lq, Dv}), probs);
+  OAR_DISPATCH_GPU(q.device(), attention_forward, q3, k3, v3, m3, sc, p, seed, base,
+                   out.view({B, Lq, Dv}), probs);
 
   const bool mask_grad = m.defined() && m.dtype() != DType::boolean;
   if (autograd::needs_grad({q, k, v, mask_grad ? m : Tensor()})) {
@@ -105,8 +116,8 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
           const Tensor dk = g.needs(1) ? empty(k3.shape(), DType::f32, q3.device()) : Tensor();
           const Tensor dv = g.needs(2) ? empty(v3.shape(), DType::f32, q3.device()) : Tensor();
           const Tensor ds = g.needs(3) ? empty({B, Lq, Lk}, DType::f32, q3.device()) : Tensor();
-          OAR_DISPATCH(q3.device(), attention_backward, q3, k3, v3, probs, dout, sc, p, seed, base,
-                       dq, dk, dv, ds);
+          OAR_DISPATCH_GPU(q3.device(), attention_backward, q3, k3, v3, probs, dout, sc, p, seed,
+                           base, dq, dk, dv, ds);
           return autograd::TensorList{dq.defined() ? dq.view(q_shape) : Tensor(),
                                       dk.defined() ? dk.view(k_shape) : Tensor(),
                                       dv.defined() ? dv.view(v_shape) : Tensor(),

@@ -20,6 +20,16 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                  const ConvGeometry& g, bool cache_weight);
+void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
+                        bool cache_weight);
+void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                           const ConvGeometry& g);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -93,8 +103,8 @@ Tensor conv_backward_data(const Tensor& grad_out, const Tensor& weight, const Sh
   Tensor gx = empty(x_shape, grad_out.dtype(), grad_out.device());
   if (gx.numel() == 0) return gx;
   if (grad_out.numel() == 0 || weight.numel() == 0) return gx.zero_();
-  OAR_DISPATCH(grad_out.device(), conv_backward_data, gx, grad_out.contiguous(),
-               weight.contiguous(), g, cache_weight && weight.is_contiguous());
+  OAR_DISPATCH_GPU(grad_out.device(), conv_backward_data, gx, grad_out.contiguous(),
+                   weight.contiguous(), g, cache_weight && weight.is_contiguous());
   return gx;
 }
 
@@ -109,7 +119,7 @@ std::pair<Tensor, Tensor> conv_backward_weights(const Tensor& x, const Tensor& g
     if (gb.defined()) gb.zero_();
     return {gw, gb};
   }
-  OAR_DISPATCH(x.device(), conv_backward_weights, gw, gb, x, grad_out.contiguous(), g);
+  OAR_DISPATCH_GPU(x.device(), conv_backward_weights, gw, gb, x, grad_out.contiguous(), g);
   return {gw, gb};
 }
 
@@ -146,7 +156,7 @@ Tensor conv(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const
       if (bias.defined()) out.copy_(bias.view(s));
       else out.zero_();
     } else {
-      OAR_DISPATCH(x.device(), conv_forward, out, x, w, bias, g, cache_weight);
+      OAR_DISPATCH_GPU(x.device(), conv_forward, out, x, w, bias, g, cache_weight);
     }
   }
   if (autograd::needs_grad({x_in, w_in, b_in})) {

@@ -12,11 +12,17 @@ void dropout_mask(const Tensor& mask, uint64_t seed, uint64_t base, double p);
 // out = mask ? x * scale : 0, mask of x's shape.
 void apply_dropout_mask(const Tensor& out, const Tensor& x, const Tensor& mask, double scale);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void dropout_mask(const Tensor& mask, uint64_t seed, uint64_t base, double p);
+void apply_dropout_mask(const Tensor& out, const Tensor& x, const Tensor& mask, double scale);
+}  // namespace cuda
+#endif
 
 namespace {
 Tensor apply_mask(const Tensor& x, const Tensor& mask, double scale) {
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), apply_dropout_mask, out, x, mask, scale);
+  OAR_DISPATCH_GPU(x.device(), apply_dropout_mask, out, x, mask, scale);
   return out;
 }
 }  // namespace
@@ -30,7 +36,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   const uint64_t base = g.reserve(static_cast<uint64_t>(x.numel()));
   Tensor mask = empty(x.shape(), DType::u8, x.device());
-  OAR_DISPATCH(x.device(), dropout_mask, mask, g.seed(), base, p);
+  OAR_DISPATCH_GPU(x.device(), dropout_mask, mask, g.seed(), base, p);
   const double scale = 1.0 / (1.0 - p);
   Tensor out = apply_mask(x, mask, scale);
   if (autograd::needs_grad({x})) {

@@ -22,6 +22,16 @@ void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx);
 // out (contiguous, x's values) += src at idx along dim.
 void scatter_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+std::pair<int64_t, int64_t> wrap_indices(const Tensor& out, const Tensor& idx, int64_t n,
+                                         bool allow_negative);
+void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx);
+void index_add(const Tensor& out, const Tensor& src, int64_t dim, const Tensor& idx);
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx);
+void scatter_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -33,7 +43,7 @@ Tensor valid_indices(const Tensor& index, int64_t n, int64_t dim, bool allow_neg
             ": index must be i64 or i32, got ", dtype_name(index.dtype()));
   Tensor out = empty(index.shape(), DType::i64, index.device());
   const auto [pos, value] =
-      OAR_DISPATCH(index.device(), wrap_indices, out, index, n, allow_negative);
+      OAR_DISPATCH_GPU(index.device(), wrap_indices, out, index, n, allow_negative);
   if (pos >= 0) {
     if (allow_negative)
       OAR_FAIL(op, ": index ", value, " (at position ", pos, ") out of range for dimension ", dim,
@@ -52,14 +62,14 @@ Shape with_size(Shape s, int64_t dim, int64_t n) {
 // x's slices idx (valid, 1-D) along dim; no autograd.
 Tensor select_slices(const Tensor& x, int64_t dim, const Tensor& idx) {
   Tensor out = empty(with_size(x.shape(), dim, idx.numel()), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), index_select, out, x, dim, idx);
+  OAR_DISPATCH_GPU(x.device(), index_select, out, x, dim, idx);
   return out;
 }
 
 // Adds src's slices at idx (valid, 1-D) along dim into out (contiguous, owned); no autograd.
 void add_slices_(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
   Tensor s = src.dtype() == out.dtype() ? src.detach() : src.detach().to(out.dtype());
-  OAR_DISPATCH(out.device(), index_add, out, s.contiguous(), dim, idx);
+  OAR_DISPATCH_GPU(out.device(), index_add, out, s.contiguous(), dim, idx);
 }
 
 // x with src's slices added at idx along dim; no autograd.
@@ -80,14 +90,14 @@ Tensor scatter_slices(const Shape& shape, DType dt, int64_t dim, const Tensor& i
 
 Tensor gather_raw(const Tensor& x, int64_t dim, const Tensor& idx) {
   Tensor out = empty(idx.shape(), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), gather, out, x, dim, idx);
+  OAR_DISPATCH_GPU(x.device(), gather, out, x, dim, idx);
   return out;
 }
 
 // Adds src at idx along dim into out (contiguous, owned); no autograd.
 void scatter_add_(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) {
   Tensor s = src.dtype() == out.dtype() ? src.detach() : src.detach().to(out.dtype());
-  OAR_DISPATCH(out.device(), scatter_add, out, dim, idx, s);
+  OAR_DISPATCH_GPU(out.device(), scatter_add, out, dim, idx, s);
 }
 
 // Checks index against x (and src) for gather / scatter_add: same rank, index no larger than

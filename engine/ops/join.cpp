@@ -21,6 +21,11 @@ void concat(const Tensor& out, const std::vector<Tensor>& xs, int64_t dim);
 void pad(const Tensor& out, const Tensor& x, const std::vector<int64_t>& pads, PadMode mode,
          double value);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void concat(const Tensor& out, const std::vector<Tensor>& xs, int64_t dim);
+}  // namespace cuda
+#endif
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim_in) {
   OAR_CHECK(!xs.empty(), "concat: no inputs");
@@ -48,7 +53,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim_in) {
   cs.reserve(xs.size());
   for (const Tensor& x : xs) cs.push_back(x.dtype() == dt ? x.detach() : x.detach().to(dt));
   Tensor out = empty(shape, dt, first.device());
-  OAR_DISPATCH(first.device(), concat, out, cs, dim);
+  OAR_DISPATCH_GPU(first.device(), concat, out, cs, dim);
   if (autograd::needs_grad(xs)) {
     autograd::record("concat", {&out}, xs, [sizes, dim](const autograd::Grads& g) {
       autograd::TensorList gs(sizes.size());

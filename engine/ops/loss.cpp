@@ -39,6 +39,23 @@ void smooth_l1(const Tensor& out, const Tensor& input, const Tensor& target, dou
 void smooth_l1_backward(const Tensor& out, const Tensor& g, const Tensor& input,
                         const Tensor& target, double beta);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+double class_target_weight(const Tensor& target, const Tensor& weight, int64_t classes,
+                           int64_t ignore_index, const char* op);
+void cross_entropy(const Tensor& out, const Tensor& lse, const Tensor& logits, const Tensor& target,
+                   const Tensor& weight, int64_t ignore_index, double eps, double nll_scale,
+                   double smooth_scale, bool total);
+void cross_entropy_backward(const Tensor& gx, const Tensor& g, const Tensor& lse,
+                            const Tensor& logits, const Tensor& target, const Tensor& weight,
+                            int64_t ignore_index, double eps, double nll_scale, double smooth_scale,
+                            bool total);
+void nll_loss(const Tensor& out, const Tensor& log_probs, const Tensor& target,
+              const Tensor& weight, int64_t ignore_index, double scale, bool total);
+void nll_loss_backward(const Tensor& gx, const Tensor& g, const Tensor& target,
+                       const Tensor& weight, int64_t ignore_index, double scale, bool total);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -131,26 +148,26 @@ Tensor cross_entropy(const Tensor& logits_arg, const Tensor& target_in, int64_t 
     // PyTorch: the NLL part is divided by the weight of the non-ignored targets; the smoothing
     // part by that too when weighted, else by the number of positions (ignored ones included).
     const double w =
-        OAR_DISPATCH(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
+        OAR_DISPATCH_GPU(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
     nll_scale = 1.0 / w;
     smooth_scale = weight.defined() ? 1.0 / w : 1.0 / static_cast<double>(l.n * l.s);
   } else {
-    OAR_DISPATCH(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
+    OAR_DISPATCH_GPU(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
   }
   const bool total = red != Reduction::none;
   Tensor out = empty(total ? Shape{} : l.loss_shape, x.dtype(), x.device());
   Tensor lse = empty({l.n * l.s}, DType::f32, x.device());
-  OAR_DISPATCH(x.device(), cross_entropy, out, lse, x, target, weight, ignore_index,
-               label_smoothing, nll_scale, smooth_scale, total);
+  OAR_DISPATCH_GPU(x.device(), cross_entropy, out, lse, x, target, weight, ignore_index,
+                   label_smoothing, nll_scale, smooth_scale, total);
   if (autograd::needs_grad({logits})) {
     autograd::record(op, {&out}, {logits},
                      [x, target, weight, lse, ignore_index, label_smoothing, nll_scale,
                       smooth_scale, total](const autograd::Grads& g) {
                        Tensor gx = empty(x.shape(), x.dtype(), x.device());
                        const Tensor gc = g[0].contiguous();
-                       OAR_DISPATCH(x.device(), cross_entropy_backward, gx, gc, lse, x, target,
-                                    weight, ignore_index, label_smoothing, nll_scale, smooth_scale,
-                                    total);
+                       OAR_DISPATCH_GPU(x.device(), cross_entropy_backward, gx, gc, lse, x, target,
+                                        weight, ignore_index, label_smoothing, nll_scale,
+                                        smooth_scale, total);
                        return autograd::TensorList{gx};
                      });
   }
@@ -166,19 +183,19 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target_in, int64_t ignore
   const Tensor target = target_in.to(DType::i64).contiguous();
   const Tensor weight = f32_weight(weight_in);
   const double w =
-      OAR_DISPATCH(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
+      OAR_DISPATCH_GPU(x.device(), class_target_weight, target, weight, l.c, ignore_index, op);
   const double scale = red == Reduction::mean ? 1.0 / w : 1.0;
   const bool total = red != Reduction::none;
   Tensor out = empty(total ? Shape{} : l.loss_shape, x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), nll_loss, out, x, target, weight, ignore_index, scale, total);
+  OAR_DISPATCH_GPU(x.device(), nll_loss, out, x, target, weight, ignore_index, scale, total);
   if (autograd::needs_grad({log_probs})) {
     autograd::record(op, {&out}, {log_probs},
                      [shape = x.shape(), dt = x.dtype(), target, weight, ignore_index, scale,
                       total](const autograd::Grads& g) {
                        const Tensor gc = g[0].contiguous();
                        Tensor gx = empty(shape, dt, gc.device());
-                       OAR_DISPATCH(gc.device(), nll_loss_backward, gx, gc, target, weight,
-                                    ignore_index, scale, total);
+                       OAR_DISPATCH_GPU(gc.device(), nll_loss_backward, gx, gc, target, weight,
+                                        ignore_index, scale, total);
                        return autograd::TensorList{gx};
                      });
   }

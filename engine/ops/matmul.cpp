@@ -14,6 +14,11 @@ namespace cpu {
 // rank, batch dims 1 or out's; out contiguous. Strided operands are read in place.
 void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -49,7 +54,7 @@ Tensor product(const Tensor& a, const Tensor& b, const Tensor& bias, const Shape
     else out.zero_();
     return out;
   }
-  OAR_DISPATCH(a.device(), matmul, out, a, b, bias);
+  OAR_DISPATCH_GPU(a.device(), matmul, out, a, b, bias);
   return out;
 }
 

@@ -19,6 +19,14 @@ void extreme(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dim
 // taking elements along dim. index and src share a shape.
 void put_along(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void arg_extreme(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim,
+                 bool is_max, bool last);
+void extreme(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims, bool is_max);
+void put_along(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -43,7 +51,7 @@ std::pair<Tensor, Tensor> max_min(const Tensor& x_in, int64_t dim, bool keepdim,
   const int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor values = empty(keep_shape(x, d), x.dtype(), x.device());
   Tensor indices = empty(keep_shape(x, d), DType::i64, x.device());
-  OAR_DISPATCH(x.device(), arg_extreme, values, indices, x, d, is_max, false);
+  OAR_DISPATCH_GPU(x.device(), arg_extreme, values, indices, x, d, is_max, false);
   const Tensor idx_keep = indices;
   Shape out_shape = x_in.dim() == 0 ? Shape{} : keep_shape(x, d);
   if (!keepdim && x_in.dim() > 0) out_shape.erase(out_shape.begin() + d);
@@ -55,7 +63,7 @@ std::pair<Tensor, Tensor> max_min(const Tensor& x_in, int64_t dim, bool keepdim,
                       shape = x_in.shape()](const autograd::Grads& g) {
                        const Tensor gv = g[0].reshape(idx.shape()).contiguous();
                        Tensor gx = empty(shape1, gv.dtype(), gv.device());
-                       OAR_DISPATCH(gv.device(), put_along, gx, d, idx, gv);
+                       OAR_DISPATCH_GPU(gv.device(), put_along, gx, d, idx, gv);
                        return autograd::TensorList{gx.view(shape)};
                      });
   }
@@ -68,7 +76,7 @@ Tensor arg_min_max(const Tensor& x_in, int64_t dim, bool keepdim, bool is_max, b
   const Tensor x = x_in.dim() == 0 ? x_in.reshape({1}) : x_in;
   const int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor indices = empty(keep_shape(x, d), DType::i64, x.device());
-  OAR_DISPATCH(x.device(), arg_extreme, Tensor(), indices, x, d, is_max, last);
+  OAR_DISPATCH_GPU(x.device(), arg_extreme, Tensor(), indices, x, d, is_max, last);
   Shape out_shape = x_in.dim() == 0 ? Shape{} : keep_shape(x, d);
   if (!keepdim && x_in.dim() > 0) out_shape.erase(out_shape.begin() + d);
   return indices.view(out_shape);
@@ -83,7 +91,7 @@ Tensor amax_amin(const Tensor& x, const Shape& dims_in, bool keepdim, bool is_ma
     OAR_CHECK(x.size(d) > 0, op, ": reduction over the empty dimension ", d, " of ",
               shape_str(x.shape()));
   Tensor out = empty(reduced_shape(x.shape(), dims, true), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), extreme, out, x, dims, is_max);
+  OAR_DISPATCH_GPU(x.device(), extreme, out, x, dims, is_max);
   const Tensor out_keep = out;
   out = out.view(reduced_shape(x.shape(), dims, keepdim));
   if (autograd::needs_grad({x})) {

@@ -34,6 +34,21 @@ void group_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
                          const Tensor& x, const Tensor& mean, const Tensor& rstd,
                          const Tensor& weight, int64_t groups);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, double eps, bool global_stats,
+                        bool training);
+void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
+                         const Tensor& x, const Tensor& mean, const Tensor& var,
+                         const Tensor& weight, const Tensor& bias, double eps, bool global_stats);
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, double eps);
+void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
+                         const Tensor& x, const Tensor& mean, const Tensor& var,
+                         const Tensor& weight, const Tensor& bias, double eps);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -108,8 +123,8 @@ Tensor batch_norm(const Tensor& x_arg, const Tensor& running_mean,
   }
   Tensor y = empty(xc.shape(), DType::f32, x.device());
   if (y.numel() > 0)
-    OAR_DISPATCH(x.device(), batch_norm_forward, y, mean, var, xc, w, b, eps, !batch_stats,
-                 grad || batch_stats);
+    OAR_DISPATCH_GPU(x.device(), batch_norm_forward, y, mean, var, xc, w, b, eps, !batch_stats,
+                     grad || batch_stats);
   if (training && running_mean.defined()) {
     // PyTorch's update: the running variance tracks the unbiased batch variance.
     Tensor rm = running_mean, rv = running_var;
@@ -128,8 +143,9 @@ Tensor batch_norm(const Tensor& x_arg, const Tensor& running_mean,
                        Tensor gw = w.defined() ? empty({c}, DType::f32, xc.device()) : Tensor();
                        Tensor gb = b.defined() ? empty({c}, DType::f32, xc.device()) : Tensor();
                        if (xc.numel() > 0) {
-                         OAR_DISPATCH(xc.device(), batch_norm_backward, gx, gw, gb,
-                                      grad_as(g[0], xc.shape()), xc, mean, var, w, b, eps, global);
+                         OAR_DISPATCH_GPU(xc.device(), batch_norm_backward, gx, gw, gb,
+                                          grad_as(g[0], xc.shape()), xc, mean, var, w, b, eps,
+                                          global);
                        } else {
                          if (gw.defined()) gw.zero_();
                          if (gb.defined()) gb.zero_();
@@ -165,7 +181,7 @@ Tensor layer_norm(const Tensor& x_arg, int64_t normalized_ndim, const Tensor& we
   Tensor mean = grad ? empty({m}, DType::f32, x.device()) : Tensor();
   Tensor var = grad ? empty({m}, DType::f32, x.device()) : Tensor();
   Tensor y = empty({m, k}, DType::f32, x.device());
-  if (m > 0) OAR_DISPATCH(x.device(), layer_norm_forward, y, mean, var, xc, w, b, eps);
+  if (m > 0) OAR_DISPATCH_GPU(x.device(), layer_norm_forward, y, mean, var, xc, w, b, eps);
   y = y.view(x.shape());
   if (grad) {
     autograd::record(
@@ -176,8 +192,8 @@ Tensor layer_norm(const Tensor& x_arg, int64_t normalized_ndim, const Tensor& we
           Tensor gw = w.defined() ? empty({k}, DType::f32, xc.device()) : Tensor();
           Tensor gb = b.defined() ? empty({k}, DType::f32, xc.device()) : Tensor();
           if (xc.numel() > 0) {
-            OAR_DISPATCH(xc.device(), layer_norm_backward, gx, gw, gb, grad_as(g[0], xc.shape()),
-                         xc, mean, var, w, b, eps);
+            OAR_DISPATCH_GPU(xc.device(), layer_norm_backward, gx, gw, gb,
+                             grad_as(g[0], xc.shape()), xc, mean, var, w, b, eps);
           } else {
             if (gw.defined()) gw.zero_();
             if (gb.defined()) gb.zero_();

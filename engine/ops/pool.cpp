@@ -26,6 +26,18 @@ void pool_backward(PoolKind kind, const Tensor& gx, const Tensor& gy, const Tens
 void adaptive_pool_forward(bool is_max, const Tensor& out, const Tensor& argmax, const Tensor& x);
 void adaptive_pool_backward(bool is_max, const Tensor& gx, const Tensor& gy, const Tensor& argmax);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Shape& kernel,
+                    const Shape& stride, const Shape& dilation, const Shape& pad_l,
+                    const Shape& pad_r, bool training);
+void pool_backward(PoolKind kind, const Tensor& gx, const Tensor& gy, const Tensor& workspace,
+                   const Shape& kernel, const Shape& stride, const Shape& dilation,
+                   const Shape& pad_l, const Shape& pad_r);
+void adaptive_pool_forward(bool is_max, const Tensor& out, const Tensor& argmax, const Tensor& x);
+void adaptive_pool_backward(bool is_max, const Tensor& gx, const Tensor& gy, const Tensor& argmax);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -134,8 +146,8 @@ Tensor pool(PoolKind kind, const char* op, const Tensor& x, const PoolParams& p)
   const bool grad = autograd::needs_grad({x});
   Tensor ws;
   if (out.numel() > 0)
-    ws = OAR_DISPATCH(x.device(), pool_forward, kind, out, x.detach().contiguous(), w.kernel,
-                      w.stride, w.dilation, w.pad_l, w.pad_r, grad);
+    ws = OAR_DISPATCH_GPU(x.device(), pool_forward, kind, out, x.detach().contiguous(), w.kernel,
+                          w.stride, w.dilation, w.pad_l, w.pad_r, grad);
   if (w.scale.defined()) out = mul(out, w.scale);
   if (grad) {
     autograd::record(op, {&out}, {x},
@@ -145,8 +157,8 @@ Tensor pool(PoolKind kind, const char* op, const Tensor& x, const PoolParams& p)
                        if (w.scale.defined()) gy = mul(gy, w.scale);
                        Tensor gx = empty(shape, dt, dev);
                        if (gy.numel() == 0) return autograd::TensorList{gx.zero_()};
-                       OAR_DISPATCH(dev, pool_backward, kind, gx, gy.contiguous(), ws, w.kernel,
-                                    w.stride, w.dilation, w.pad_l, w.pad_r);
+                       OAR_DISPATCH_GPU(dev, pool_backward, kind, gx, gy.contiguous(), ws, w.kernel,
+                                        w.stride, w.dilation, w.pad_l, w.pad_r);
                        return autograd::TensorList{gx};
                      });
   }
@@ -172,15 +184,15 @@ Tensor adaptive(bool is_max, const char* op, const Tensor& x, const std::vector<
   oshape.insert(oshape.end(), out.begin(), out.end());
   Tensor y = empty(oshape, x.dtype(), x.device());
   Tensor argmax = is_max ? empty(oshape, DType::i64, x.device()) : Tensor();
-  OAR_DISPATCH(x.device(), adaptive_pool_forward, is_max, y, argmax, x.detach().contiguous());
+  OAR_DISPATCH_GPU(x.device(), adaptive_pool_forward, is_max, y, argmax, x.detach().contiguous());
   if (autograd::needs_grad({x})) {
     autograd::record(op, {&y}, {x},
                      [is_max, argmax, shape = x.shape(), dt = x.dtype(),
                       dev = x.device()](const autograd::Grads& g) {
                        Tensor gy = g[0].dtype() == dt ? g[0] : g[0].to(dt);
                        Tensor gx = empty(shape, dt, dev);
-                       OAR_DISPATCH(dev, adaptive_pool_backward, is_max, gx, gy.contiguous(),
-                                    argmax);
+                       OAR_DISPATCH_GPU(dev, adaptive_pool_backward, is_max, gx, gy.contiguous(),
+                                        argmax);
                        return autograd::TensorList{gx};
                      });
   }

@@ -14,6 +14,12 @@ void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log);
 // contiguous of one shape.
 void softmax_backward(const Tensor& gx, const Tensor& g, const Tensor& out, int64_t dim, bool log);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log);
+void softmax_backward(const Tensor& gx, const Tensor& g, const Tensor& out, int64_t dim, bool log);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -25,7 +31,7 @@ Tensor softmax_like(const Tensor& x_in, int64_t dim, bool log) {
   const Tensor x = (x_in.dim() == 0 ? x_in.reshape({1}) : x_in).contiguous();
   const int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
-  if (x.numel() > 0) OAR_DISPATCH(x.device(), softmax, out, x, d, log);
+  if (x.numel() > 0) OAR_DISPATCH_GPU(x.device(), softmax, out, x, d, log);
   out = out.view(x_in.shape());
   if (autograd::needs_grad({x_in})) {
     autograd::record(op, {&out}, {x_in},
@@ -33,7 +39,7 @@ Tensor softmax_like(const Tensor& x_in, int64_t dim, bool log) {
                        const Tensor gc = g[0].reshape(o.shape()).contiguous();
                        Tensor gx = empty(o.shape(), gc.dtype(), gc.device());
                        if (gx.numel() > 0)
-                         OAR_DISPATCH(gc.device(), softmax_backward, gx, gc, o, d, log);
+                         OAR_DISPATCH_GPU(gc.device(), softmax_backward, gx, gc, o, d, log);
                        return autograd::TensorList{gx.view(g[0].shape())};
                      });
   }

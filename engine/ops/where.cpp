@@ -12,6 +12,11 @@ namespace cpu {
 // out = cond ? a : b, all three broadcast to out's shape; a, b and out share a dtype.
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+}  // namespace cuda
+#endif
 
 namespace {
 Tensor select_values(const Tensor& cond, const Tensor& a, const Tensor& b, const char* op) {
@@ -26,7 +31,7 @@ Tensor select_values(const Tensor& cond, const Tensor& a, const Tensor& b, const
   const Tensor ac = a.dtype() == dt ? a : a.detach().to(dt);
   const Tensor bc = b.dtype() == dt ? b : b.detach().to(dt);
   Tensor out = empty(shape, dt, a.device());
-  OAR_DISPATCH(a.device(), where, out, cond, ac, bc);
+  OAR_DISPATCH_GPU(a.device(), where, out, cond, ac, bc);
   return out;
 }
 }  // namespace

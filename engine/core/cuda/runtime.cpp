@@ -1,5 +1,8 @@
 #include "engine/core/cuda/runtime.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "engine/core/cuda/check.h"
@@ -37,6 +40,23 @@ void* default_stream(int index) {
     OAR_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[index], cudaStreamNonBlocking));
   });
   return streams[index];
+}
+
+namespace {
+std::atomic<bool>& tf32_flag() {
+  static std::atomic<bool> flag{[] {
+    const char* v = std::getenv("OAR_ALLOW_TF32");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }()};
+  return flag;
+}
+}  // namespace
+
+bool allow_tf32() {
+  return tf32_flag().load(std::memory_order_relaxed);
+}
+void set_allow_tf32(bool allow) {
+  tf32_flag().store(allow, std::memory_order_relaxed);
 }
 
 void synchronize(Device d) {

@@ -21,6 +21,11 @@ void* default_stream(int index);
 // Blocks the host until all work queued on the device's current stream has finished.
 void synchronize(Device d);
 
+// Whether f32 matrix products and convolutions may use TF32 tensor cores (about 1e-3 relative
+// error, several times faster). Off unless set here or by OAR_ALLOW_TF32=1 in the environment.
+bool allow_tf32();
+void set_allow_tf32(bool allow);
+
 // A CUDA event on one device. record() marks the current point of the device's current stream.
 class Event {
  public:

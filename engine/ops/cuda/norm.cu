@@ -1,0 +1,226 @@
+// CUDA batch and layer normalisation, forward and backward (the cpu::batch_norm_* and
+// cpu::layer_norm_* contracts, f32 only): a block per channel (batch norm) or per row (layer
+// norm) reduces in double in a fixed order; layer norm's weight gradients are one thread per
+// column walking the rows.
+#include "engine/ops/cuda/loops.cuh"
+
+namespace oar::cuda {
+
+namespace {
+
+// The block's sum of v (every thread gets it); blockDim.x == kThreads.
+__device__ double block_sum(double v, double* shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (static_cast<int>(threadIdx.x) < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double r = shared[0];
+  __syncthreads();
+  return r;
+}
+
+__global__ void bn_forward_kernel(int64_t n, int64_t c, int64_t hw, const float* x, float* y,
+                                  float* mean, float* var, const float* w, const float* b,
+                                  double eps, bool global_stats) {
+  __shared__ double shared[kThreads];
+  const int64_t ch = blockIdx.x;
+  const int64_t count = n * hw;
+  double mu, v;
+  if (global_stats) {
+    mu = mean[ch];
+    v = var[ch];
+  } else {
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x)
+      s += x[((j / hw) * c + ch) * hw + j % hw];
+    mu = block_sum(s, shared) / static_cast<double>(count);
+    const float m32 = static_cast<float>(mu);
+    double q = 0;
+    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+      const float d = x[((j / hw) * c + ch) * hw + j % hw] - m32;
+      q += d * d;
+    }
+    v = block_sum(q, shared) / static_cast<double>(count);
+    if (mean && threadIdx.x == 0) {
+      mean[ch] = static_cast<float>(mu);
+      var[ch] = static_cast<float>(v);
+    }
+  }
+  const float rstd = static_cast<float>(1.0 / sqrt(v + eps));
+  const float scale = (w ? w[ch] : 1.0f) * rstd;
+  const float shift = (b ? b[ch] : 0.0f) - static_cast<float>(mu) * scale;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const int64_t o = ((j / hw) * c + ch) * hw + j % hw;
+    y[o] = x[o] * scale + shift;
+  }
+}
+
+__global__ void bn_backward_kernel(int64_t n, int64_t c, int64_t hw, const float* x,
+                                   const float* gy, float* gx, const float* mean, const float* var,
+                                   const float* w, float* gw, float* gb, double eps,
+                                   bool global_stats) {
+  __shared__ double shared[kThreads];
+  const int64_t ch = blockIdx.x;
+  const int64_t count = n * hw;
+  const float mu = mean[ch];
+  const float rstd = static_cast<float>(1.0 / sqrt(static_cast<double>(var[ch]) + eps));
+  double sg = 0, sgx = 0;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const int64_t o = ((j / hw) * c + ch) * hw + j % hw;
+    sg += gy[o];
+    sgx += gy[o] * (x[o] - mu);
+  }
+  const double sum_g = block_sum(sg, shared), sum_gx = block_sum(sgx, shared);
+  if (threadIdx.x == 0) {
+    if (gw) gw[ch] = static_cast<float>(sum_gx * rstd);
+    if (gb) gb[ch] = static_cast<float>(sum_g);
+  }
+  const float k1 = (w ? w[ch] : 1.0f) * rstd;
+  const float mg = global_stats ? 0.0f : static_cast<float>(sum_g / static_cast<double>(count));
+  const float k2 =
+      global_stats ? 0.0f : static_cast<float>(sum_gx / static_cast<double>(count)) * rstd * rstd;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const int64_t o = ((j / hw) * c + ch) * hw + j % hw;
+    gx[o] = global_stats ? gy[o] * k1 : k1 * (gy[o] - mg - (x[o] - mu) * k2);
+  }
+}
+
+__global__ void ln_forward_kernel(int64_t k, const float* x, float* y, float* mean, float* var,
+                                  const float* w, const float* b, double eps) {
+  __shared__ double shared[kThreads];
+  const int64_t row = blockIdx.x;
+  const float* xr = x + row * k;
+  float* yr = y + row * k;
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) s += xr[j];
+  const double mu = block_sum(s, shared) / static_cast<double>(k);
+  double q = 0;
+  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
+    const double d = xr[j] - mu;
+    q += d * d;
+  }
+  const double v = block_sum(q, shared) / static_cast<double>(k);
+  if (mean && threadIdx.x == 0) {
+    mean[row] = static_cast<float>(mu);
+    var[row] = static_cast<float>(v);
+  }
+  const float rstd = static_cast<float>(1.0 / sqrt(v + eps));
+  const float m32 = static_cast<float>(mu);
+  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
+    const float h = (xr[j] - m32) * rstd;
+    yr[j] = h * (w ? w[j] : 1.0f) + (b ? b[j] : 0.0f);
+  }
+}
+
+__global__ void ln_backward_kernel(int64_t k, const float* x, const float* gy, float* gx,
+                                   const float* mean, const float* var, const float* w,
+                                   double eps) {
+  __shared__ double shared[kThreads];
+  const int64_t row = blockIdx.x;
+  const float* xr = x + row * k;
+  const float* gr = gy + row * k;
+  const float mu = mean[row];
+  const float rstd = static_cast<float>(1.0 / sqrt(static_cast<double>(var[row]) + eps));
+  double a = 0, bsum = 0;  // sum w*g, sum w*g*xhat
+  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
+    const float wg = gr[j] * (w ? w[j] : 1.0f);
+    a += wg;
+    bsum += wg * ((xr[j] - mu) * rstd);
+  }
+  const float ma = static_cast<float>(block_sum(a, shared) / static_cast<double>(k));
+  const float mb = static_cast<float>(block_sum(bsum, shared) / static_cast<double>(k));
+  for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
+    const float h = (xr[j] - mu) * rstd;
+    gx[row * k + j] = rstd * (gr[j] * (w ? w[j] : 1.0f) - ma - h * mb);
+  }
+}
+
+__global__ void ln_param_grad_kernel(int64_t m, int64_t k, const float* x, const float* gy,
+                                     const float* mean, const float* var, double eps, float* gw,
+                                     float* gb) {
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < k;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double sw = 0, sb = 0;
+    for (int64_t r = 0; r < m; ++r) {
+      const float rstd = static_cast<float>(1.0 / sqrt(static_cast<double>(var[r]) + eps));
+      const float g = gy[r * k + j];
+      sw += g * ((x[r * k + j] - mean[r]) * rstd);
+      sb += g;
+    }
+    if (gw) gw[j] = static_cast<float>(sw);
+    if (gb) gb[j] = static_cast<float>(sb);
+  }
+}
+
+const float* cptr(const Tensor& t) {
+  return t.defined() ? static_cast<const float*>(t.raw_data()) : nullptr;
+}
+float* mptr(const Tensor& t) {
+  return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr;
+}
+
+}  // namespace
+
+void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, double eps, bool global_stats,
+                        bool training) {
+  const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c);
+  if (c == 0) return;
+  const Device dev = x.device();
+  DeviceGuard guard(dev.index);
+  const bool keep = training || global_stats;
+  bn_forward_kernel<<<static_cast<int>(c), kThreads, 0, stream_of(dev)>>>(
+      n, c, hw, cptr(x), mptr(y), keep ? mptr(mean) : nullptr, keep ? mptr(var) : nullptr,
+      cptr(weight), cptr(bias), eps, global_stats);
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
+                         const Tensor& x, const Tensor& mean, const Tensor& var,
+                         const Tensor& weight, const Tensor& /*bias*/, double eps,
+                         bool global_stats) {
+  const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c);
+  if (c == 0) return;
+  const Device dev = x.device();
+  DeviceGuard guard(dev.index);
+  bn_backward_kernel<<<static_cast<int>(c), kThreads, 0, stream_of(dev)>>>(
+      n, c, hw, cptr(x), cptr(gy), mptr(gx), cptr(mean), cptr(var), cptr(weight), mptr(gw),
+      mptr(gb), eps, global_stats);
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, double eps) {
+  const int64_t m = x.size(0), k = x.size(1);
+  const Device dev = x.device();
+  DeviceGuard guard(dev.index);
+  for (int64_t r0 = 0; r0 < m; r0 += INT32_MAX) {
+    const int64_t rows = std::min<int64_t>(INT32_MAX, m - r0);
+    ln_forward_kernel<<<static_cast<int>(rows), kThreads, 0, stream_of(dev)>>>(
+        k, cptr(x) + r0 * k, mptr(y) + r0 * k, mean.defined() ? mptr(mean) + r0 : nullptr,
+        var.defined() ? mptr(var) + r0 : nullptr, cptr(weight), cptr(bias), eps);
+  }
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
+                         const Tensor& x, const Tensor& mean, const Tensor& var,
+                         const Tensor& weight, const Tensor& /*bias*/, double eps) {
+  const int64_t m = x.size(0), k = x.size(1);
+  const Device dev = x.device();
+  DeviceGuard guard(dev.index);
+  for (int64_t r0 = 0; r0 < m; r0 += INT32_MAX) {
+    const int64_t rows = std::min<int64_t>(INT32_MAX, m - r0);
+    ln_backward_kernel<<<static_cast<int>(rows), kThreads, 0, stream_of(dev)>>>(
+        k, cptr(x) + r0 * k, cptr(gy) + r0 * k, mptr(gx) + r0 * k, cptr(mean) + r0, cptr(var) + r0,
+        cptr(weight), eps);
+  }
+  if (gw.defined() || gb.defined())
+    ln_param_grad_kernel<<<grid_for(k), kThreads, 0, stream_of(dev)>>>(
+        m, k, cptr(x), cptr(gy), cptr(mean), cptr(var), eps, mptr(gw), mptr(gb));
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace oar::cuda
