@@ -1,5 +1,7 @@
 #include "engine/dist/process_group.h"
 
+#include <cstring>
+
 #include <unistd.h>
 
 namespace oar::dist {
@@ -51,6 +53,41 @@ std::string ProcessGroup::broadcast_string(const std::string& s, int root) {
                                       timeout_.count() / 1000.0, " s for rank ", root,
                                       ", which did not answer"));
   }
+}
+
+std::vector<std::string> ProcessGroup::allgather_string(const std::string& s) {
+  const std::string prefix = "gather/" + std::to_string(gather_seq_++) + "/";
+  store_->set(prefix + std::to_string(rank_), s);
+  std::vector<std::string> keys;
+  for (int r = 0; r < size_; ++r) keys.push_back(prefix + std::to_string(r));
+  try {
+    store_->wait(keys, timeout_);
+  } catch (const TimeoutError&) {
+    int n = 0;
+    const std::string who = missing_ranks(*store_, prefix, size_, &n);
+    throw TimeoutError(detail::concat("allgather: rank ", rank_, " waited ",
+                                      timeout_.count() / 1000.0, " s; rank", n > 1 ? "s " : " ",
+                                      who, " of ", size_, " did not answer"));
+  }
+  std::vector<std::string> out;
+  for (const auto& k : keys) out.push_back(store_->get_string(k));
+  return out;
+}
+
+std::vector<double> ProcessGroup::sum_doubles(const std::vector<double>& v) {
+  std::string bytes(v.size() * sizeof(double), '\0');
+  if (!v.empty()) std::memcpy(bytes.data(), v.data(), bytes.size());
+  std::vector<double> out(v.size(), 0.0);
+  for (const std::string& b : allgather_string(bytes)) {
+    OAR_CHECK(b.size() == bytes.size(), "sum_doubles: ranks sent ", b.size() / sizeof(double),
+              " and ", v.size(), " values");
+    for (size_t i = 0; i < v.size(); ++i) {
+      double x;
+      std::memcpy(&x, b.data() + i * sizeof(double), sizeof x);
+      out[i] += x;
+    }
+  }
+  return out;
 }
 
 std::string resolve_backend(const std::string& backend, const Device& device) {

@@ -49,13 +49,17 @@ class ProcessGroup {
 
   // Small values through the store: root's s on every rank.
   std::string broadcast_string(const std::string& s, int root = 0);
+  // Every rank's s, by rank.
+  std::vector<std::string> allgather_string(const std::string& s);
+  // Element-wise sums in double precision (metric states, logged losses), through the store.
+  std::vector<double> sum_doubles(const std::vector<double>& v);
   TcpStore& store() { return *store_; }
 
  protected:
   std::shared_ptr<TcpStore> store_;
   int rank_, size_;
   std::chrono::milliseconds timeout_;
-  int64_t barrier_seq_ = 0, bcast_seq_ = 0;
+  int64_t barrier_seq_ = 0, bcast_seq_ = 0, gather_seq_ = 0;
 };
 
 // Which backend: "gloo", "nccl", or "auto" (nccl for CUDA devices, else gloo).
