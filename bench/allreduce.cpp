@@ -1,7 +1,7 @@
 // Gloo allreduce bandwidth between processes on this machine: sizes 1 KB .. 256 MB of float32.
 //   build/bench/oar_bench_allreduce [--world 2] [--max_mb 256]
 // Forks `world` processes that rendezvous on a free loopback port; rank 0 prints one row per
-// size: median time, algorithm bandwidth (bytes / time) and bus bandwidth (x 2(N-1)/N, the bytes
+// size: median time per allreduce, algorithm bandwidth (bytes / time) and bus bandwidth (x 2(N-1)/N, the bytes
 // each rank actually sends in a ring).
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,14 +26,17 @@ int worker(int rank, int world, int port, int64_t max_bytes) {
     std::printf("%12s %12s %14s %14s\n", "bytes", "median_us", "algbw_GB/s", "busbw_GB/s");
   for (int64_t bytes = 1024; bytes <= max_bytes; bytes *= 4) {
     Tensor t = full({bytes / 4}, 1.0);
-    const int reps = bytes <= (1 << 20) ? 50 : bytes <= (16 << 20) ? 10 : 4;
+    const int reps = bytes <= (1 << 20) ? 100 : bytes <= (16 << 20) ? 8 : 2;
     g->allreduce(t);  // warm-up
+    // Rounds of back-to-back allreduces (as nccl-tests time them): a barrier's exit skew
+    // between ranks would otherwise dominate small sizes. Median of the rounds' means.
     std::vector<double> us;
-    for (int i = 0; i < reps; ++i) {
+    for (int round = 0; round < 5; ++round) {
       g->barrier();
-      const auto t0 = Clock::now();
       g->allreduce(t);
-      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      const auto t0 = Clock::now();
+      for (int i = 0; i < reps; ++i) g->allreduce(t);
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / reps);
     }
     std::sort(us.begin(), us.end());
     const double med = us[us.size() / 2];

@@ -228,10 +228,10 @@ int run_group(const LaunchOptions& o, int port, int attempt, std::string& failur
   }
   if (failed >= 0) {
     const Worker& w = ws[static_cast<size_t>(failed)];
-    const std::string last = !w.last_error.empty() ? w.last_error : w.last_line;
     failure = detail::concat("rank ", w.rank, " (pid ", w.pid, ") ", describe_exit(w.status),
-                             last.empty() ? std::string("; it printed nothing")
-                                          : "; its last error: " + last);
+                             !w.last_error.empty() ? "; its last error: " + w.last_error
+                             : !w.last_line.empty() ? "; its last line: " + w.last_line
+                                                    : std::string("; it printed nothing"));
     return 1;
   }
   if (g_launch_signal.load() != 0) {

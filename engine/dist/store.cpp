@@ -309,8 +309,9 @@ void TcpStore::wait(const std::vector<std::string>& keys) {
 }
 
 void TcpStore::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  auto backoff = std::chrono::milliseconds(1);
+  const auto start = Clock::now();
+  const auto deadline = start + timeout;
+  auto backoff = std::chrono::microseconds(100);
   for (;;) {
     const std::vector<std::string> miss = missing(keys);
     if (miss.empty()) return;
@@ -322,7 +323,11 @@ void TcpStore::wait(const std::vector<std::string>& keys, std::chrono::milliseco
                                         " s waiting for ", names));
     }
     std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+    // Poll finely for the first second (barriers between ranks in step), then back off.
+    const std::chrono::microseconds cap =
+        Clock::now() - start > std::chrono::seconds(1) ? std::chrono::milliseconds(50)
+                                                       : std::chrono::milliseconds(1);
+    backoff = std::min<std::chrono::microseconds>(backoff * 2, cap);
   }
 }
 

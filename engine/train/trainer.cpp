@@ -525,7 +525,14 @@ FitResult Trainer::fit(const std::string& resume) {
       if (step_limit) stop = true;
       if (group_) {
         // Stop together: a signal seen by one rank stops every rank after the same step.
-        const int sig = static_cast<int>(group_->sum_doubles({static_cast<double>(g_signal.load())})[0]);
+        int sig = g_signal.load();
+        if (group_->backend() == "gloo") {
+          Tensor t = full({1}, static_cast<double>(sig), DType::i32);
+          group_->allreduce(t);
+          sig = t.data<int32_t>()[0];
+        } else {
+          sig = static_cast<int>(group_->sum_doubles({static_cast<double>(sig)})[0]);
+        }
         if (sig != 0 && g_signal.load() == 0) g_signal.store(SIGTERM);
       }
       if (g_signal.load() != 0) {

@@ -8,7 +8,7 @@
 # Usage: dist_test.sh OAR_BINARY SOURCE_DIR
 set -u
 oar=$1
-src=$2
+src=$(cd "$2" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
@@ -70,12 +70,12 @@ echo "1 vs 2 processes: $(tail -1 "$tmp/cmp.out")"
 echo "grad accumulation, 1 vs 2 processes: $(tail -1 "$tmp/cmp_acc.out")"
 
 # --- a worker killed mid-run
-# start_long NAME EXTRA_LAUNCH_ARGS: a long 2-process run in the background
+# start_long NAME EXTRA_LAUNCH_ARGS [STEPS]: a long 2-process run in the background; pid in $lp
 start_long() {
   "$oar" launch --nproc_per_node 2 --grace_s 5 $2 -- oar train -c "$tmp/small.yaml" \
     -o data.batch_size=16 -o trainer.max_steps=${3:-100000} -o trainer.save_every_steps=2 \
     -o trainer.keep_last=1 --output "$tmp/$1" --plain > "$tmp/$1.log" 2>&1 &
-  echo $!
+  lp=$!
 }
 # wait_for FILE_GLOB SECONDS
 wait_for() {
@@ -87,7 +87,7 @@ wait_for() {
 }
 pid_of_rank() { sed -n "s/^launch: rank $2 (local $2) pid \([0-9]*\)$/\1/p" "$tmp/$1.log" | tail -1; }
 
-lp=$(start_long killed "")
+start_long killed ""
 wait_for "$tmp/killed/ckpt/step-*" 30 || fail "the long run wrote no checkpoint: $(tail -3 "$tmp/killed.log")"
 victim=$(pid_of_rank killed 1)
 t0=$(date +%s)
@@ -106,7 +106,7 @@ else
 fi
 
 # --- the same with one restart: resumes from the last checkpoint and finishes
-lp=$(start_long restarted "--max_restarts 1" 60)
+start_long restarted "--max_restarts 1" 60
 wait_for "$tmp/restarted/ckpt/step-*" 30 || fail "the restart run wrote no checkpoint"
 victim=$(pid_of_rank restarted 1)
 kill -9 "$victim"
