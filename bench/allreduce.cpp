@@ -1,8 +1,8 @@
 // Gloo allreduce bandwidth between processes on this machine: sizes 1 KB .. 256 MB of float32.
 //   build/bench/oar_bench_allreduce [--world 2] [--max_mb 256]
 // Forks `world` processes that rendezvous on a free loopback port; rank 0 prints one row per
-// size: median time per allreduce, algorithm bandwidth (bytes / time) and bus bandwidth (x 2(N-1)/N, the bytes
-// each rank actually sends in a ring).
+// size: median time per allreduce, algorithm bandwidth (bytes / time) and bus bandwidth (x
+// 2(N-1)/N, the bytes each rank actually sends in a ring).
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -81,8 +81,9 @@ void Commands::add_to(CLI::App& app) {
   summary->add_option("-o,--override", o_.overrides, "override a key")->take_all();
   summary->callback([this] { action_ = [this] { return cmd_model_summary(o_); }; });
 
-  auto* launch = app.add_subcommand(
-      "launch", "start distributed workers on this node: oar launch --nproc_per_node N -- oar train -c CONFIG");
+  auto* launch = app.add_subcommand("launch",
+                                    "start distributed workers on this node: oar launch "
+                                    "--nproc_per_node N -- oar train -c CONFIG");
   launch->add_option("--nproc_per_node", launch_.nproc_per_node, "workers on this node")
       ->default_val(1);
   launch->add_option("--nnodes", launch_.nnodes, "nodes in the job")->default_val(1);
@@ -92,12 +93,14 @@ void Commands::add_to(CLI::App& app) {
       ->default_val("127.0.0.1");
   launch->add_option("--master_port", launch_.master_port,
                      "port of rank 0's store (default: a free port, one node only)");
-  launch->add_option("--max_restarts", launch_.max_restarts,
-                     "restart the group this many times after a failure; it resumes from the "
-                     "last checkpoint")
+  launch
+      ->add_option("--max_restarts", launch_.max_restarts,
+                   "restart the group this many times after a failure; it resumes from the "
+                   "last checkpoint")
       ->default_val(0);
-  launch->add_option("--grace_s", launch_.grace_s,
-                     "seconds the other workers get to stop after one fails")
+  launch
+      ->add_option("--grace_s", launch_.grace_s,
+                   "seconds the other workers get to stop after one fails")
       ->default_val(10.0);
   launch->add_option("command", launch_.command, "the worker command, after --")->required();
   launch->callback([this] { action_ = [this] { return cmd_launch(launch_); }; });
@@ -111,7 +114,8 @@ void Commands::add_to(CLI::App& app) {
   cw->add_option("a", file_a_, "first file or checkpoint directory")->required();
   cw->add_option("b", file_b_, "second file or checkpoint directory")->required();
   cw->add_option("--rtol", rtol_, "relative tolerance")->default_val(1e-5);
-  cw->callback([this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
+  cw->callback(
+      [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");

@@ -68,8 +68,8 @@ int cmd_compare_weights(const std::string& a, const std::string& b, double rtol)
       ++problems;
     }
   }
-  std::printf("%zu tensors; largest relative difference %.3g (%s); tolerance %.3g: %s\n",
-              fa.size(), worst, worst_name.c_str(), rtol, problems ? "DIFFERENT" : "same");
+  std::printf("%zu tensors; largest relative difference %.3g (%s); tolerance %.3g: %s\n", fa.size(),
+              worst, worst_name.c_str(), rtol, problems ? "DIFFERENT" : "same");
   return problems ? 1 : 0;
 }
 

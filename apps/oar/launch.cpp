@@ -104,7 +104,8 @@ std::string describe_exit(int status) {
   if (WIFSIGNALED(status)) {
     const int s = WTERMSIG(status);
     const char* name = sigabbrev_np(s);
-    return "was killed by signal " + std::to_string(s) + (name ? std::string(" (SIG") + name + ")" : "");
+    return "was killed by signal " + std::to_string(s) +
+           (name ? std::string(" (SIG") + name + ")" : "");
   }
   return "ended with status " + std::to_string(status);
 }
@@ -142,8 +143,8 @@ int run_group(const LaunchOptions& o, int port, int attempt, std::string& failur
       set("TORCHELASTIC_MAX_RESTARTS", std::to_string(o.max_restarts));
       set("OAR_RESTART_COUNT", std::to_string(attempt));
       if (!std::getenv("OMP_NUM_THREADS"))
-        set("OMP_NUM_THREADS", std::to_string(std::max<long>(
-                                   1, ::sysconf(_SC_NPROCESSORS_ONLN) / o.nproc_per_node)));
+        set("OMP_NUM_THREADS",
+            std::to_string(std::max<long>(1, ::sysconf(_SC_NPROCESSORS_ONLN) / o.nproc_per_node)));
       std::vector<char*> argv;
       for (auto& a : cmd) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -229,7 +230,7 @@ int run_group(const LaunchOptions& o, int port, int attempt, std::string& failur
   if (failed >= 0) {
     const Worker& w = ws[static_cast<size_t>(failed)];
     failure = detail::concat("rank ", w.rank, " (pid ", w.pid, ") ", describe_exit(w.status),
-                             !w.last_error.empty() ? "; its last error: " + w.last_error
+                             !w.last_error.empty()  ? "; its last error: " + w.last_error
                              : !w.last_line.empty() ? "; its last line: " + w.last_line
                                                     : std::string("; it printed nothing"));
     return 1;
@@ -244,13 +245,15 @@ int run_group(const LaunchOptions& o, int port, int attempt, std::string& failur
 }  // namespace
 
 int cmd_launch(const LaunchOptions& o) {
-  OAR_CHECK(!o.command.empty(), "launch: no command (usage: oar launch --nproc_per_node N -- oar train -c CONFIG)");
+  OAR_CHECK(!o.command.empty(),
+            "launch: no command (usage: oar launch --nproc_per_node N -- oar train -c CONFIG)");
   OAR_CHECK(o.nproc_per_node >= 1 && o.nnodes >= 1 && o.node_rank >= 0 && o.node_rank < o.nnodes,
             "launch: need --nproc_per_node >= 1, --nnodes >= 1 and 0 <= --node_rank < --nnodes");
   int port = o.master_port;
   if (port == 0) {
-    OAR_CHECK(o.nnodes == 1, "launch: --master_port is required with --nnodes > 1 (every node "
-                             "must use the same one)");
+    OAR_CHECK(o.nnodes == 1,
+              "launch: --master_port is required with --nnodes > 1 (every node "
+              "must use the same one)");
     port = free_port();
   }
   struct sigaction sa {};

@@ -16,6 +16,14 @@
 
 namespace oar::dist {
 
+bool gloo_available() {
+#if OAR_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
 #if OAR_WITH_GLOO
 
 namespace {
@@ -73,8 +81,8 @@ class GlooGroup : public ProcessGroup {
       ctx->connectFullMesh(gs, device_);
       ctx_ = ctx;
     } catch (const TimeoutError& e) {
-      throw TimeoutError(detail::concat("gloo: rank ", rank, " could not connect to its peers: ",
-                                        e.what()));
+      throw TimeoutError(
+          detail::concat("gloo: rank ", rank, " could not connect to its peers: ", e.what()));
     } catch (const ::gloo::Exception& e) {
       OAR_FAIL("gloo: rank ", rank, " could not connect to its peers: ", e.what(),
                " (set GLOO_SOCKET_IFNAME to the network interface the nodes share)");
@@ -91,10 +99,17 @@ class GlooGroup : public ProcessGroup {
       o.setTag(next_tag());
       o.setAlgorithm(::gloo::AllreduceOptions::Algorithm::RING);
       switch (t.dtype()) {
-        case DType::f32: typed<float>(o, t); break;
-        case DType::i32: typed<int32_t>(o, t); break;
-        case DType::i64: typed<int64_t>(o, t); break;
-        default: OAR_FAIL("allreduce: dtype ", dtype_name(t.dtype()), " is not supported by gloo");
+        case DType::f32:
+          typed<float>(o, t);
+          break;
+        case DType::i32:
+          typed<int32_t>(o, t);
+          break;
+        case DType::i64:
+          typed<int64_t>(o, t);
+          break;
+        default:
+          OAR_FAIL("allreduce: dtype ", dtype_name(t.dtype()), " is not supported by gloo");
       }
       ::gloo::allreduce(o);
     });
@@ -143,8 +158,7 @@ class GlooGroup : public ProcessGroup {
   }
 
   std::unique_ptr<ProcessGroup> new_group(const std::string& name) override {
-    return std::make_unique<GlooGroup>(store_, rank_, size_, timeout_, prefix_ + name + "/",
-                                       host_);
+    return std::make_unique<GlooGroup>(store_, rank_, size_, timeout_, prefix_ + name + "/", host_);
   }
 
  private:

@@ -93,8 +93,9 @@ std::vector<double> ProcessGroup::sum_doubles(const std::vector<double>& v) {
 std::string resolve_backend(const std::string& backend, const Device& device) {
   if (backend == "auto") return device.is_cuda() ? "nccl" : "gloo";
   if (backend == "nccl" && !device.is_cuda())
-    OAR_FAIL("trainer.distributed.backend: nccl needs a CUDA device (--device cuda); this run is on ",
-             device.str(), " (use gloo or auto)");
+    OAR_FAIL(
+        "trainer.distributed.backend: nccl needs a CUDA device (--device cuda); this run is on ",
+        device.str(), " (use gloo or auto)");
   OAR_CHECK(backend == "gloo" || backend == "nccl", "trainer.distributed.backend: '", backend,
             "' is not one of auto, gloo, nccl");
   return backend;
@@ -104,8 +105,8 @@ std::unique_ptr<ProcessGroup> init_process_group(const RendezvousInfo& info,
                                                  const std::string& backend, const Device& device,
                                                  std::chrono::milliseconds timeout) {
   const std::string be = resolve_backend(backend, device);
-  auto store = std::make_shared<TcpStore>(info.master_addr, info.master_port, info.rank == 0,
-                                          timeout);
+  auto store =
+      std::make_shared<TcpStore>(info.master_addr, info.master_port, info.rank == 0, timeout);
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
   store->set("rdzv/rank/" + std::to_string(info.rank), std::string(host));
@@ -135,13 +136,24 @@ std::unique_ptr<ProcessGroup> init_process_group(const RendezvousInfo& info,
 
 }  // namespace oar::dist
 
+namespace oar::dist {
+bool nccl_available() {
+#if OAR_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+}  // namespace oar::dist
+
 #if !OAR_WITH_CUDA
 namespace oar::dist {
 std::unique_ptr<ProcessGroup> make_nccl_group(std::shared_ptr<TcpStore>, int, int,
                                               std::chrono::milliseconds, const std::string&,
                                               const Device&) {
-  OAR_FAIL("trainer.distributed.backend nccl: this build of oar has no CUDA (configure with "
-           "OAR_WITH_CUDA=ON where nvcc and NCCL are installed)");
+  OAR_FAIL(
+      "trainer.distributed.backend nccl: this build of oar has no CUDA (configure with "
+      "OAR_WITH_CUDA=ON where nvcc and NCCL are installed)");
 }
 }  // namespace oar::dist
 #endif

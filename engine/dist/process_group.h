@@ -71,6 +71,10 @@ std::unique_ptr<ProcessGroup> init_process_group(const RendezvousInfo& info,
                                                  const std::string& backend, const Device& device,
                                                  std::chrono::milliseconds timeout);
 
+// Whether this build has the backend.
+bool gloo_available();
+bool nccl_available();
+
 // Backends (gloo_group.cpp, nccl_group.cpp).
 std::unique_ptr<ProcessGroup> make_gloo_group(std::shared_ptr<TcpStore> store, int rank, int size,
                                               std::chrono::milliseconds timeout,

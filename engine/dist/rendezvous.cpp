@@ -63,7 +63,8 @@ std::optional<RendezvousInfo> rendezvous_from_env(const EnvLookup& lookup) {
     return r;
   }
 
-  const char* n = env("PADDLE_TRAINERS_NUM") ? env("PADDLE_TRAINERS_NUM") : env("PADDLE_GLOBAL_SIZE");
+  const char* n =
+      env("PADDLE_TRAINERS_NUM") ? env("PADDLE_TRAINERS_NUM") : env("PADDLE_GLOBAL_SIZE");
   const char* eps = env("PADDLE_TRAINER_ENDPOINTS");
   if (n || eps || env("PADDLE_MASTER") || env("PADDLE_TRAINER_ID")) {
     r.source = "paddle";
@@ -80,14 +81,14 @@ std::optional<RendezvousInfo> rendezvous_from_env(const EnvLookup& lookup) {
       }
     }
     if (n)
-      r.world_size = parse_int(env("PADDLE_TRAINERS_NUM") ? "PADDLE_TRAINERS_NUM"
-                                                          : "PADDLE_GLOBAL_SIZE",
-                               n, 1, 1 << 20);
+      r.world_size = parse_int(
+          env("PADDLE_TRAINERS_NUM") ? "PADDLE_TRAINERS_NUM" : "PADDLE_GLOBAL_SIZE", n, 1, 1 << 20);
     else if (!endpoints.empty())
       r.world_size = static_cast<int>(endpoints.size());
     else
-      OAR_FAIL("environment: Paddle variables are set but neither PADDLE_TRAINERS_NUM nor "
-               "PADDLE_TRAINER_ENDPOINTS says how many trainers there are");
+      OAR_FAIL(
+          "environment: Paddle variables are set but neither PADDLE_TRAINERS_NUM nor "
+          "PADDLE_TRAINER_ENDPOINTS says how many trainers there are");
     if (!endpoints.empty() && static_cast<int>(endpoints.size()) != r.world_size)
       OAR_FAIL("environment: PADDLE_TRAINER_ENDPOINTS lists ", endpoints.size(),
                " endpoints but PADDLE_TRAINERS_NUM is ", r.world_size);
@@ -103,8 +104,9 @@ std::optional<RendezvousInfo> rendezvous_from_env(const EnvLookup& lookup) {
     else if (!endpoints.empty())
       split_endpoint("PADDLE_TRAINER_ENDPOINTS", endpoints[0], r.master_addr, r.master_port);
     else if (r.world_size > 1)
-      OAR_FAIL("environment: Paddle variables are set but neither PADDLE_MASTER nor "
-               "PADDLE_TRAINER_ENDPOINTS says where trainer 0 is");
+      OAR_FAIL(
+          "environment: Paddle variables are set but neither PADDLE_MASTER nor "
+          "PADDLE_TRAINER_ENDPOINTS says where trainer 0 is");
     const char* lr_name = env("PADDLE_LOCAL_RANK") ? "PADDLE_LOCAL_RANK" : "PADDLE_RANK_IN_NODE";
     if (const char* l = env(lr_name)) r.local_rank = parse_int(lr_name, l, 0, r.world_size - 1);
     if (const char* l = env("PADDLE_LOCAL_SIZE"))

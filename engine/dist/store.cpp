@@ -324,9 +324,9 @@ void TcpStore::wait(const std::vector<std::string>& keys, std::chrono::milliseco
     }
     std::this_thread::sleep_for(backoff);
     // Poll finely for the first second (barriers between ranks in step), then back off.
-    const std::chrono::microseconds cap =
-        Clock::now() - start > std::chrono::seconds(1) ? std::chrono::milliseconds(50)
-                                                       : std::chrono::milliseconds(1);
+    const std::chrono::microseconds cap = Clock::now() - start > std::chrono::seconds(1)
+                                              ? std::chrono::milliseconds(50)
+                                              : std::chrono::milliseconds(1);
     backoff = std::min<std::chrono::microseconds>(backoff * 2, cap);
   }
 }

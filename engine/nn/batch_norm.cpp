@@ -81,7 +81,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
     if (momentum < 0) momentum = 1.0 / n;
   }
   const bool use_batch_stats = is_training() || !options.track_running_stats;
-  if (use_batch_stats && is_training() && cross_rank_sum()) return sync_batch_norm(x, *this, momentum);
+  if (use_batch_stats && is_training() && cross_rank_sum())
+    return sync_batch_norm(x, *this, momentum);
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, momentum,
                     options.eps);
 }

@@ -272,8 +272,9 @@ const Schema& trainer_schema() {
         .key<std::string>("output_dir", "", "run directory (default: runs/<config name>)")
         .key<int64_t>("threads", 0, "CPU threads (0: all cores)")
         .min(0)
-        .map("distributed", "data parallel over ranks (oar launch, torchrun, Kubeflow): see "
-                            "`oar config doc distributed`");
+        .map("distributed",
+             "data parallel over ranks (oar launch, torchrun, Kubeflow): see "
+             "`oar config doc distributed`");
     return t;
   }();
   return s;

@@ -326,8 +326,9 @@ EvalResult Trainer::evaluate(BatchSource& source, const std::string& artifacts_d
     n = all[1];
     size_t at = 2;
     for (size_t i = 0; i < metrics.size(); ++i) {
-      metrics[i]->load_state(std::vector<double>(all.begin() + static_cast<std::ptrdiff_t>(at),
-                                                 all.begin() + static_cast<std::ptrdiff_t>(at + sizes[i])));
+      metrics[i]->load_state(
+          std::vector<double>(all.begin() + static_cast<std::ptrdiff_t>(at),
+                              all.begin() + static_cast<std::ptrdiff_t>(at + sizes[i])));
       at += sizes[i];
     }
   }
@@ -453,7 +454,8 @@ FitResult Trainer::fit(const std::string& resume) {
                                         : "Last good checkpoint: " + last));
       }
       // Gradients are averaged over ranks only on the batch that completes an optimizer step.
-      if (reducer_) reducer_->prepare(micro + 1 >= o_.grad_accum || st_.batch_in_epoch == per_epoch);
+      if (reducer_)
+        reducer_->prepare(micro + 1 >= o_.grad_accum || st_.batch_in_epoch == per_epoch);
       (o_.grad_accum > 1 ? div(loss, static_cast<double>(o_.grad_accum)) : loss).backward();
       loss_acc += lv;
       ++loss_n;
@@ -485,9 +487,11 @@ FitResult Trainer::fit(const std::string& resume) {
         rec["loss"] = loss_acc / std::max<int64_t>(1, loss_n);
         rec["lr"] = lr;
         if (o_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
-        rec["samples_per_s"] = el > 0 ? samples_since_log * (group_ ? group_->size() : 1) / el : 0.0;
+        rec["samples_per_s"] =
+            el > 0 ? samples_since_log * (group_ ? group_->size() : 1) / el : 0.0;
         log_record(rec);
-        if (logs_->events) logs_->events->scalar("train/loss", loss_acc / std::max<int64_t>(1, loss_n), st_.step);
+        if (logs_->events)
+          logs_->events->scalar("train/loss", loss_acc / std::max<int64_t>(1, loss_n), st_.step);
         if (logs_->events) logs_->events->scalar("train/lr", lr, st_.step);
         last_logged_loss = loss_acc / std::max<int64_t>(1, loss_n);
         loss_acc = 0;

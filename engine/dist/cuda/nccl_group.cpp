@@ -20,13 +20,20 @@ void cuda_ok(cudaError_t e, const char* what) {
 
 ncclDataType_t nccl_type(DType t) {
   switch (t) {
-    case DType::f32: return ncclFloat32;
-    case DType::f16: return ncclFloat16;
-    case DType::bf16: return ncclBfloat16;
-    case DType::i32: return ncclInt32;
-    case DType::i64: return ncclInt64;
-    case DType::u8: return ncclUint8;
-    default: OAR_FAIL("nccl: dtype ", dtype_name(t), " is not supported");
+    case DType::f32:
+      return ncclFloat32;
+    case DType::f16:
+      return ncclFloat16;
+    case DType::bf16:
+      return ncclBfloat16;
+    case DType::i32:
+      return ncclInt32;
+    case DType::i64:
+      return ncclInt64;
+    case DType::u8:
+      return ncclUint8;
+    default:
+      OAR_FAIL("nccl: dtype ", dtype_name(t), " is not supported");
   }
 }
 
@@ -59,37 +66,46 @@ class NcclGroup : public ProcessGroup {
 
   void allreduce(Tensor& t, ReduceOp op) override {
     check(t, "allreduce");
-    launch([&] {
-      return ncclAllReduce(t.raw_data(), t.raw_data(), t.numel(), nccl_type(t.dtype()),
-                           op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_);
-    }, "ncclAllReduce");
+    launch(
+        [&] {
+          return ncclAllReduce(t.raw_data(), t.raw_data(), t.numel(), nccl_type(t.dtype()),
+                               op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_);
+        },
+        "ncclAllReduce");
   }
   void broadcast(Tensor& t, int root) override {
     check(t, "broadcast");
-    launch([&] {
-      return ncclBroadcast(t.raw_data(), t.raw_data(), t.numel(), nccl_type(t.dtype()), root,
-                           comm_, stream_);
-    }, "ncclBroadcast");
+    launch(
+        [&] {
+          return ncclBroadcast(t.raw_data(), t.raw_data(), t.numel(), nccl_type(t.dtype()), root,
+                               comm_, stream_);
+        },
+        "ncclBroadcast");
   }
   void allgather(const Tensor& in, Tensor& out) override {
     check(in, "allgather");
     check(out, "allgather");
     OAR_CHECK(out.numel() == in.numel() * size_, "allgather: output must hold ", size_, " x ",
               in.numel(), " elements");
-    launch([&] {
-      return ncclAllGather(in.raw_data(), out.raw_data(), in.numel(), nccl_type(in.dtype()), comm_,
-                           stream_);
-    }, "ncclAllGather");
+    launch(
+        [&] {
+          return ncclAllGather(in.raw_data(), out.raw_data(), in.numel(), nccl_type(in.dtype()),
+                               comm_, stream_);
+        },
+        "ncclAllGather");
   }
   void reduce_scatter(const Tensor& in, Tensor& out, ReduceOp op) override {
     check(in, "reduce_scatter");
     check(out, "reduce_scatter");
     OAR_CHECK(in.numel() == out.numel() * size_, "reduce_scatter: input must hold ", size_, " x ",
               out.numel(), " elements");
-    launch([&] {
-      return ncclReduceScatter(in.raw_data(), out.raw_data(), out.numel(), nccl_type(in.dtype()),
-                               op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_);
-    }, "ncclReduceScatter");
+    launch(
+        [&] {
+          return ncclReduceScatter(in.raw_data(), out.raw_data(), out.numel(),
+                                   nccl_type(in.dtype()), op == ReduceOp::avg ? ncclAvg : ncclSum,
+                                   comm_, stream_);
+        },
+        "ncclReduceScatter");
   }
   std::unique_ptr<ProcessGroup> new_group(const std::string& name) override {
     return std::make_unique<NcclGroup>(store_, rank_, size_, timeout_, prefix_ + name + "/",

@@ -87,12 +87,11 @@ TEST(RendezvousEnv, ErrorsNameTheVariable) {
   EXPECT_NE(error_of(env({{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_PORT", "1"}}))
                 .find("MASTER_ADDR is not set"),
             std::string::npos);
-  EXPECT_NE(error_of(env({{"WORLD_SIZE", "2"},
-                          {"RANK", "2"},
-                          {"MASTER_ADDR", "a"},
-                          {"MASTER_PORT", "1"}}))
-                .find("RANK='2' is not an integer in [0, 1]"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          env({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "a"}, {"MASTER_PORT", "1"}}))
+          .find("RANK='2' is not an integer in [0, 1]"),
+      std::string::npos);
   EXPECT_NE(error_of(env({{"WORLD_SIZE", "two"}})).find("WORLD_SIZE='two'"), std::string::npos);
   EXPECT_NE(error_of(env({{"PADDLE_TRAINER_ENDPOINTS", "a:1,b:2,c:3"},
                           {"PADDLE_TRAINERS_NUM", "2"},
