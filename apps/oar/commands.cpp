@@ -81,6 +81,42 @@ void Commands::add_to(CLI::App& app) {
   summary->add_option("-o,--override", o_.overrides, "override a key")->take_all();
   summary->callback([this] { action_ = [this] { return cmd_model_summary(o_); }; });
 
+  auto* launch = app.add_subcommand("launch",
+                                    "start distributed workers on this node: oar launch "
+                                    "--nproc_per_node N -- oar train -c CONFIG");
+  launch->add_option("--nproc_per_node", launch_.nproc_per_node, "workers on this node")
+      ->default_val(1);
+  launch->add_option("--nnodes", launch_.nnodes, "nodes in the job")->default_val(1);
+  launch->add_option("--node_rank", launch_.node_rank, "this node's index (0: hosts the store)")
+      ->default_val(0);
+  launch->add_option("--master_addr", launch_.master_addr, "address of node 0")
+      ->default_val("127.0.0.1");
+  launch->add_option("--master_port", launch_.master_port,
+                     "port of rank 0's store (default: a free port, one node only)");
+  launch
+      ->add_option("--max_restarts", launch_.max_restarts,
+                   "restart the group this many times after a failure; it resumes from the "
+                   "last checkpoint")
+      ->default_val(0);
+  launch
+      ->add_option("--grace_s", launch_.grace_s,
+                   "seconds the other workers get to stop after one fails")
+      ->default_val(10.0);
+  launch->add_option("command", launch_.command, "the worker command, after --")->required();
+  launch->callback([this] { action_ = [this] { return cmd_launch(launch_); }; });
+
+  auto* tools = app.add_subcommand("tools", "small utilities");
+  tools->require_subcommand(1);
+  auto* cw = tools->add_subcommand(
+      "compare-weights",
+      "compare two safetensors files (or checkpoint directories) tensor by tensor; exit 1 when "
+      "a tensor differs by more than --rtol (||a-b|| / ||b||)");
+  cw->add_option("a", file_a_, "first file or checkpoint directory")->required();
+  cw->add_option("b", file_b_, "second file or checkpoint directory")->required();
+  cw->add_option("--rtol", rtol_, "relative tolerance")->default_val(1e-5);
+  cw->callback(
+      [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
+
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
   version->callback([this] { action_ = [] { return cmd_version(); }; });

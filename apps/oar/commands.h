@@ -23,6 +23,17 @@ struct RunOptions {
   int show = 5;
 };
 
+struct LaunchOptions {
+  int nproc_per_node = 1;
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;  // 0: a free port (one node only)
+  int max_restarts = 0;
+  double grace_s = 10.0;  // after one worker fails, how long the others get before SIGKILL
+  std::vector<std::string> command;
+};
+
 class Commands {
  public:
   void add_to(CLI::App& app);
@@ -31,6 +42,8 @@ class Commands {
  private:
   void add_run_options(CLI::App* c, bool training);
   RunOptions o_;
+  LaunchOptions launch_;
+  double rtol_ = 1e-5;
   std::string file_a_, file_b_, kind_, name_;
   std::vector<std::string> assignments_;
   bool origins_ = false;
@@ -48,5 +61,7 @@ int cmd_config_set(const std::string& file, const std::vector<std::string>& assi
 int cmd_list(const std::string& kind);
 int cmd_model_summary(const RunOptions& o);
 int cmd_version();
+int cmd_launch(const LaunchOptions& o);
+int cmd_compare_weights(const std::string& a, const std::string& b, double rtol);
 
 }  // namespace oar::app

@@ -34,15 +34,20 @@ int cmd_config_doc(const std::string& name) {
       for (const auto& [n, s] : schemas)
         std::printf("%-10s %-24s %s\n", kind.c_str(), n.c_str(), s.doc.c_str());
     std::printf("%-10s %-24s %s\n", "section", "trainer", trainer_schema().doc.c_str());
+    std::printf("%-10s %-24s %s\n", "section", "distributed", distributed_schema().doc.c_str());
     return 0;
   }
   if (name == "trainer") {
     std::cout << doc(trainer_schema());
     return 0;
   }
+  if (name == "distributed") {
+    std::cout << doc(distributed_schema());
+    return 0;
+  }
   auto found = registry::find(name);
   if (found.empty()) {
-    std::vector<std::string> known{"trainer"};
+    std::vector<std::string> known{"trainer", "distributed"};
     for (const auto& [kind, schemas] : registry::kinds())
       for (const auto& [n, s] : schemas) known.push_back(n);
     throw unknown_component("component", name, known);

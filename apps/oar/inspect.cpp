@@ -12,6 +12,7 @@
 #include "engine/core/context.h"
 #include "engine/core/cpu_features.h"
 #include "engine/core/device.h"
+#include "engine/dist/process_group.h"
 #include "engine/registry/registry.h"
 #include "engine/train/components.h"
 #include "readers/registry.h"
@@ -129,6 +130,8 @@ int cmd_version() {
   std::printf("cuda backend: not built\n");
 #endif
   std::printf("oneDNN: %s\n", onednn_version().c_str());
+  std::printf("distributed: gloo: %s, nccl: %s\n", dist::gloo_available() ? "yes" : "no",
+              dist::nccl_available() ? "yes" : "no");
   const CpuFeatures& f = cpu_features();
   std::printf("cpu: %s, %d logical cores\n", f.brand.c_str(), f.logical_cores);
   std::printf("cpu features: %s\n", cpu_features_string().c_str());

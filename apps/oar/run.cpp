@@ -8,6 +8,9 @@
 #include "apps/oar/commands.h"
 #include "engine/core/context.h"
 #include "engine/core/error.h"
+#include "engine/dist/process_group.h"
+#include "engine/dist/rendezvous.h"
+#include "engine/dist/sync_batch_norm.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
 #include "engine/optim/optimizer.h"
@@ -75,12 +78,30 @@ int cmd_train(const RunOptions& o) {
   if (t.output_dir.empty()) t.output_dir = default_output_dir(c);
   t.plain_progress = o.plain;
   ensure_output_dir(t.output_dir);
+  // Data parallel when the environment (oar launch, torchrun, Kubeflow, Volcano, Paddle) names
+  // several ranks; everything else stays as in a single-process run.
+  std::unique_ptr<dist::ProcessGroup> group;
+  std::string resume = o.resume;
+  if (auto env = dist::rendezvous_from_env(); env && env->world_size > 1) {
+    Device d = Device::parse(o.device);
+    if (d.is_cuda() && o.device == "cuda") d.index = env->local_rank;  // one GPU per rank
+    group = dist::init_process_group(
+        *env, t.distributed.backend, d,
+        std::chrono::milliseconds(static_cast<int64_t>(t.distributed.timeout_s * 1000)));
+    if (env->restart_count > 0 && resume.empty()) resume = "auto";  // a restarted group
+    if (group->rank() != 0) t.plain_progress = true;
+    std::fprintf(stderr, "oar train: rank %d of %d (%s, local rank %d), backend %s\n",
+                 group->rank(), group->size(), env->source.c_str(), env->local_rank,
+                 group->backend().c_str());
+  }
+  const int rank = group ? group->rank() : 0, world = group ? group->size() : 1;
   Built b = build(c, t.seed);
   if (!s.checkpoint.empty()) load_weights(*b.model, s.checkpoint);
+  if (group && t.distributed.sync_batch_norm) dist::enable_sync_batch_norm(*group);
   auto optimizer = optimizers().create_from(c, "optimizer", b.model.get());
-  auto train = readers::make_loader(c, "train", t.seed);
+  auto train = readers::make_loader(c, "train", t.seed, rank, world);
   std::shared_ptr<readers::DataLoader> valid;
-  if (readers::has_mode(c, "valid")) valid = readers::make_loader(c, "valid", t.seed);
+  if (readers::has_mode(c, "valid")) valid = readers::make_loader(c, "valid", t.seed, rank, world);
   const int64_t steps_per_epoch = (train->num_batches() + t.grad_accum - 1) / t.grad_accum;
   const int64_t total = t.max_steps > 0 ? t.max_steps : steps_per_epoch * t.epochs;
   auto schedule = schedules().create_from(c, "lr", optimizer->lr(), total);
@@ -88,7 +109,9 @@ int cmd_train(const RunOptions& o) {
                o.config.c_str(), t.output_dir.c_str(), static_cast<long>(b.model->num_parameters()),
                static_cast<long>(train->num_samples()), static_cast<long>(total));
   Trainer trainer(*b.task, *optimizer, schedule.get(), *train, valid.get(), t, c.dump());
-  FitResult r = trainer.fit(o.resume);
+  trainer.set_process_group(group.get());
+  FitResult r = trainer.fit(resume);
+  if (group && t.distributed.sync_batch_norm) dist::disable_sync_batch_norm();
   if (r.interrupted_by) return 128 + r.interrupted_by;
   if (r.has_best)
     std::fprintf(stderr, "best %s %.4f; weights in %s/best\n", r.best_metric.c_str(), r.best_value,

@@ -1,9 +1,17 @@
 #pragma once
 // Batch normalisation over the channel dim of [N, C, *] with PyTorch's buffers (running_mean,
 // running_var, num_batches_tracked) so BN checkpoints load by name.
+#include <functional>
+
 #include "engine/nn/module.h"
 
 namespace oar::nn {
+
+// Synchronised batch norm (distributed training, trainer.distributed.sync_batch_norm): while set,
+// training-mode statistics come from every rank's batch. The function returns the sum over ranks
+// of a per-channel tensor, differentiably (its backward sums gradients over ranks as well).
+using CrossRankSum = std::function<Tensor(const Tensor&)>;
+void set_batch_norm_cross_rank_sum(CrossRankSum sum);  // empty: per-rank statistics
 
 struct BatchNormOptions {
   double eps = 1e-5;

@@ -271,8 +271,28 @@ const Schema& trainer_schema() {
         .min(0)
         .key<std::string>("output_dir", "", "run directory (default: runs/<config name>)")
         .key<int64_t>("threads", 0, "CPU threads (0: all cores)")
-        .min(0);
+        .min(0)
+        .map("distributed",
+             "data parallel over ranks (oar launch, torchrun, Kubeflow): see "
+             "`oar config doc distributed`");
     return t;
+  }();
+  return s;
+}
+
+const Schema& distributed_schema() {
+  static const Schema s = [] {
+    Schema d("trainer", "distributed",
+             "data parallel, used when the environment names several ranks (WORLD_SIZE/RANK/"
+             "MASTER_ADDR/MASTER_PORT or PADDLE_*); data.batch_size is per rank");
+    d.key<std::string>("backend", "auto", "collectives: nccl on CUDA devices, gloo on CPU")
+        .choices({"auto", "gloo", "nccl"})
+        .key<double>("bucket_mb", 25.0, "gradient bucket size in MiB (PyTorch DDP's bucket_cap_mb)")
+        .range(0.001, 4096)
+        .key<double>("timeout_s", 300.0, "seconds to wait for other ranks before failing")
+        .range(0.1, 86400)
+        .key<bool>("sync_batch_norm", false, "batch-norm statistics over every rank's batch");
+    return d;
   }();
   return s;
 }
@@ -281,7 +301,15 @@ TrainerOptions trainer_options(Config& config) {
   if (!config.has("trainer"))
     config.set("trainer", YAML::Node(YAML::NodeType::Map), Origin{config.file(), 0, 0, "default"});
   validate(config, "trainer", trainer_schema());
+  if (!config.has("trainer.distributed"))
+    config.set("trainer.distributed", YAML::Node(YAML::NodeType::Map),
+               Origin{config.file(), 0, 0, "default"});
+  validate(config, "trainer.distributed", distributed_schema());
   TrainerOptions o;
+  o.distributed.backend = config.get<std::string>("trainer.distributed.backend");
+  o.distributed.bucket_mb = config.get<double>("trainer.distributed.bucket_mb");
+  o.distributed.timeout_s = config.get<double>("trainer.distributed.timeout_s");
+  o.distributed.sync_batch_norm = config.get<bool>("trainer.distributed.sync_batch_norm");
   o.epochs = config.get<int64_t>("trainer.epochs");
   o.max_steps = config.get<int64_t>("trainer.max_steps");
   o.grad_accum = config.get<int64_t>("trainer.grad_accum");

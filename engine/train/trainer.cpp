@@ -13,6 +13,8 @@
 
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/dist/process_group.h"
+#include "engine/dist/reducer.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/module.h"
@@ -173,6 +175,29 @@ std::string Trainer::latest_checkpoint(const std::string& run_dir) {
   return found.string();
 }
 
+bool Trainer::is_rank0() const {
+  return !group_ || group_->rank() == 0;
+}
+
+void Trainer::sync_model_from_rank0() {
+  NoGradGuard no_grad;
+  for (auto& [name, t] : task_.model().state_dict()) {
+    Tensor x = t;
+    if (x.is_contiguous()) {
+      group_->broadcast(x, 0);
+    } else {
+      Tensor c = x.contiguous();
+      group_->broadcast(c, 0);
+      x.copy_(c);
+    }
+  }
+}
+
+double Trainer::mean_over_ranks(double v) {
+  if (!group_) return v;
+  return group_->sum_doubles({v})[0] / group_->size();
+}
+
 void Trainer::log_record(Json record) {
   const std::string line = record.dump() + "\n";
   if (logs_ && logs_->fd >= 0) {
@@ -188,6 +213,7 @@ bool Trainer::improved(double v) const {
 }
 
 void Trainer::save_checkpoint(bool also_best) {
+  if (!is_rank0()) return;
   const fs::path run(o_.output_dir);
   const fs::path ck = run / "ckpt";
   fs::create_directories(ck);
@@ -269,8 +295,9 @@ EvalResult Trainer::evaluate(BatchSource& source, const std::string& artifacts_d
   auto metrics = task_.metrics();
   for (auto& m : metrics) m->reset();
   source.start_epoch(0, 0);
-  Progress bar("eval", source.num_batches(), std::max<int64_t>(1, source.num_batches() / 4),
-               o_.plain_progress);
+  Progress bar("eval", source.num_batches(),
+               is_rank0() ? std::max<int64_t>(1, source.num_batches() / 4) : INT64_MAX / 2,
+               o_.plain_progress || !is_rank0());
   double loss_sum = 0, n = 0;
   int64_t done = 0, samples = 0;
   Batch batch;
@@ -285,11 +312,31 @@ EvalResult Trainer::evaluate(BatchSource& source, const std::string& artifacts_d
     samples += batch.size;
     bar.update(++done, samples, "");
   }
+  if (group_) {
+    // Each rank saw its shard: sum the loss and every metric's sufficient statistics.
+    std::vector<double> all{loss_sum, n};
+    std::vector<size_t> sizes;
+    for (auto& m : metrics) {
+      const std::vector<double> st = m->state();
+      sizes.push_back(st.size());
+      all.insert(all.end(), st.begin(), st.end());
+    }
+    all = group_->sum_doubles(all);
+    loss_sum = all[0];
+    n = all[1];
+    size_t at = 2;
+    for (size_t i = 0; i < metrics.size(); ++i) {
+      metrics[i]->load_state(
+          std::vector<double>(all.begin() + static_cast<std::ptrdiff_t>(at),
+                              all.begin() + static_cast<std::ptrdiff_t>(at + sizes[i])));
+      at += sizes[i];
+    }
+  }
   EvalResult r;
   r.values.emplace_back("loss", n > 0 ? loss_sum / n : 0.0);
   for (auto& m : metrics)
     for (auto& kv : m->compute()) r.values.push_back(kv);
-  if (!artifacts_dir.empty())
+  if (!artifacts_dir.empty() && is_rank0())
     for (auto& m : metrics) m->write_artifacts(artifacts_dir);
   std::string status;
   for (const auto& [k, v] : r.values) status += k + " " + fmt(v) + "  ";
@@ -313,20 +360,29 @@ FitResult Trainer::fit(const std::string& resume) {
   }
   std::string from = resume;
   if (resume == "auto") from = latest_checkpoint(o_.output_dir);
+  // Rank 0's choice is everyone's: a checkpoint published between two ranks' looks is not.
+  if (group_) from = group_->broadcast_string(from);
   if (!from.empty()) {
     load_checkpoint(from);
     std::fprintf(stderr, "resuming from %s (epoch %ld, step %ld)\n", from.c_str(),
                  static_cast<long>(st_.epoch), static_cast<long>(st_.step));
   }
-  io::write_file_atomic((run / "config.yaml").string(), config_yaml_);
   logs_ = std::make_unique<Logs>();
-  logs_->fd = ::open((run / "metrics.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  OAR_CHECK(logs_->fd >= 0, (run / "metrics.jsonl").string(), ": cannot open for writing");
-  logs_->events = std::make_unique<EventWriter>(run.string());
+  if (is_rank0()) {
+    io::write_file_atomic((run / "config.yaml").string(), config_yaml_);
+    logs_->fd = ::open((run / "metrics.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    OAR_CHECK(logs_->fd >= 0, (run / "metrics.jsonl").string(), ": cannot open for writing");
+    logs_->events = std::make_unique<EventWriter>(run.string());
+  }
 
   nn::Module& model = task_.model();
   model.set_generator(&gen_);
   model.train();
+  if (group_) {
+    sync_model_from_rank0();
+    reducer_ = std::make_unique<dist::GradReducer>(model.parameters(), group_->new_group("grads"),
+                                                   o_.distributed.bucket_mb);
+  }
   SignalScope signals;
   FitResult result;
 
@@ -351,10 +407,10 @@ FitResult Trainer::fit(const std::string& resume) {
     rec["epoch"] = epoch;
     for (const auto& [k, val] : r.values) {
       rec[k] = val;
-      logs_->events->scalar("valid/" + k, val, st_.step);
+      if (logs_->events) logs_->events->scalar("valid/" + k, val, st_.step);
     }
     log_record(rec);
-    logs_->events->flush();
+    if (logs_->events) logs_->events->flush();
     const bool better = improved(v);
     if (better) {
       st_.has_best = true;
@@ -377,7 +433,8 @@ FitResult Trainer::fit(const std::string& resume) {
   for (int64_t epoch = st_.epoch; epoch < epochs && !stop; ++epoch) {
     train_.start_epoch(epoch, st_.batch_in_epoch);
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), per_epoch,
-                 o_.log_every * o_.grad_accum, o_.plain_progress);
+                 is_rank0() ? o_.log_every * o_.grad_accum : INT64_MAX / 2,
+                 o_.plain_progress || !is_rank0());
     int64_t samples = 0;
     while (!stop && train_.next(batch)) {
       ++st_.batch_in_epoch;
@@ -396,6 +453,9 @@ FitResult Trainer::fit(const std::string& resume) {
                            last.empty() ? std::string("No checkpoint was written yet.")
                                         : "Last good checkpoint: " + last));
       }
+      // Gradients are averaged over ranks only on the batch that completes an optimizer step.
+      if (reducer_)
+        reducer_->prepare(micro + 1 >= o_.grad_accum || st_.batch_in_epoch == per_epoch);
       (o_.grad_accum > 1 ? div(loss, static_cast<double>(o_.grad_accum)) : loss).backward();
       loss_acc += lv;
       ++loss_n;
@@ -405,6 +465,7 @@ FitResult Trainer::fit(const std::string& resume) {
       const bool epoch_end = st_.batch_in_epoch == per_epoch;
       if (micro < o_.grad_accum && !epoch_end) continue;
       micro = 0;
+      if (reducer_) reducer_->finish();
       const double lr = schedule_ ? schedule_->lr(st_.step) : opt_.lr();
       if (schedule_) opt_.set_lr(lr);
       double gnorm = 0;
@@ -416,6 +477,7 @@ FitResult Trainer::fit(const std::string& resume) {
       bar.update(st_.batch_in_epoch, samples,
                  "loss " + fmt(loss_acc / std::max<int64_t>(1, loss_n)));
       if (st_.step % o_.log_every == 0 || epoch_end) {
+        if (group_) loss_acc = mean_over_ranks(loss_acc);
         const double el =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
         Json rec = Json::object();
@@ -425,10 +487,12 @@ FitResult Trainer::fit(const std::string& resume) {
         rec["loss"] = loss_acc / std::max<int64_t>(1, loss_n);
         rec["lr"] = lr;
         if (o_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
-        rec["samples_per_s"] = el > 0 ? samples_since_log / el : 0.0;
+        rec["samples_per_s"] =
+            el > 0 ? samples_since_log * (group_ ? group_->size() : 1) / el : 0.0;
         log_record(rec);
-        logs_->events->scalar("train/loss", loss_acc / std::max<int64_t>(1, loss_n), st_.step);
-        logs_->events->scalar("train/lr", lr, st_.step);
+        if (logs_->events)
+          logs_->events->scalar("train/loss", loss_acc / std::max<int64_t>(1, loss_n), st_.step);
+        if (logs_->events) logs_->events->scalar("train/lr", lr, st_.step);
         last_logged_loss = loss_acc / std::max<int64_t>(1, loss_n);
         loss_acc = 0;
         loss_n = 0;
@@ -463,6 +527,18 @@ FitResult Trainer::fit(const std::string& resume) {
         saved = true;
       }
       if (step_limit) stop = true;
+      if (group_) {
+        // Stop together: a signal seen by one rank stops every rank after the same step.
+        int sig = g_signal.load();
+        if (group_->backend() == "gloo") {
+          Tensor t = full({1}, static_cast<double>(sig), DType::i32);
+          group_->allreduce(t);
+          sig = t.data<int32_t>()[0];
+        } else {
+          sig = static_cast<int>(group_->sum_doubles({static_cast<double>(sig)})[0]);
+        }
+        if (sig != 0 && g_signal.load() == 0) g_signal.store(SIGTERM);
+      }
       if (g_signal.load() != 0) {
         if (!saved) save_checkpoint(false);
         result.interrupted_by = g_signal.load();
@@ -477,7 +553,11 @@ FitResult Trainer::fit(const std::string& resume) {
     result.epochs_completed = st_.epoch;
   }
   (void)total_steps;
-  logs_->events->flush();
+  if (group_) {
+    reducer_.reset();
+    group_->barrier();  // rank 0 hosts the store: it leaves last
+  }
+  if (logs_->events) logs_->events->flush();
   result.steps = st_.step;
   result.best_metric = best_name_;
   result.best_value = st_.best_value;

@@ -21,6 +21,18 @@ namespace optim {
 class Optimizer;
 class LrSchedule;
 }  // namespace optim
+namespace dist {
+class ProcessGroup;
+class GradReducer;
+}  // namespace dist
+
+// Data parallel (trainer.distributed): used when the environment names several ranks.
+struct DistributedOptions {
+  std::string backend = "auto";  // auto (nccl on CUDA, else gloo), gloo, nccl
+  double bucket_mb = 25.0;       // gradient bucket size
+  double timeout_s = 300.0;      // rendezvous and collectives
+  bool sync_batch_norm = false;  // batch statistics over all ranks
+};
 
 struct TrainerOptions {
   int64_t epochs = 1;
@@ -39,6 +51,7 @@ struct TrainerOptions {
   uint64_t seed = 0;                    // dropout and other in-model randomness
   std::string output_dir;
   bool plain_progress = false;  // never draw the terminal bar
+  DistributedOptions distributed;
 };
 
 struct EvalResult {
@@ -76,6 +89,11 @@ class Trainer {
   FitResult fit(const std::string& resume = "");
   EvalResult evaluate(BatchSource& source, const std::string& artifacts_dir = "");
 
+  // Data parallel over `group` (not owned; outlives fit): parameters and buffers are broadcast
+  // from rank 0 at the start of fit, gradients averaged in buckets during backward, evaluation
+  // metrics merged; only rank 0 writes logs and checkpoints. The loaders must already be sharded.
+  void set_process_group(dist::ProcessGroup* group) { group_ = group; }
+
   // The newest complete checkpoint directory under run_dir/ckpt ("" when none).
   static std::string latest_checkpoint(const std::string& run_dir);
 
@@ -96,6 +114,9 @@ class Trainer {
   void log_record(Json record);
   bool improved(double v) const;
   void prune_checkpoints();
+  bool is_rank0() const;
+  void sync_model_from_rank0();
+  double mean_over_ranks(double v);
 
   Task& task_;
   optim::Optimizer& opt_;
@@ -109,6 +130,8 @@ class Trainer {
   std::string best_name_;
   struct Logs;
   std::unique_ptr<Logs> logs_;
+  dist::ProcessGroup* group_ = nullptr;
+  std::unique_ptr<dist::GradReducer> reducer_;
 };
 
 // Runs the model over a source and writes one JSON record per sample to `jsonl_path`
