@@ -1,6 +1,7 @@
 // oar side of the engine benchmark (bench/engine_ops.py is the PyTorch side; bench/run_engine
 // runs both with the same threads and prints the ratios). Prints one JSON line per case:
 // {"case": ..., "ms": median milliseconds, "peak_mb": peak allocator bytes during the case}.
+// Usage: oar_bench_engine [THREADS [CASE_SUBSTRING]]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,7 +31,10 @@ double median_ms(const std::function<void()>& fn, int warmup, int iters) {
   return t[t.size() / 2];
 }
 
+const char* g_only = nullptr;  // optional case filter (substring), for profiling one case
+
 void report(const std::string& name, const std::function<void()>& fn, int warmup = 3, int iters = 10) {
+  if (g_only && name.find(g_only) == std::string::npos) return;
   fn();  // first call creates and caches primitives
   allocator_for(Device::cpu()).empty_cache();
   reset_peak_memory();
@@ -56,6 +60,7 @@ void clear_grads(std::initializer_list<Tensor> ts) {
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  if (argc > 2) g_only = argv[2];
   set_num_threads(threads);
   Generator g(1);
 

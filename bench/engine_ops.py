@@ -27,7 +27,12 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+ONLY = sys.argv[2] if len(sys.argv) > 2 else None  # optional case filter (substring)
+
+
 def report(name, fn, warmup=3, iters=10):
+    if ONLY and ONLY not in name:
+        return
     fn()
     ms = median_ms(fn, warmup, iters)
     print(json.dumps({"case": name, "ms": round(ms, 4), "peak_rss_mb": round(peak_rss_mb(), 1)}),
