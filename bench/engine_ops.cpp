@@ -121,6 +121,20 @@ int main(int argc, char** argv) {
       sum(lstm(x, ws, 1, false).output).backward();
     }, 2, 5);
   }
+  {  // tiny MLP train step (tests/engine/learning_test.cpp's shape): per-op overhead dominates
+    Tensor x = randn({64, 2}, &g);
+    Tensor y = randint(0, 3, {64}, &g);
+    Tensor w1 = param({32, 2}, 30), b1 = param({32}, 31), w2 = param({32, 32}, 32),
+           b2 = param({32}, 33), w3 = param({3, 32}, 34), b3 = param({3}, 35);
+    std::vector<Tensor> ps{w1, b1, w2, b2, w3, b3};
+    report("tiny_mlp_train_step_b64", [&] {
+      for (auto& p : ps) p.impl()->grad.reset();
+      Tensor h = relu(linear(relu(linear(x, w1, b1)), w2, b2));
+      cross_entropy(linear(h, w3, b3), y).backward();
+      NoGradGuard ng;
+      for (auto& p : ps) add_(p, p.grad(), -0.01);
+    }, 50, 200);
+  }
   {  // one train step of a small CNN (batch 64, 1x28x28): conv-bn-relu-pool x2, linear, CE, SGD
     Tensor x = randn({64, 1, 28, 28}, &g);
     Tensor y = randint(0, 10, {64}, &g);

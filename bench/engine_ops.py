@@ -106,6 +106,21 @@ def main():
         lstm(x)[0].sum().backward()
     report("lstm_50x32x256h512_fwd_bwd", ls, 2, 5)
 
+    x = torch.randn(64, 2, generator=g)
+    y = torch.randint(0, 3, (64,), generator=g)
+    mlp = [param((32, 2), 30), param((32,), 31), param((32, 32), 32), param((32,), 33),
+           param((3, 32), 34), param((3,), 35)]
+    def mlp_step():
+        for p in mlp:
+            p.grad = None
+        w1, b1, w2, b2, w3, b3 = mlp
+        h = F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2))
+        F.cross_entropy(F.linear(h, w3, b3), y).backward()
+        with torch.no_grad():
+            for p in mlp:
+                p.add_(p.grad, alpha=-0.01)
+    report("tiny_mlp_train_step_b64", mlp_step, 50, 200)
+
     x = torch.randn(64, 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (64,), generator=g)
     c1w, c1b, c2w, c2b = param((32, 1, 3, 3), 20), param((32,), 21), param((64, 32, 3, 3), 22), param((64,), 23)

@@ -142,6 +142,12 @@ void map1(const Tensor& out, const Tensor& a, F f) {
         for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(f(x[i]));
         return;
       }
+      if (s[0] == 4 && s[1] == 0) {  // a broadcast value (expand(...).contiguous())
+        float* o = reinterpret_cast<float*>(p[0]);
+        const float v = static_cast<float>(f(*reinterpret_cast<const float*>(p[1])));
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
+        return;
+      }
     }
     for (int64_t i = 0; i < n; ++i) store<Tout>(p[0] + i * s[0], f(load<Ta>(p[1] + i * s[1])));
   });
