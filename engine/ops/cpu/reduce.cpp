@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -63,10 +64,47 @@ void sum_rows(const Tensor& xp, const Tensor& out, int64_t outer, int64_t inner)
 }
 }  // namespace
 
+// Column sums of a contiguous [rows, cols] block: threads own column ranges and add the rows
+// in order, in double, so no transposed copy is needed (linear's bias gradient).
+template <typename T>
+void sum_columns(const Tensor& x, const Tensor& out, int64_t rows, int64_t cols) {
+  const T* src = static_cast<const T*>(x.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  constexpr int64_t kBlock = 256;  // columns per task: a double accumulator block in L1
+  const int64_t blocks = (cols + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (rows * cols > kGrain && blocks > 1)
+  for (int64_t bl = 0; bl < blocks; ++bl) {
+    const int64_t c0 = bl * kBlock, n = std::min(kBlock, cols - c0);
+    double acc[kBlock] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = src + r * cols + c0;
+      for (int64_t j = 0; j < n; ++j) acc[j] += to_double(row[j]);
+    }
+    for (int64_t j = 0; j < n; ++j)
+      store<T>(dst + (c0 + j) * static_cast<int64_t>(sizeof(T)), acc[j]);
+  }
+}
+
 // Moves reduced dims last (a copy only when they are not already innermost and contiguous),
-// then reduces each row with a double (or int64) accumulator.
+// then reduces each row with a double (or int64) accumulator. Leading reduced dims of a
+// contiguous float tensor are summed as columns instead.
 void sum(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t rank = x.dim();
+  if (is_floating(x.dtype()) && x.is_contiguous() && !dims.empty() &&
+      dims.back() == static_cast<int64_t>(dims.size()) - 1 &&
+      static_cast<int64_t>(dims.size()) < rank) {
+    int64_t rows = 1;
+    for (int64_t d : dims) rows *= x.size(d);
+    const int64_t cols = x.numel() / std::max<int64_t>(rows, 1);
+    if (cols >= 16 && rows > 1) {
+      switch (x.dtype()) {
+        case DType::f32: return sum_columns<float>(x, out, rows, cols);
+        case DType::bf16: return sum_columns<bf16>(x, out, rows, cols);
+        case DType::f16: return sum_columns<f16>(x, out, rows, cols);
+        default: break;
+      }
+    }
+  }
   Shape perm;
   std::vector<bool> red(rank, false);
   for (int64_t d : dims) red[d] = true;
