@@ -86,7 +86,12 @@ void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor
     switch (op) {
       case UnaryOp::d_clamp: m([a, b](float gv, float v) { return (v >= a && v <= b) ? gv : 0.f; }); break;
       case UnaryOp::d_relu6: m([](float gv, float v) { return (v > 0.f && v < 6.f) ? gv : 0.f; }); break;
-      case UnaryOp::d_leaky_relu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a; }); break;
+      case UnaryOp::d_leaky_relu:  // (relu's backward too) both sides computed: a select vectorises
+        m([a](float gv, float v) {
+          const float neg = gv * a;
+          return v > 0.f ? gv : neg;
+        });
+        break;
       case UnaryOp::d_elu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a * std::exp(v); }); break;
       case UnaryOp::d_gelu:
         m([](float gv, float v) {
