@@ -1,3 +1,9 @@
+// Selects such as relu's backward (v > 0 ? g : g * a) only vectorise when GCC may evaluate
+// both sides and compare without honouring FP traps; values are unchanged (oar never enables
+// FP exceptions). First in the file so every function here shares the setting (and inlines).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <cmath>
 
 #include "engine/core/error.h"
