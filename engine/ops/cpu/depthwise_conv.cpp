@@ -14,9 +14,18 @@ struct Plane {
   int64_t h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
 
   Plane(const Tensor& x, const Tensor& w_or_gw, const Shape& out, const ConvGeometry& g)
-      : h(x.size(2)), w(x.size(3)), oh(out[2]), ow(out[3]), kh(w_or_gw.size(2)),
-        kw(w_or_gw.size(3)), sh(g.stride[0]), sw(g.stride[1]), ph(g.pad_begin[0]),
-        pw(g.pad_begin[1]), dh(g.dilation[0]), dw(g.dilation[1]) {}
+      : h(x.size(2)),
+        w(x.size(3)),
+        oh(out[2]),
+        ow(out[3]),
+        kh(w_or_gw.size(2)),
+        kw(w_or_gw.size(3)),
+        sh(g.stride[0]),
+        sw(g.stride[1]),
+        ph(g.pad_begin[0]),
+        pw(g.pad_begin[1]),
+        dh(g.dilation[0]),
+        dw(g.dilation[1]) {}
 
   // Input row of output row o at tap i, or -1 when it falls in the padding.
   int64_t in_row(int64_t o, int64_t i) const {

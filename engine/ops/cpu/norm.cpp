@@ -67,8 +67,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
 
 void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
                          const Tensor& x, const Tensor& mean, const Tensor& var,
-                         const Tensor& weight, const Tensor& bias, double eps,
-                         bool global_stats) {
+                         const Tensor& weight, const Tensor& bias, double eps, bool global_stats) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c);
   const float* px = x.data<float>();
   const float* pg = gy.data<float>();

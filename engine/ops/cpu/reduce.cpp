@@ -98,10 +98,14 @@ void sum(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims) {
     const int64_t cols = x.numel() / std::max<int64_t>(rows, 1);
     if (cols >= 16 && rows > 1) {
       switch (x.dtype()) {
-        case DType::f32: return sum_columns<float>(x, out, rows, cols);
-        case DType::bf16: return sum_columns<bf16>(x, out, rows, cols);
-        case DType::f16: return sum_columns<f16>(x, out, rows, cols);
-        default: break;
+        case DType::f32:
+          return sum_columns<float>(x, out, rows, cols);
+        case DType::bf16:
+          return sum_columns<bf16>(x, out, rows, cols);
+        case DType::f16:
+          return sum_columns<f16>(x, out, rows, cols);
+        default:
+          break;
       }
     }
   }

@@ -1,7 +1,7 @@
 // LSTM / GRU on the CPU: the input projection of all time steps is one GEMM, the recurrent
-// projection one GEMM per step and thread (oneDNN's sgemm); gates are fused pointwise loops. Variable
-// lengths are handled per row: row n at step s works on time t = s (forward) or len_n - 1 - s
-// (reverse), so the reverse direction starts at each sequence's last valid step.
+// projection one GEMM per step and thread (oneDNN's sgemm); gates are fused pointwise loops.
+// Variable lengths are handled per row: row n at step s works on time t = s (forward) or len_n - 1
+// - s (reverse), so the reverse direction starts at each sequence's last valid step.
 #include <dnnl.h>
 #include <omp.h>
 

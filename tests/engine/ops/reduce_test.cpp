@@ -27,9 +27,11 @@ std::vector<double> by_hand(const Tensor& x, bool d0, bool d1, bool d2) {
 }
 
 void expect_sums(const Tensor& x) {
-  const struct { Shape dims; bool d0, d1, d2; } cases[] = {
-      {{}, true, true, true},     {{0}, true, false, false}, {{0, 1}, true, true, false},
-      {{2}, false, false, true},  {{1}, false, true, false}, {{0, 2}, true, false, true}};
+  const struct {
+    Shape dims;
+    bool d0, d1, d2;
+  } cases[] = {{{}, true, true, true},    {{0}, true, false, false}, {{0, 1}, true, true, false},
+               {{2}, false, false, true}, {{1}, false, true, false}, {{0, 2}, true, false, true}};
   for (const auto& c : cases) {
     const auto got = sum(x, c.dims).to_vector<float>();
     const auto want = by_hand(x, c.d0, c.d1, c.d2);

@@ -306,7 +306,8 @@ std::vector<std::vector<float>> run_with_threads(const Config& c, int threads) {
   std::vector<Tensor> leaves{x, h0};
   if (c.lstm) leaves.push_back(c0);
   for (auto& wk : w)
-    for (Tensor* t : {&wk.w_ih, &wk.w_hh, &wk.b_ih, &wk.b_hh}) leaves.push_back(t->set_requires_grad());
+    for (Tensor* t : {&wk.w_ih, &wk.w_hh, &wk.b_ih, &wk.b_hh})
+      leaves.push_back(t->set_requires_grad());
   RnnOutput r = run(c, x, w, h0, c0);
   sum(mul(r.output, rand_input(r.output.shape(), 34))).backward();
   std::vector<std::vector<float>> out{r.output.contiguous().to_vector<float>()};
