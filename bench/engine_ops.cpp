@@ -1,6 +1,7 @@
 // oar side of the engine benchmark (bench/engine_ops.py is the PyTorch side; bench/run_engine
 // runs both with the same threads and prints the ratios). Prints one JSON line per case:
 // {"case": ..., "ms": median milliseconds, "peak_mb": peak allocator bytes during the case}.
+// Usage: oar_bench_engine [THREADS [CASE_SUBSTRING]]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -30,7 +31,10 @@ double median_ms(const std::function<void()>& fn, int warmup, int iters) {
   return t[t.size() / 2];
 }
 
+const char* g_only = nullptr;  // optional case filter (substring), for profiling one case
+
 void report(const std::string& name, const std::function<void()>& fn, int warmup = 3, int iters = 10) {
+  if (g_only && name.find(g_only) == std::string::npos) return;
   fn();  // first call creates and caches primitives
   allocator_for(Device::cpu()).empty_cache();
   reset_peak_memory();
@@ -56,6 +60,7 @@ void clear_grads(std::initializer_list<Tensor> ts) {
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  if (argc > 2) g_only = argv[2];
   set_num_threads(threads);
   Generator g(1);
 
@@ -115,6 +120,20 @@ int main(int argc, char** argv) {
       clear_grads({x, ws[0].w_ih, ws[0].w_hh, ws[0].b_ih, ws[0].b_hh});
       sum(lstm(x, ws, 1, false).output).backward();
     }, 2, 5);
+  }
+  {  // tiny MLP train step (tests/engine/learning_test.cpp's shape): per-op overhead dominates
+    Tensor x = randn({64, 2}, &g);
+    Tensor y = randint(0, 3, {64}, &g);
+    Tensor w1 = param({32, 2}, 30), b1 = param({32}, 31), w2 = param({32, 32}, 32),
+           b2 = param({32}, 33), w3 = param({3, 32}, 34), b3 = param({3}, 35);
+    std::vector<Tensor> ps{w1, b1, w2, b2, w3, b3};
+    report("tiny_mlp_train_step_b64", [&] {
+      for (auto& p : ps) p.impl()->grad.reset();
+      Tensor h = relu(linear(relu(linear(x, w1, b1)), w2, b2));
+      cross_entropy(linear(h, w3, b3), y).backward();
+      NoGradGuard ng;
+      for (auto& p : ps) add_(p, p.grad(), -0.01);
+    }, 50, 200);
   }
   {  // one train step of a small CNN (batch 64, 1x28x28): conv-bn-relu-pool x2, linear, CE, SGD
     Tensor x = randn({64, 1, 28, 28}, &g);

@@ -27,7 +27,12 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+ONLY = sys.argv[2] if len(sys.argv) > 2 else None  # optional case filter (substring)
+
+
 def report(name, fn, warmup=3, iters=10):
+    if ONLY and ONLY not in name:
+        return
     fn()
     ms = median_ms(fn, warmup, iters)
     print(json.dumps({"case": name, "ms": round(ms, 4), "peak_rss_mb": round(peak_rss_mb(), 1)}),
@@ -100,6 +105,21 @@ def main():
         lstm.zero_grad(set_to_none=True)
         lstm(x)[0].sum().backward()
     report("lstm_50x32x256h512_fwd_bwd", ls, 2, 5)
+
+    x = torch.randn(64, 2, generator=g)
+    y = torch.randint(0, 3, (64,), generator=g)
+    mlp = [param((32, 2), 30), param((32,), 31), param((32, 32), 32), param((32,), 33),
+           param((3, 32), 34), param((3,), 35)]
+    def mlp_step():
+        for p in mlp:
+            p.grad = None
+        w1, b1, w2, b2, w3, b3 = mlp
+        h = F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2))
+        F.cross_entropy(F.linear(h, w3, b3), y).backward()
+        with torch.no_grad():
+            for p in mlp:
+                p.add_(p.grad, alpha=-0.01)
+    report("tiny_mlp_train_step_b64", mlp_step, 50, 200)
 
     x = torch.randn(64, 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (64,), generator=g)

@@ -1,7 +1,8 @@
 // CPU convolution on oneDNN (forward_training, backward_data, backward_weights). Each primitive
 // lets oneDNN choose its layouts (format_tag::any); user tensors stay plain and are reordered
 // in and out by cached reorder primitives. A parameter's reordered weight is cached by
-// (storage, storage version), so an unchanged weight is reordered once.
+// (storage, storage version), so an unchanged weight is reordered once. Depthwise 2-D
+// convolutions on plain f32 memory use our own loops instead (depthwise_conv.h).
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -9,6 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/onednn.h"
 
 namespace oar::cpu {
@@ -195,6 +197,7 @@ void add_scratchpad(const ConvPrimitive& p, std::unordered_map<int, memory>& arg
 
 void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& g, bool cache_weight) {
+  if (plain_depthwise(x, w, g)) return depthwise_forward(out, x, w, bias, g);
   const std::string key = conv_key("conv.fwd", x, x.strides(), w, out.shape(), bias, g);
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
     const Descs d = descs_of(x.shape(), w.shape(), out.shape(), x.dtype(), g);
@@ -227,6 +230,7 @@ void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Ten
 
 void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
                         const ConvGeometry& g, bool cache_weight) {
+  if (plain_depthwise(gx, w, g) && gy.is_contiguous()) return depthwise_backward_data(gx, gy, w, g);
   const std::string key = conv_key("conv.bwd_data", gx, gx.strides(), w, gy.shape(), Tensor(), g);
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
     const Descs d = descs_of(gx.shape(), w.shape(), gy.shape(), gx.dtype(), g);
@@ -261,6 +265,8 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
 
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g) {
+  if (plain_depthwise(x, gw, g) && gy.is_contiguous() && (!gb.defined() || gb.is_contiguous()))
+    return depthwise_backward_weights(gw, gb, x, gy, g);
   const std::string key = conv_key("conv.bwd_weights", x, x.strides(), gw, gy.shape(), gb, g);
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
     const Descs d = descs_of(x.shape(), gw.shape(), gy.shape(), x.dtype(), g);

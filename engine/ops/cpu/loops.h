@@ -129,17 +129,27 @@ inline void store(char* p, V v) {
 }
 
 // out[i] = f(a[i]) with out contiguous of a's (broadcast) shape; Tout/Ta are storage types,
-// f works on compute types.
+// f works on compute types. The contiguous f32 loops are `omp simd` so that selects (relu and
+// its backward) vectorise too; out may be an input (in place) but must not partly overlap one.
+// Each row works on its own copy of f, so f's captured values cannot alias out.
 template <typename Tout, typename Ta, typename F>
 void map1(const Tensor& out, const Tensor& a, F f) {
   std::array<char*, 2> base{static_cast<char*>(out.raw_data()), static_cast<char*>(a.raw_data())};
   std::array<std::vector<int64_t>, 2> st{byte_strides(out), broadcast_byte_strides(a, out.shape())};
-  for_each_row<2>(out.shape(), base, st, [&](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+  for_each_row<2>(out.shape(), base, st, [&, f](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
     if constexpr (std::is_same_v<Tout, float> && std::is_same_v<Ta, float>) {
       if (s[0] == 4 && s[1] == 4) {
         float* o = reinterpret_cast<float*>(p[0]);
         const float* x = reinterpret_cast<const float*>(p[1]);
+#pragma omp simd
         for (int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(f(x[i]));
+        return;
+      }
+      if (s[0] == 4 && s[1] == 0) {  // a broadcast value (expand(...).contiguous())
+        float* o = reinterpret_cast<float*>(p[0]);
+        const float v = static_cast<float>(f(*reinterpret_cast<const float*>(p[1])));
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
         return;
       }
     }
@@ -154,23 +164,26 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
                             static_cast<char*>(b.raw_data())};
   std::array<std::vector<int64_t>, 3> st{byte_strides(out), broadcast_byte_strides(a, out.shape()),
                                          broadcast_byte_strides(b, out.shape())};
-  for_each_row<3>(out.shape(), base, st, [&](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+  for_each_row<3>(out.shape(), base, st, [&, f](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
     if constexpr (std::is_same_v<Tout, float> && std::is_same_v<Ta, float> &&
                   std::is_same_v<Tb, float>) {
       float* o = reinterpret_cast<float*>(p[0]);
       const float* x = reinterpret_cast<const float*>(p[1]);
       const float* y = reinterpret_cast<const float*>(p[2]);
       if (s[0] == 4 && s[1] == 4 && s[2] == 4) {
+#pragma omp simd
         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
         return;
       }
       if (s[0] == 4 && s[1] == 4 && s[2] == 0) {
         const float yv = *y;
+#pragma omp simd
         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
         return;
       }
       if (s[0] == 4 && s[1] == 0 && s[2] == 4) {
         const float xv = *x;
+#pragma omp simd
         for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
         return;
       }

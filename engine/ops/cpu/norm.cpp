@@ -1,64 +1,11 @@
+#include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <vector>
 
 #include "engine/core/error.h"
 #include "engine/ops/cpu/loops.h"
-#include "engine/ops/cpu/onednn.h"
 
 namespace oar::cpu {
-
-namespace {
-
-using dnnl::normalization_flags;
-
-normalization_flags flags_of(bool scale, bool shift, bool global_stats) {
-  normalization_flags f = normalization_flags::none;
-  if (scale) f |= normalization_flags::use_scale;
-  if (shift) f |= normalization_flags::use_shift;
-  if (global_stats) f |= normalization_flags::use_global_stats;
-  return f;
-}
-
-std::string key_of(const char* op, const Shape& s, double eps, normalization_flags f,
-                   bool training) {
-  std::ostringstream os;
-  os << op << shape_str(s) << std::hexfloat << static_cast<float>(eps) << "/"
-     << static_cast<unsigned>(f) << (training ? "train" : "infer");
-  return os.str();
-}
-
-dnnl::memory::desc vec_desc(int64_t n) {
-  return onednn::plain_desc({n}, DType::f32);
-}
-
-void execute(dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args) {
-  p.execute(onednn::stream(), args);
-  onednn::stream().wait();
-}
-
-struct LnForward {
-  dnnl::layer_normalization_forward::primitive_desc pd;
-  dnnl::layer_normalization_forward prim;
-};
-struct LnBackward {
-  dnnl::layer_normalization_backward::primitive_desc pd;
-  dnnl::layer_normalization_backward prim;
-};
-
-std::shared_ptr<LnForward> ln_forward(const Shape& s, double eps, normalization_flags f,
-                                      bool training) {
-  return onednn::cached<LnForward>(key_of("ln", s, eps, f, training), [&] {
-    const auto md = onednn::plain_desc(s, DType::f32);
-    auto pd = dnnl::layer_normalization_forward::primitive_desc(
-        onednn::engine(),
-        training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, md, md,
-        vec_desc(s[0]), static_cast<float>(eps), f);
-    return std::make_shared<LnForward>(LnForward{pd, dnnl::layer_normalization_forward(pd)});
-  });
-}
-
-}  // namespace
 
 // Batch norm over plain NCHW-style f32 memory with our own loops: oneDNN's kernel for plain
 // layouts is its slow reference path (measured at ~30% of a small CNN's step), while here each
@@ -120,8 +67,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
 
 void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
                          const Tensor& x, const Tensor& mean, const Tensor& var,
-                         const Tensor& weight, const Tensor& bias, double eps,
-                         bool global_stats) {
+                         const Tensor& weight, const Tensor& bias, double eps, bool global_stats) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c);
   const float* px = x.data<float>();
   const float* pg = gy.data<float>();
@@ -173,56 +119,128 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
   }
 }
 
+// Layer norm with our own loops, one parallel region per call (rows split across threads):
+// oneDNN's backward ran several regions plus a reduction for the parameter gradients, and each
+// region costs a thread rendezvous that dominates on a busy machine. Row statistics accumulate
+// in double; var is the biased variance, as before.
 void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
-                        const Tensor& weight, const Tensor& bias, double eps) try {
-  const bool training = mean.defined();
-  auto p = ln_forward(x.shape(), eps, flags_of(weight.defined(), bias.defined(), false), training);
+                        const Tensor& weight, const Tensor& bias, double eps) {
   const int64_t m = x.size(0), k = x.size(1);
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, onednn::memory_of(x, p->pd.src_desc())},
-      {DNNL_ARG_DST, onednn::memory_of(y, p->pd.dst_desc())}};
-  if (training) {
-    args[DNNL_ARG_MEAN] = onednn::memory_of(mean, vec_desc(m));
-    args[DNNL_ARG_VARIANCE] = onednn::memory_of(var, vec_desc(m));
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  float* pm = mean.defined() ? mean.data<float>() : nullptr;
+  float* pv = var.defined() ? var.data<float>() : nullptr;
+  const float* pw = weight.defined() ? weight.data<float>() : nullptr;
+  const float* pb = bias.defined() ? bias.data<float>() : nullptr;
+#pragma omp parallel for schedule(static) if (m * k > kGrain && m > 1)
+  for (int64_t r = 0; r < m; ++r) {
+    const float* xr = px + r * k;
+    float* yr = py + r * k;
+    double s[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4)
+      for (int u = 0; u < 4; ++u) s[u] += xr[i + u];
+    for (; i < k; ++i) s[0] += xr[i];
+    const double mu = ((s[0] + s[1]) + (s[2] + s[3])) / static_cast<double>(k);
+    const float m32 = static_cast<float>(mu);
+    double q[4] = {0, 0, 0, 0};
+    for (i = 0; i + 4 <= k; i += 4)
+      for (int u = 0; u < 4; ++u) {
+        const double d = xr[i + u] - m32;
+        q[u] += d * d;
+      }
+    for (; i < k; ++i) {
+      const double d = xr[i] - m32;
+      q[0] += d * d;
+    }
+    const double v = ((q[0] + q[1]) + (q[2] + q[3])) / static_cast<double>(k);
+    if (pm) {
+      pm[r] = m32;
+      pv[r] = static_cast<float>(v);
+    }
+    const float rstd = static_cast<float>(1.0 / std::sqrt(v + eps));
+    if (pw && pb)
+      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd * pw[j] + pb[j];
+    else if (pw)
+      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd * pw[j];
+    else if (pb)
+      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd + pb[j];
+    else
+      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd;
   }
-  if (weight.defined()) args[DNNL_ARG_SCALE] = onednn::memory_of(weight, vec_desc(k));
-  if (bias.defined()) args[DNNL_ARG_SHIFT] = onednn::memory_of(bias, vec_desc(k));
-  execute(p->prim, args);
-} catch (const dnnl::error& e) {
-  OAR_FAIL("layer_norm: oneDNN failed: ", e.what());
 }
 
+// dx = rstd (g - mean(g) - xhat mean(g xhat)) with g = dy w and xhat = (x - mean) rstd; the
+// parameter gradients sum dy xhat and dy over rows, per thread, then across threads in order.
 void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
                          const Tensor& x, const Tensor& mean, const Tensor& var,
-                         const Tensor& weight, const Tensor& bias, double eps) try {
-  const bool affine = weight.defined() || bias.defined();
-  const auto f = flags_of(weight.defined(), bias.defined(), false);
-  auto b = onednn::cached<LnBackward>(key_of("ln_bwd", x.shape(), eps, f, true), [&] {
-    auto fwd = ln_forward(x.shape(), eps, f, true);
-    const auto md = onednn::plain_desc(x.shape(), DType::f32);
-    auto pd = dnnl::layer_normalization_backward::primitive_desc(
-        onednn::engine(), affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, md,
-        md, md, vec_desc(x.size(0)), static_cast<float>(eps), f, fwd->pd);
-    return std::make_shared<LnBackward>(LnBackward{pd, dnnl::layer_normalization_backward(pd)});
-  });
+                         const Tensor& weight, const Tensor& bias, double eps) {
+  (void)bias;
   const int64_t m = x.size(0), k = x.size(1);
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, onednn::memory_of(x, b->pd.src_desc())},
-      {DNNL_ARG_DIFF_DST, onednn::memory_of(gy, b->pd.diff_dst_desc())},
-      {DNNL_ARG_DIFF_SRC, onednn::memory_of(gx, b->pd.diff_src_desc())},
-      {DNNL_ARG_MEAN, onednn::memory_of(mean, vec_desc(m))},
-      {DNNL_ARG_VARIANCE, onednn::memory_of(var, vec_desc(m))}};
-  if (weight.defined()) {
-    args[DNNL_ARG_SCALE] = onednn::memory_of(weight, vec_desc(k));
-    args[DNNL_ARG_DIFF_SCALE] = onednn::memory_of(gw, vec_desc(k));
+  const Tensor gyc = gy.contiguous();
+  const float* px = x.data<float>();
+  const float* pg = gyc.data<float>();
+  float* pdx = gx.data<float>();
+  const float* pm = mean.data<float>();
+  const float* pv = var.data<float>();
+  const float* pw = weight.defined() ? weight.data<float>() : nullptr;
+  float* pdw = gw.defined() ? gw.data<float>() : nullptr;
+  float* pdb = gb.defined() ? gb.data<float>() : nullptr;
+  const bool params = pdw || pdb;
+  const int threads = (m * k > kGrain && m > 1 && !omp_in_parallel())
+                          ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), m))
+                          : 1;
+  // Per thread: k sums of dy xhat, then k sums of dy.
+  std::vector<float> part(params ? static_cast<size_t>(threads) * 2 * k : 0, 0.0f);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = threads > 1 ? omp_get_thread_num() : 0;
+    const int64_t r0 = m * t / threads, r1 = m * (t + 1) / threads;
+    float* dwp = params ? part.data() + static_cast<size_t>(t) * 2 * k : nullptr;
+    float* dbp = params ? dwp + k : nullptr;
+    std::vector<float> xh(k), g(k);
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = px + r * k;
+      const float* dy = pg + r * k;
+      float* dx = pdx + r * k;
+      const float mu = pm[r];
+      const float rstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(pv[r]) + eps));
+      for (int64_t j = 0; j < k; ++j) xh[j] = (xr[j] - mu) * rstd;
+      if (pw)
+        for (int64_t j = 0; j < k; ++j) g[j] = dy[j] * pw[j];
+      else
+        std::copy(dy, dy + k, g.begin());
+      double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};  // sum g, sum g xhat
+      int64_t j = 0;
+      for (; j + 4 <= k; j += 4)
+        for (int u = 0; u < 4; ++u) {
+          a[u] += g[j + u];
+          b[u] += g[j + u] * xh[j + u];
+        }
+      for (; j < k; ++j) {
+        a[0] += g[j];
+        b[0] += g[j] * xh[j];
+      }
+      const float mg = static_cast<float>(((a[0] + a[1]) + (a[2] + a[3])) / static_cast<double>(k));
+      const float mgx =
+          static_cast<float>(((b[0] + b[1]) + (b[2] + b[3])) / static_cast<double>(k));
+      for (j = 0; j < k; ++j) dx[j] = rstd * (g[j] - mg - xh[j] * mgx);
+      if (params) {
+        for (j = 0; j < k; ++j) dwp[j] += dy[j] * xh[j];
+        for (j = 0; j < k; ++j) dbp[j] += dy[j];
+      }
+    }
   }
-  if (bias.defined()) {  // oneDNN's layer norm backward counts the shift among its inputs
-    args[DNNL_ARG_SHIFT] = onednn::memory_of(bias, vec_desc(k));
-    args[DNNL_ARG_DIFF_SHIFT] = onednn::memory_of(gb, vec_desc(k));
+  if (!params) return;
+  for (int64_t j = 0; j < k; ++j) {
+    float sw = 0, sb = 0;
+    for (int t = 0; t < threads; ++t) {
+      sw += part[static_cast<size_t>(t) * 2 * k + j];
+      sb += part[static_cast<size_t>(t) * 2 * k + k + j];
+    }
+    if (pdw) pdw[j] = sw;
+    if (pdb) pdb[j] = sb;
   }
-  execute(b->prim, args);
-} catch (const dnnl::error& e) {
-  OAR_FAIL("layer_norm backward: oneDNN failed: ", e.what());
 }
 
 void group_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,

@@ -1,8 +1,9 @@
 // LSTM / GRU on the CPU: the input projection of all time steps is one GEMM, the recurrent
-// projection one GEMM per step (oneDNN's sgemm); gates are fused pointwise loops. Variable
-// lengths are handled per row: row n at step s works on time t = s (forward) or len_n - 1 - s
-// (reverse), so the reverse direction starts at each sequence's last valid step.
+// projection one GEMM per step and thread (oneDNN's sgemm); gates are fused pointwise loops.
+// Variable lengths are handled per row: row n at step s works on time t = s (forward) or len_n - 1
+// - s (reverse), so the reverse direction starts at each sequence's last valid step.
 #include <dnnl.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -49,6 +50,26 @@ float* opt_mut(const Tensor& t) {
   return t.defined() ? t.data<float>() : nullptr;
 }
 
+// The recurrence runs in one parallel region per layer: thread p owns hidden units
+// [j0, j1) and computes, for them, the recurrent GEMM columns of every gate and the gate
+// pointwise work, so a step needs one barrier instead of a fork/join per GEMM and per loop
+// (those dominated on small batches). GEMMs inside the region run on the calling thread.
+struct HiddenChunks {
+  int threads = 1;
+  std::vector<int64_t> begin;  // threads + 1 boundaries over [0, H)
+
+  HiddenChunks(int64_t N, int64_t GH, int64_t H) {
+    const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    // At least 16 hidden units (one AVX-512 vector) and some GEMM work per thread.
+    const int64_t by_units = std::max<int64_t>(1, H / 16);
+    const int64_t by_work = std::max<int64_t>(1, N * GH * H / (1 << 18));
+    threads = static_cast<int>(std::min<int64_t>({max_threads, by_units, by_work}));
+    begin.resize(threads + 1);
+    for (int p = 0; p <= threads; ++p) begin[p] = (H * p / threads) / 16 * 16;
+    begin[threads] = H;
+  }
+};
+
 }  // namespace
 
 void rnn_layer_forward(RnnCell cell, bool reverse, const Tensor& x, const RnnWeights& w,
@@ -56,7 +77,7 @@ void rnn_layer_forward(RnnCell cell, bool reverse, const Tensor& x, const RnnWei
                        const Tensor& hn, const Tensor& cn, const std::vector<Tensor>& saved) {
   const bool is_lstm = cell == RnnCell::lstm;
   const int64_t T = x.size(0), N = x.size(1), I = x.size(2), H = hn.size(1);
-  const int64_t GH = (is_lstm ? 4 : 3) * H;
+  const int64_t G = is_lstm ? 4 : 3, GH = G * H;
   const auto len = lengths_of(lengths, T, N);
   float* gates = saved[0].data<float>();
   const bool keep = saved.size() > 1;
@@ -86,51 +107,83 @@ void rnn_layer_forward(RnnCell cell, bool reverse, const Tensor& x, const RnnWei
       if (t >= len[n])
         for (int64_t j = 0; j < H; ++j) py[t * ys0 + n * ys1 + j] = 0.0f;
 
-  std::vector<float> h(h0.data<float>(), h0.data<float>() + N * H);
+  // h is double-buffered: step s reads h[s % 2] (all units, in the GEMM) and writes
+  // h[(s + 1) % 2] (its own units), so one barrier per step separates readers and writers.
+  std::vector<float> h(2 * N * H);
+  std::copy(h0.data<float>(), h0.data<float>() + N * H, h.begin());
   std::vector<float> c;
   if (is_lstm) c.assign(c0.data<float>(), c0.data<float>() + N * H);
-  std::vector<float> hw(N * GH);
   int64_t steps = 0;
   for (int64_t n = 0; n < N; ++n) steps = std::max(steps, len[n]);
-  for (int64_t s = 0; s < steps; ++s) {
-    gemm(false, true, N, GH, H, 1.0f, h.data(), H, whh, H, 0.0f, hw.data(), GH);
-#pragma omp parallel for if (N * GH > kPointwiseGrain)
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t t = time_of(reverse, s, len[n]);
-      if (t < 0) continue;
-      float* __restrict g = gates + (t * N + n) * GH;
-      float* __restrict r = hw.data() + n * GH;
-      float* __restrict hr = h.data() + n * H;
-      float* __restrict out = py + t * ys0 + n * ys1;
-      const int64_t o = (t * N + n) * H;
-      // Separate simple passes so each loop vectorises.
-      if (is_lstm) {
-        float* __restrict cr = c.data() + n * H;
-        if (keep) {
-          std::copy(hr, hr + H, s2 + o);
-          std::copy(cr, cr + H, s3 + o);
+  const HiddenChunks chunks(N, GH, H);
+  // W_hh rows regrouped by chunk: chunk p holds, gate by gate, the rows of its units, so its
+  // recurrent GEMM is one product with a contiguous [G * hc, H] weight.
+  std::vector<float> wp(GH * H);
+  for (int p = 0; p < chunks.threads; ++p) {
+    const int64_t j0 = chunks.begin[p], hc = chunks.begin[p + 1] - j0;
+    float* dst = wp.data() + G * j0 * H;
+    for (int64_t g = 0; g < G; ++g)
+      std::copy(whh + (g * H + j0) * H, whh + (g * H + j0 + hc) * H, dst + g * hc * H);
+  }
+
+#pragma omp parallel num_threads(chunks.threads) if (chunks.threads > 1)
+  {
+    const int p = chunks.threads > 1 ? omp_get_thread_num() : 0;
+    const int64_t j0 = chunks.begin[p], hc = chunks.begin[p + 1] - j0, GC = G * hc;
+    std::vector<float> hw(N * GC);  // this chunk's W_hh h (+ b_hh for the GRU), gate by gate
+    for (int64_t s = 0; s < steps; ++s) {
+      const float* hin = h.data() + (s % 2) * N * H;
+      float* hout = h.data() + ((s + 1) % 2) * N * H;
+      if (hc > 0)
+        gemm(false, true, N, GC, H, 1.0f, hin, H, wp.data() + G * j0 * H, H, 0.0f, hw.data(), GC);
+      for (int64_t n = 0; n < N; ++n) {
+        const float* __restrict hi = hin + n * H + j0;
+        float* __restrict ho = hout + n * H + j0;
+        const int64_t t = time_of(reverse, s, len[n]);
+        if (t < 0) {
+          std::copy(hi, hi + hc, ho);
+          continue;
         }
-        for (int64_t j = 0; j < GH; ++j) g[j] += r[j];
-        for (int64_t j = 0; j < 2 * H; ++j) g[j] = fast_sigmoid(g[j]);
-        for (int64_t j = 2 * H; j < 3 * H; ++j) g[j] = fast_tanh(g[j]);
-        for (int64_t j = 3 * H; j < GH; ++j) g[j] = fast_sigmoid(g[j]);
-        for (int64_t j = 0; j < H; ++j) cr[j] = g[H + j] * cr[j] + g[j] * g[2 * H + j];
-        for (int64_t j = 0; j < H; ++j) hr[j] = g[3 * H + j] * fast_tanh(cr[j]);
-        if (keep) std::copy(cr, cr + H, s1 + o);
-      } else {
-        if (keep) std::copy(hr, hr + H, s2 + o);
-        if (bhh)
-          for (int64_t j = 0; j < GH; ++j) r[j] += bhh[j];
-        for (int64_t j = 0; j < 2 * H; ++j) g[j] = fast_sigmoid(g[j] + r[j]);
-        for (int64_t j = 0; j < H; ++j)
-          g[2 * H + j] = fast_tanh(g[2 * H + j] + g[j] * r[2 * H + j]);
-        for (int64_t j = 0; j < H; ++j) hr[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hr[j];
-        if (keep) std::copy(r + 2 * H, r + GH, s1 + o);
+        float* __restrict g = gates + (t * N + n) * GH + j0;  // gate k of unit j: g[k * H + j]
+        float* __restrict r = hw.data() + n * GC;             // gate k of unit j: r[k * hc + j]
+        float* __restrict out = py + t * ys0 + n * ys1 + j0;
+        const int64_t o = (t * N + n) * H + j0;
+        // Separate simple passes so each loop vectorises.
+        if (is_lstm) {
+          float* __restrict cr = c.data() + n * H + j0;
+          if (keep) {
+            std::copy(hi, hi + hc, s2 + o);
+            std::copy(cr, cr + hc, s3 + o);
+          }
+          for (int64_t k = 0; k < G; ++k)
+            for (int64_t j = 0; j < hc; ++j) g[k * H + j] += r[k * hc + j];
+          for (int64_t j = 0; j < hc; ++j) g[j] = fast_sigmoid(g[j]);
+          for (int64_t j = 0; j < hc; ++j) g[H + j] = fast_sigmoid(g[H + j]);
+          for (int64_t j = 0; j < hc; ++j) g[2 * H + j] = fast_tanh(g[2 * H + j]);
+          for (int64_t j = 0; j < hc; ++j) g[3 * H + j] = fast_sigmoid(g[3 * H + j]);
+          for (int64_t j = 0; j < hc; ++j) cr[j] = g[H + j] * cr[j] + g[j] * g[2 * H + j];
+          for (int64_t j = 0; j < hc; ++j) ho[j] = g[3 * H + j] * fast_tanh(cr[j]);
+          if (keep) std::copy(cr, cr + hc, s1 + o);
+        } else {
+          if (keep) std::copy(hi, hi + hc, s2 + o);
+          if (bhh)
+            for (int64_t k = 0; k < G; ++k)
+              for (int64_t j = 0; j < hc; ++j) r[k * hc + j] += bhh[k * H + j0 + j];
+          for (int64_t j = 0; j < hc; ++j) g[j] = fast_sigmoid(g[j] + r[j]);
+          for (int64_t j = 0; j < hc; ++j) g[H + j] = fast_sigmoid(g[H + j] + r[hc + j]);
+          for (int64_t j = 0; j < hc; ++j)
+            g[2 * H + j] = fast_tanh(g[2 * H + j] + g[j] * r[2 * hc + j]);
+          for (int64_t j = 0; j < hc; ++j)
+            ho[j] = (1.0f - g[H + j]) * g[2 * H + j] + g[H + j] * hi[j];
+          if (keep) std::copy(r + 2 * hc, r + 3 * hc, s1 + o);
+        }
+        std::copy(ho, ho + hc, out);
       }
-      std::copy(hr, hr + H, out);
+#pragma omp barrier
     }
   }
-  std::copy(h.begin(), h.end(), hn.data<float>());
+  const float* hlast = h.data() + (steps % 2) * N * H;
+  std::copy(hlast, hlast + N * H, hn.data<float>());
   if (is_lstm) std::copy(c.begin(), c.end(), cn.data<float>());
 }
 
@@ -151,66 +204,79 @@ void rnn_layer_backward(RnnCell cell, bool reverse, const Tensor& x, const RnnWe
   const float* whh = w.w_hh.data<float>();
 
   // dgx: gradient of the gate pre-activations (input side, also b_ih); dgh: the hidden side
-  // (W_hh, b_hh), which differs from dgx only for the GRU's n gate (scaled by r).
+  // (W_hh, b_hh), which differs from dgx only for the GRU's n gate (scaled by r). Every
+  // element is written by the recurrence below (zeros at padded steps).
   std::vector<float> dgx(T * N * GH, 0.0f);
   std::vector<float> dgh_store(is_lstm ? 0 : T * N * GH, 0.0f);
   float* dgh = is_lstm ? dgx.data() : dgh_store.data();
   std::vector<float> dh(dhn.data<float>(), dhn.data<float>() + N * H);
   std::vector<float> dc;
   if (is_lstm) dc.assign(dcn.data<float>(), dcn.data<float>() + N * H);
-  std::vector<float> step_g(N * GH), step_h(N * H);
+  // step_g is double-buffered: step s writes buffer s % 2 (its own units) and, after the
+  // barrier, every thread reads all of it in its GEMM, while faster threads may already write
+  // the other buffer for step s - 1.
+  std::vector<float> step_g(2 * N * GH);
   int64_t steps = 0;
   for (int64_t n = 0; n < N; ++n) steps = std::max(steps, len[n]);
-  for (int64_t s = steps - 1; s >= 0; --s) {
-#pragma omp parallel for if (N * GH > kPointwiseGrain)
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t t = time_of(reverse, s, len[n]);
-      float* sg = step_g.data() + n * GH;
-      if (t < 0) {
-        std::fill(sg, sg + GH, 0.0f);
-        continue;
-      }
-      const float* g = gates + (t * N + n) * GH;
-      const int64_t o = (t * N + n) * H;
-      float* gx = dgx.data() + (t * N + n) * GH;
-      float* dhr = dh.data() + n * H;
-      const float* dyr = pdy + t * ds0 + n * ds1;
-      if (is_lstm) {
-        float* dcr = dc.data() + n * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const float ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
-          const float tc = fast_tanh(s1[o + j]);
-          const float dht = dhr[j] + dyr[j];
-          const float dct = dcr[j] + dht * og * (1.0f - tc * tc);
-          gx[j] = dct * gg * ig * (1.0f - ig);
-          gx[H + j] = dct * cprev[o + j] * fg * (1.0f - fg);
-          gx[2 * H + j] = dct * ig * (1.0f - gg * gg);
-          gx[3 * H + j] = dht * tc * og * (1.0f - og);
-          dcr[j] = dct * fg;
+  const HiddenChunks chunks(N, GH, H);
+
+#pragma omp parallel num_threads(chunks.threads) if (chunks.threads > 1)
+  {
+    const int p = chunks.threads > 1 ? omp_get_thread_num() : 0;
+    const int64_t j0 = chunks.begin[p], hc = chunks.begin[p + 1] - j0;
+    std::vector<float> step_h(N * hc);  // W_hh^T step_g for this chunk's units
+    for (int64_t s = steps - 1; s >= 0; --s) {
+      float* sgs = step_g.data() + (s % 2) * N * GH;
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t t = time_of(reverse, s, len[n]);
+        float* sg = sgs + n * GH + j0;  // gate k of unit j: sg[k * H + j]
+        if (t < 0) {
+          for (int64_t k = 0; k < GH / H; ++k) std::fill(sg + k * H, sg + k * H + hc, 0.0f);
+          continue;
         }
-        std::copy(gx, gx + GH, sg);
-      } else {
-        float* gh = dgh + (t * N + n) * GH;
-        for (int64_t j = 0; j < H; ++j) {
-          const float rg = g[j], zg = g[H + j], ng = g[2 * H + j];
-          const float dht = dhr[j] + dyr[j];
-          const float dpn = dht * (1.0f - zg) * (1.0f - ng * ng);
-          const float dpz = dht * (hprev[o + j] - ng) * zg * (1.0f - zg);
-          const float dpr = dpn * s1[o + j] * rg * (1.0f - rg);
-          gx[j] = dpr, gx[H + j] = dpz, gx[2 * H + j] = dpn;
-          gh[j] = dpr, gh[H + j] = dpz, gh[2 * H + j] = dpn * rg;
-          dhr[j] = dht * zg;  // the direct path; the recurrent GEMM adds the rest
+        const float* g = gates + (t * N + n) * GH + j0;
+        const int64_t o = (t * N + n) * H + j0;
+        float* gx = dgx.data() + (t * N + n) * GH + j0;
+        float* dhr = dh.data() + n * H + j0;
+        const float* dyr = pdy + t * ds0 + n * ds1 + j0;
+        if (is_lstm) {
+          float* dcr = dc.data() + n * H + j0;
+          for (int64_t j = 0; j < hc; ++j) {
+            const float ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
+            const float tc = fast_tanh(s1[o + j]);
+            const float dht = dhr[j] + dyr[j];
+            const float dct = dcr[j] + dht * og * (1.0f - tc * tc);
+            gx[j] = dct * gg * ig * (1.0f - ig);
+            gx[H + j] = dct * cprev[o + j] * fg * (1.0f - fg);
+            gx[2 * H + j] = dct * ig * (1.0f - gg * gg);
+            gx[3 * H + j] = dht * tc * og * (1.0f - og);
+            dcr[j] = dct * fg;
+          }
+          for (int64_t k = 0; k < 4; ++k) std::copy(gx + k * H, gx + k * H + hc, sg + k * H);
+        } else {
+          float* gh = dgh + (t * N + n) * GH + j0;
+          for (int64_t j = 0; j < hc; ++j) {
+            const float rg = g[j], zg = g[H + j], ng = g[2 * H + j];
+            const float dht = dhr[j] + dyr[j];
+            const float dpn = dht * (1.0f - zg) * (1.0f - ng * ng);
+            const float dpz = dht * (hprev[o + j] - ng) * zg * (1.0f - zg);
+            const float dpr = dpn * s1[o + j] * rg * (1.0f - rg);
+            gx[j] = dpr, gx[H + j] = dpz, gx[2 * H + j] = dpn;
+            gh[j] = dpr, gh[H + j] = dpz, gh[2 * H + j] = dpn * rg;
+            dhr[j] = dht * zg;  // the direct path; the recurrent GEMM adds the rest
+          }
+          for (int64_t k = 0; k < 3; ++k) std::copy(gh + k * H, gh + k * H + hc, sg + k * H);
         }
-        std::copy(gh, gh + GH, sg);
       }
-    }
-    gemm(false, false, N, H, GH, 1.0f, step_g.data(), GH, whh, H, 0.0f, step_h.data(), H);
-#pragma omp parallel for if (N * H > kPointwiseGrain)
-    for (int64_t n = 0; n < N; ++n) {
-      if (time_of(reverse, s, len[n]) < 0) continue;
-      float* dhr = dh.data() + n * H;
-      const float* sh = step_h.data() + n * H;
-      for (int64_t j = 0; j < H; ++j) dhr[j] = is_lstm ? sh[j] : dhr[j] + sh[j];
+#pragma omp barrier
+      if (hc > 0)
+        gemm(false, false, N, hc, GH, 1.0f, sgs, GH, whh + j0, H, 0.0f, step_h.data(), hc);
+      for (int64_t n = 0; n < N; ++n) {
+        if (time_of(reverse, s, len[n]) < 0) continue;
+        float* dhr = dh.data() + n * H + j0;
+        const float* sh = step_h.data() + n * hc;
+        for (int64_t j = 0; j < hc; ++j) dhr[j] = is_lstm ? sh[j] : dhr[j] + sh[j];
+      }
     }
   }
   std::copy(dh.begin(), dh.end(), dh0.data<float>());

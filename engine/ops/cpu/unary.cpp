@@ -1,3 +1,9 @@
+// Selects such as relu's backward (v > 0 ? g : g * a) only vectorise when GCC may evaluate
+// both sides and compare without honouring FP traps; values are unchanged (oar never enables
+// FP exceptions). First in the file so every function here shares the setting (and inlines).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <cmath>
 
 #include "engine/core/error.h"
@@ -86,7 +92,12 @@ void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor
     switch (op) {
       case UnaryOp::d_clamp: m([a, b](float gv, float v) { return (v >= a && v <= b) ? gv : 0.f; }); break;
       case UnaryOp::d_relu6: m([](float gv, float v) { return (v > 0.f && v < 6.f) ? gv : 0.f; }); break;
-      case UnaryOp::d_leaky_relu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a; }); break;
+      case UnaryOp::d_leaky_relu:  // (relu's backward too) both sides computed: a select vectorises
+        m([a](float gv, float v) {
+          const float neg = gv * a;
+          return v > 0.f ? gv : neg;
+        });
+        break;
       case UnaryOp::d_elu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a * std::exp(v); }); break;
       case UnaryOp::d_gelu:
         m([](float gv, float v) {

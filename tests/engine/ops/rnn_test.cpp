@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/context.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/reduce.h"
 #include "tests/support/gradcheck.h"
 
 using namespace oar;
@@ -288,6 +290,62 @@ TEST(Gru, Gradients) {
   gradcheck_all(c, false);
   c.lengths.clear();
   gradcheck_all(c, true);
+}
+
+namespace {
+
+// Output and every gradient of sum(output * weights) with the given OpenMP thread count.
+std::vector<std::vector<float>> run_with_threads(const Config& c, int threads) {
+  const int before = num_threads();
+  set_num_threads(threads);
+  const int64_t S = c.L * dirs(c);
+  Tensor x = rand_input({c.T, c.N, c.I}, 31).set_requires_grad();
+  Tensor h0 = rand_input({S, c.N, c.H}, 32).set_requires_grad();
+  Tensor c0 = c.lstm ? rand_input({S, c.N, c.H}, 33).set_requires_grad() : Tensor();
+  auto w = make_weights(c, 600);
+  std::vector<Tensor> leaves{x, h0};
+  if (c.lstm) leaves.push_back(c0);
+  for (auto& wk : w)
+    for (Tensor* t : {&wk.w_ih, &wk.w_hh, &wk.b_ih, &wk.b_hh})
+      leaves.push_back(t->set_requires_grad());
+  RnnOutput r = run(c, x, w, h0, c0);
+  sum(mul(r.output, rand_input(r.output.shape(), 34))).backward();
+  std::vector<std::vector<float>> out{r.output.contiguous().to_vector<float>()};
+  for (const Tensor& t : leaves) out.push_back(t.grad().contiguous().to_vector<float>());
+  set_num_threads(before);
+  return out;
+}
+
+void expect_threads_agree(const Config& c) {
+  const auto one = run_with_threads(c, 1), two = run_with_threads(c, 2);
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t k = 0; k < one.size(); ++k) {
+    ASSERT_EQ(one[k].size(), two[k].size());
+    for (size_t i = 0; i < one[k].size(); ++i) ASSERT_NEAR(one[k][i], two[k][i], 1e-4) << k;
+  }
+}
+
+}  // namespace
+
+// Large enough that the recurrence splits hidden units over threads (and one chunk is not a
+// multiple of 16 wide); the split must not change outputs or gradients.
+TEST(Lstm, HiddenUnitsSplitOverThreads) {
+  Config c;
+  c.T = 4, c.N = 32, c.I = 8, c.H = 72, c.L = 1;
+  c.lengths.assign(32, 4);
+  c.lengths[3] = 1, c.lengths[7] = 0, c.lengths[20] = 3;
+  check_against_reference(c, true);
+  expect_threads_agree(c);
+}
+
+TEST(Gru, HiddenUnitsSplitOverThreads) {
+  Config c;
+  c.lstm = false;
+  c.T = 4, c.N = 32, c.I = 8, c.H = 72, c.L = 1;
+  c.lengths.assign(32, 4);
+  c.lengths[5] = 2, c.lengths[9] = 0;
+  check_against_reference(c, true);
+  expect_threads_agree(c);
 }
 
 TEST(Lstm, DropoutBetweenLayers) {
