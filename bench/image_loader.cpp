@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   std::stringstream ws(workers);
   for (std::string w; std::getline(ws, w, ',');) {
     Config c = Config::from_string(
-        "data:\n  name: image_folder\n  root: " + dir.string() +
+        "data:\n  train: {}\n  name: image_folder\n  root: " + dir.string() +
         "\n  batch_size: 64\n  num_workers: " + w +
         "\n  transforms: [{name: random_resized_crop, size: 224}, {name: horizontal_flip}, "
         "{name: normalize}]\n");
