@@ -41,9 +41,10 @@ int main(int argc, char** argv) {
     }
   }
   readers::register_components();
-  std::printf("%d JPEGs of ~%dx%d in %s; pipeline: random_resized_crop 224, horizontal_flip, "
-              "normalize; batch 64\n",
-              n, side, side, dir.c_str());
+  std::printf(
+      "%d JPEGs of ~%dx%d in %s; pipeline: random_resized_crop 224, horizontal_flip, "
+      "normalize; batch 64\n",
+      n, side, side, dir.c_str());
   std::printf("%-8s %10s %10s\n", "workers", "seconds", "images/s");
   std::stringstream ws(workers);
   for (std::string w; std::getline(ws, w, ',');) {

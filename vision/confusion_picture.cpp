@@ -71,7 +71,8 @@ std::string render_confusion_png(const std::vector<double>& counts, int64_t n,
 void ConfusionMatrixWithPicture::write_artifacts(const std::string& dir) const {
   metrics::ConfusionMatrix::write_artifacts(dir);
   const std::vector<double> counts = state();
-  const int64_t n = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(counts.size()))));
+  const int64_t n =
+      static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(counts.size()))));
   io::write_file_atomic(dir + "/confusion_matrix.png", render_confusion_png(counts, n, names_));
 }
 

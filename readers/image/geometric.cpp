@@ -55,8 +55,7 @@ class Resize : public Transform {
     const int64_t short_side = std::min(img.height, img.width);
     const double f = static_cast<double>(s_.height) / static_cast<double>(short_side);
     // The short side gets exactly `size`; the long side keeps the aspect ratio (torchvision).
-    const int64_t h = img.height <= img.width ? s_.height
-                                              : static_cast<int64_t>(img.height * f);
+    const int64_t h = img.height <= img.width ? s_.height : static_cast<int64_t>(img.height * f);
     const int64_t w = img.width < img.height ? s_.height : static_cast<int64_t>(img.width * f);
     resize_to(img, std::max<int64_t>(h, 1), std::max<int64_t>(w, 1), flag_);
   }
@@ -81,8 +80,10 @@ class RandomResizedCrop : public Transform {
       const int64_t w = std::llround(std::sqrt(target * ar));
       const int64_t h = std::llround(std::sqrt(target / ar));
       if (w > 0 && h > 0 && w <= img.width && h <= img.height) {
-        const int64_t y = static_cast<int64_t>(rng.uniform() * static_cast<double>(img.height - h + 1));
-        const int64_t x = static_cast<int64_t>(rng.uniform() * static_cast<double>(img.width - w + 1));
+        const int64_t y =
+            static_cast<int64_t>(rng.uniform() * static_cast<double>(img.height - h + 1));
+        const int64_t x =
+            static_cast<int64_t>(rng.uniform() * static_cast<double>(img.width - w + 1));
         crop(img, y, x, h, w);
         return resize_to(img, s_.height, s_.width, flag_);
       }
@@ -123,12 +124,14 @@ class RandomCrop : public Transform {
   void apply(Image& img, Generator& rng) const override {
     // The window moves over the image padded by `padding` zeros on every side.
     const int64_t ph = img.height + 2 * pad_, pw = img.width + 2 * pad_;
-    const int64_t y = ph >= s_.height
-                          ? static_cast<int64_t>(rng.uniform() * static_cast<double>(ph - s_.height + 1))
-                          : (ph - s_.height) / 2;
-    const int64_t x = pw >= s_.width
-                          ? static_cast<int64_t>(rng.uniform() * static_cast<double>(pw - s_.width + 1))
-                          : (pw - s_.width) / 2;
+    const int64_t y =
+        ph >= s_.height
+            ? static_cast<int64_t>(rng.uniform() * static_cast<double>(ph - s_.height + 1))
+            : (ph - s_.height) / 2;
+    const int64_t x =
+        pw >= s_.width
+            ? static_cast<int64_t>(rng.uniform() * static_cast<double>(pw - s_.width + 1))
+            : (pw - s_.width) / 2;
     crop(img, y - pad_, x - pad_, s_.height, s_.width);
   }
 
@@ -225,7 +228,8 @@ void register_geometric_transforms() {
   {
     Schema s("transform", "to_chw",
              "lay the image out as a [C, H, W] f32 tensor (last; implied when absent)");
-    transforms().add(s, [](const Config&, const std::string&) { return std::make_shared<ToChw>(); });
+    transforms().add(s,
+                     [](const Config&, const std::string&) { return std::make_shared<ToChw>(); });
   }
 }
 

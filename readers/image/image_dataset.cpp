@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <opencv2/core/utility.hpp>
+
 #include "engine/core/error.h"
 #include "readers/registry.h"
 
@@ -19,12 +21,16 @@ std::vector<std::string> images_in(const fs::path& dir, bool recursive) {
   std::vector<std::string> out;
   std::error_code ec;
   if (recursive) {
-    for (fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec), end;
+    for (fs::recursive_directory_iterator
+             it(dir, fs::directory_options::follow_directory_symlink, ec),
+         end;
          !ec && it != end; it.increment(ec))
-      if (it->is_regular_file() && is_image_file(it->path().string())) out.push_back(it->path().string());
+      if (it->is_regular_file() && is_image_file(it->path().string()))
+        out.push_back(it->path().string());
   } else {
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->is_regular_file() && is_image_file(it->path().string())) out.push_back(it->path().string());
+      if (it->is_regular_file() && is_image_file(it->path().string()))
+        out.push_back(it->path().string());
   }
   OAR_CHECK(!ec, dir.string(), ": cannot list (", ec.message(), ")");
   std::sort(out.begin(), out.end());
@@ -34,7 +40,8 @@ std::vector<std::string> images_in(const fs::path& dir, bool recursive) {
 }  // namespace
 
 ImageSource scan_image_folder(const std::string& root) {
-  OAR_CHECK(fs::is_directory(root), root, ": not a directory (image_folder wants root/<class>/<images>)");
+  OAR_CHECK(fs::is_directory(root), root,
+            ": not a directory (image_folder wants root/<class>/<images>)");
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(root))
     if (e.is_directory()) classes.push_back(e.path().filename().string());
@@ -108,10 +115,17 @@ ImageSource resolve_image_input(const std::string& path) {
 ImageDataset::ImageDataset(ImageSource source, ImageDatasetOptions options)
     : src_(std::move(source)), o_(std::move(options)) {
   OAR_CHECK(o_.channels == 1 || o_.channels == 3, "image reader: channels must be 1 or 3");
+  // The loader's workers are the parallelism (data.num_workers, a setting); OpenCV's own pool
+  // under each of them would oversubscribe the cores.
+  static const bool opencv_serial = [] {
+    cv::setNumThreads(1);
+    return true;
+  }();
+  (void)opencv_serial;
   int64_t max_label = -1;
   for (const auto& e : src_.entries) max_label = std::max(max_label, e.label);
   labeled_ = !src_.entries.empty() && src_.entries.front().label >= 0;
-  num_classes_ = o_.num_classes > 0             ? o_.num_classes
+  num_classes_ = o_.num_classes > 0          ? o_.num_classes
                  : !src_.class_names.empty() ? static_cast<int64_t>(src_.class_names.size())
                                              : max_label + 1;
   OAR_CHECK(max_label < num_classes_ || !labeled_, "image reader: label ", max_label,
@@ -186,7 +200,8 @@ Schema image_reader_schema(const std::string& name, const std::string& doc) {
   return add_loader_keys(s);
 }
 
-std::shared_ptr<Dataset> make_image_dataset(ImageSource src, const Config& c, const std::string& k) {
+std::shared_ptr<Dataset> make_image_dataset(ImageSource src, const Config& c,
+                                            const std::string& k) {
   if (c.get<int64_t>(k + ".channels") == 2)
     throw c.error(k + ".channels", "2 channels are not supported", "1 or 3");
   ImageDatasetOptions o;
@@ -206,9 +221,9 @@ void register_image_readers() {
   done = true;
   register_transforms();
   {
-    Schema s = image_reader_schema(
-        "image_folder",
-        "images in class sub-folders root/<class>/*.jpg|png|bmp|webp (labels: sorted folder names)");
+    Schema s = image_reader_schema("image_folder",
+                                   "images in class sub-folders root/<class>/*.jpg|png|bmp|webp "
+                                   "(labels: sorted folder names)");
     s.required_path("root",
                     "the folder; for prediction also an image, a folder of images or a list file");
     datasets().add(s, [](const Config& c, const std::string& k, DataContext) {

@@ -49,8 +49,8 @@ void mix_targets(Batch& b, int64_t classes, const std::vector<int64_t>& perm,
   float* o = out.data<float>();
   for (int64_t i = 0; i < b.size; ++i)
     for (int64_t k = 0; k < classes; ++k)
-      o[i * classes + k] = static_cast<float>(lam[i] * t[i * classes + k] +
-                                              (1 - lam[i]) * t[perm[i] * classes + k]);
+      o[i * classes + k] =
+          static_cast<float>(lam[i] * t[i * classes + k] + (1 - lam[i]) * t[perm[i] * classes + k]);
   b.tensors["label_soft"] = out;
 }
 
@@ -104,8 +104,10 @@ class Cutmix : public BatchTransform {
     const int64_t ch = static_cast<int64_t>(h * r), cw = static_cast<int64_t>(w * r);
     const int64_t cy = static_cast<int64_t>(rng.uniform() * static_cast<double>(h));
     const int64_t cx = static_cast<int64_t>(rng.uniform() * static_cast<double>(w));
-    const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, h), y1 = std::clamp<int64_t>(cy + ch / 2, 0, h);
-    const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, w), x1 = std::clamp<int64_t>(cx + cw / 2, 0, w);
+    const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, h),
+                  y1 = std::clamp<int64_t>(cy + ch / 2, 0, h);
+    const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, w),
+                  x1 = std::clamp<int64_t>(cx + cw / 2, 0, w);
     Tensor out = x.clone();
     const float* src = x.data<float>();
     float* dst = out.data<float>();
@@ -116,7 +118,8 @@ class Cutmix : public BatchTransform {
             dst[((i * c + k) * h + yy) * w + xx] = src[((perm[i] * c + k) * h + yy) * w + xx];
     b.tensors["image"] = out;
     // The weight is the area actually kept, after clipping the box to the image.
-    const double kept = 1.0 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(h * w);
+    const double kept =
+        1.0 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(h * w);
     mix_targets(b, classes, perm, std::vector<double>(static_cast<size_t>(n), kept));
   }
 
@@ -128,10 +131,13 @@ class Cutmix : public BatchTransform {
 
 void register_mix_transforms() {
   {
-    Schema s("transform", "mixup",
-             "batch level (data.batch_transforms): blend image pairs by lambda ~ Beta(alpha, alpha)");
-    s.key<double>("alpha", 0.2, "Beta distribution parameter").min(1e-6)
-        .key<double>("prob", 1.0, "probability of mixing a batch").range(0, 1);
+    Schema s(
+        "transform", "mixup",
+        "batch level (data.batch_transforms): blend image pairs by lambda ~ Beta(alpha, alpha)");
+    s.key<double>("alpha", 0.2, "Beta distribution parameter")
+        .min(1e-6)
+        .key<double>("prob", 1.0, "probability of mixing a batch")
+        .range(0, 1);
     batch_transforms().add(s, [](const Config& c, const std::string& k) {
       return std::make_shared<Mixup>(c.get<double>(k + ".alpha"), c.get<double>(k + ".prob"));
     });
@@ -139,8 +145,10 @@ void register_mix_transforms() {
   {
     Schema s("transform", "cutmix",
              "batch level (data.batch_transforms): paste a box of a paired image, targets by area");
-    s.key<double>("alpha", 1.0, "Beta distribution parameter").min(1e-6)
-        .key<double>("prob", 1.0, "probability of mixing a batch").range(0, 1);
+    s.key<double>("alpha", 1.0, "Beta distribution parameter")
+        .min(1e-6)
+        .key<double>("prob", 1.0, "probability of mixing a batch")
+        .range(0, 1);
     batch_transforms().add(s, [](const Config& c, const std::string& k) {
       return std::make_shared<Cutmix>(c.get<double>(k + ".alpha"), c.get<double>(k + ".prob"));
     });

@@ -20,7 +20,9 @@ class ColorJitter : public Transform {
  public:
   ColorJitter(double b, double c, double s, double h) : b_(b), c_(c), s_(s), h_(h) {}
   void apply(Image& img, Generator& rng) const override {
-    auto factor = [&](double v) { return std::max(0.0, 1.0 - v) + (1.0 + v - std::max(0.0, 1.0 - v)) * rng.uniform(); };
+    auto factor = [&](double v) {
+      return std::max(0.0, 1.0 - v) + (1.0 + v - std::max(0.0, 1.0 - v)) * rng.uniform();
+    };
     const int64_t n = img.height * img.width, ch = img.channels;
     float* d = img.data.data();
     auto clamp01 = [](float v) { return std::min(1.0f, std::max(0.0f, v)); };
@@ -69,8 +71,8 @@ class Normalize : public Transform {
     const int64_t ch = img.channels;
     OAR_CHECK(mean_.size() == 1 || static_cast<int64_t>(mean_.size()) == ch,
               "normalize: ", mean_.size(), " means for an image of ", ch, " channels");
-    OAR_CHECK(std_.size() == 1 || static_cast<int64_t>(std_.size()) == ch, "normalize: ",
-              std_.size(), " stds for an image of ", ch, " channels");
+    OAR_CHECK(std_.size() == 1 || static_cast<int64_t>(std_.size()) == ch,
+              "normalize: ", std_.size(), " stds for an image of ", ch, " channels");
     std::vector<float> a(static_cast<size_t>(ch)), b(static_cast<size_t>(ch));
     for (int64_t k = 0; k < ch; ++k) {
       const double m = mean_[mean_.size() == 1 ? 0 : k], s = std_[std_.size() == 1 ? 0 : k];
@@ -93,7 +95,10 @@ class RandomErasing : public Transform {
  public:
   RandomErasing(double p, std::vector<double> scale, std::vector<double> ratio,
                 std::vector<double> value, bool random)
-      : p_(p), scale_(std::move(scale)), ratio_(std::move(ratio)), value_(std::move(value)),
+      : p_(p),
+        scale_(std::move(scale)),
+        ratio_(std::move(ratio)),
+        value_(std::move(value)),
         random_(random) {}
   void apply(Image& img, Generator& rng) const override {
     if (rng.uniform() >= p_) return;
@@ -105,14 +110,18 @@ class RandomErasing : public Transform {
       const int64_t h = std::llround(std::sqrt(target * ar));
       const int64_t w = std::llround(std::sqrt(target / ar));
       if (h < 1 || w < 1 || h >= img.height || w >= img.width) continue;
-      const int64_t y = static_cast<int64_t>(rng.uniform() * static_cast<double>(img.height - h + 1));
-      const int64_t x = static_cast<int64_t>(rng.uniform() * static_cast<double>(img.width - w + 1));
+      const int64_t y =
+          static_cast<int64_t>(rng.uniform() * static_cast<double>(img.height - h + 1));
+      const int64_t x =
+          static_cast<int64_t>(rng.uniform() * static_cast<double>(img.width - w + 1));
       for (int64_t r = y; r < y + h; ++r)
         for (int64_t q = x; q < x + w; ++q)
           for (int64_t k = 0; k < img.channels; ++k)
             img.pixel(r, q)[k] =
-                random_ ? static_cast<float>(rng.normal())
-                        : static_cast<float>(value_[value_.size() == 1 ? 0 : std::min<size_t>(k, value_.size() - 1)]);
+                random_
+                    ? static_cast<float>(rng.normal())
+                    : static_cast<float>(
+                          value_[value_.size() == 1 ? 0 : std::min<size_t>(k, value_.size() - 1)]);
       return;
     }
   }
@@ -129,20 +138,24 @@ void register_photometric_transforms() {
   {
     Schema s("transform", "color_jitter",
              "random brightness, contrast, saturation (factors in [1-v, 1+v]) and hue shift");
-    s.key<double>("brightness", 0.0, "brightness spread").range(0, 10)
-        .key<double>("contrast", 0.0, "contrast spread").range(0, 10)
-        .key<double>("saturation", 0.0, "saturation spread").range(0, 10)
-        .key<double>("hue", 0.0, "hue shift, a fraction of a full turn").range(0, 0.5);
+    s.key<double>("brightness", 0.0, "brightness spread")
+        .range(0, 10)
+        .key<double>("contrast", 0.0, "contrast spread")
+        .range(0, 10)
+        .key<double>("saturation", 0.0, "saturation spread")
+        .range(0, 10)
+        .key<double>("hue", 0.0, "hue shift, a fraction of a full turn")
+        .range(0, 0.5);
     transforms().add(s, [](const Config& c, const std::string& k) {
-      return std::make_shared<ColorJitter>(c.get<double>(k + ".brightness"),
-                                           c.get<double>(k + ".contrast"),
-                                           c.get<double>(k + ".saturation"),
-                                           c.get<double>(k + ".hue"));
+      return std::make_shared<ColorJitter>(
+          c.get<double>(k + ".brightness"), c.get<double>(k + ".contrast"),
+          c.get<double>(k + ".saturation"), c.get<double>(k + ".hue"));
     });
   }
   {
-    Schema s("transform", "normalize",
-             "(x - mean) / std per channel; mean/std on the [0, 1] scale (unit) or [0, 255] (pixel)");
+    Schema s(
+        "transform", "normalize",
+        "(x - mean) / std per channel; mean/std on the [0, 1] scale (unit) or [0, 255] (pixel)");
     s.key<std::vector<double>>("mean", {0.485, 0.456, 0.406}, "per channel, or one for all")
         .key<std::vector<double>>("std", {0.229, 0.224, 0.225}, "per channel, or one for all")
         .min(1e-9)
@@ -157,9 +170,12 @@ void register_photometric_transforms() {
   {
     Schema s("transform", "random_erasing",
              "with probability p, erase a random rectangle (after normalize, as torchvision)");
-    s.key<double>("p", 0.5, "probability").range(0, 1)
-        .key<std::vector<double>>("scale", {0.02, 0.33}, "area fraction range").range(0, 1)
-        .key<std::vector<double>>("ratio", {0.3, 3.3}, "aspect ratio (h/w) range").min(1e-3)
+    s.key<double>("p", 0.5, "probability")
+        .range(0, 1)
+        .key<std::vector<double>>("scale", {0.02, 0.33}, "area fraction range")
+        .range(0, 1)
+        .key<std::vector<double>>("ratio", {0.3, 3.3}, "aspect ratio (h/w) range")
+        .min(1e-3)
         .key<std::vector<double>>("value", {0.0}, "fill per channel, or one for all")
         .key<bool>("random", false, "fill with standard normal noise instead of value");
     transforms().add(s, [](const Config& c, const std::string& k) {

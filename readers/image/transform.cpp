@@ -42,7 +42,8 @@ std::vector<std::shared_ptr<const T>> make_list(const Config& config, const std:
       throw config.error(item, "expected a map with a name, got " + describe_value(n[i]),
                          "{name: TRANSFORM, ...}");
     if (n[i]["name"].IsDefined() && n[i]["name"].IsScalar() && !reg.contains(n[i]["name"].Scalar()))
-      if ((std::string(other_key) == "batch_transforms" && transforms().contains(n[i]["name"].Scalar())) ||
+      if ((std::string(other_key) == "batch_transforms" &&
+           transforms().contains(n[i]["name"].Scalar())) ||
           (std::string(other_key) == "transforms" &&
            batch_transforms().contains(n[i]["name"].Scalar())))
         throw config.error(item + ".name",
@@ -57,12 +58,12 @@ std::vector<std::shared_ptr<const T>> make_list(const Config& config, const std:
 }  // namespace
 
 TransformList make_transforms(const Config& config, const std::string& key) {
-  TransformList out =
-      make_list<Transform>(config, key, transforms(), "batch_transforms");
+  TransformList out = make_list<Transform>(config, key, transforms(), "batch_transforms");
   const YAML::Node n = config.node(key);
   for (size_t i = 0; i + 1 < out.size(); ++i)
     if (n[i]["name"].Scalar() == "to_chw")
-      throw config.error(key + "[" + std::to_string(i) + "].name", "to_chw must be the last transform",
+      throw config.error(key + "[" + std::to_string(i) + "].name",
+                         "to_chw must be the last transform",
                          "move it to the end (or leave it out: images become CHW tensors anyway)");
   return out;
 }
@@ -92,7 +93,8 @@ SizeSpec read_size(const Config& config, const std::string& key) {
       return s;
     }
   }
-  throw config.error(key, "expected a positive integer or [height, width], got " + describe_value(n),
+  throw config.error(key,
+                     "expected a positive integer or [height, width], got " + describe_value(n),
                      "e.g. 224 or [224, 224]");
 }
 

@@ -32,8 +32,8 @@ struct TempDir {
 
 // h x w BGR image: left half pure red, right half pure blue (in RGB terms).
 cv::Mat red_blue(int h, int w) {
-  cv::Mat m(h, w, CV_8UC3, cv::Scalar(255, 0, 0));                  // BGR blue
-  m(cv::Rect(0, 0, w / 2, h)).setTo(cv::Scalar(0, 0, 255));         // BGR red
+  cv::Mat m(h, w, CV_8UC3, cv::Scalar(255, 0, 0));           // BGR blue
+  m(cv::Rect(0, 0, w / 2, h)).setTo(cv::Scalar(0, 0, 255));  // BGR red
   return m;
 }
 
@@ -54,17 +54,27 @@ void write_exif_jpeg(const fs::path& p, const cv::Mat& m, int orientation) {
   ASSERT_EQ(jpg[2], 0xFF);
   ASSERT_EQ(jpg[3], 0xE0);  // JFIF APP0 follows SOI
   const size_t app0_end = 4 + (size_t(jpg[4]) << 8 | jpg[5]);
-  const std::vector<uchar> app1 = {
-      0xFF, 0xE1, 0x00, 34,                                      // APP1, length 34
-      'E',  'x',  'i',  'f', 0, 0,                               // Exif header
-      'M',  'M',  0x00, 0x2A, 0x00, 0x00, 0x00, 0x08,            // big-endian TIFF, IFD at 8
-      0x00, 0x01,                                                // one entry
-      0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01,            // Orientation, SHORT, 1 value
-      0x00, static_cast<uchar>(orientation), 0x00, 0x00,         // the value
-      0x00, 0x00, 0x00, 0x00};                                   // no next IFD
+  const std::vector<uchar> app1 = {0xFF, 0xE1,
+                                   0x00, 34,  // APP1, length 34
+                                   'E',  'x',
+                                   'i',  'f',
+                                   0,    0,  // Exif header
+                                   'M',  'M',
+                                   0x00, 0x2A,
+                                   0x00, 0x00,
+                                   0x00, 0x08,  // big-endian TIFF, IFD at 8
+                                   0x00, 0x01,  // one entry
+                                   0x01, 0x12,
+                                   0x00, 0x03,
+                                   0x00, 0x00,
+                                   0x00, 0x01,  // Orientation, SHORT, 1 value
+                                   0x00, static_cast<uchar>(orientation),
+                                   0x00, 0x00,  // the value
+                                   0x00, 0x00,
+                                   0x00, 0x00};  // no next IFD
   jpg.insert(jpg.begin() + static_cast<long>(app0_end), app1.begin(), app1.end());
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(jpg.data()),
-                                           static_cast<std::streamsize>(jpg.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(jpg.data()), static_cast<std::streamsize>(jpg.size()));
 }
 
 bool is_red(const Image& img, int64_t y, int64_t x) {
@@ -174,9 +184,9 @@ TEST(ImageList, LabelsRootsCommentsAndErrors) {
   EXPECT_EQ(s.entries[0].label, 3);
   EXPECT_EQ(s.entries[1].path, (d.path / "img" / "b c.png").string());
   write_text(d.path / "l2.txt", "a.png 1\n");
-  EXPECT_EQ(read_image_list((d.path / "l2.txt").string(), (d.path / "img").string())
-                .entries[0].path,
-            (d.path / "img" / "a.png").string());
+  EXPECT_EQ(
+      read_image_list((d.path / "l2.txt").string(), (d.path / "img").string()).entries[0].path,
+      (d.path / "img" / "a.png").string());
   write_text(d.path / "mixed.txt", "img/a.png 1\nimg/b c.png\n");
   try {
     read_image_list((d.path / "mixed.txt").string(), "");
@@ -271,8 +281,8 @@ TEST(ImageReaders, ListReaderAndConfigErrors) {
   EXPECT_EQ(b["label"].data<int64_t>()[0], 2);
   EXPECT_EQ(input_key("image_list"), "list");
   EXPECT_EQ(input_key("image_folder"), "root");
-  const std::string base = "data:\n  name: image_list\n  list: " + (d.path / "l.txt").string() +
-                           "\n  num_workers: 0\n";
+  const std::string base =
+      "data:\n  name: image_list\n  list: " + (d.path / "l.txt").string() + "\n  num_workers: 0\n";
   EXPECT_THROW(loader(base + "  transforms: [{name: rezise, size: 3}]\n"), ConfigError);
   EXPECT_THROW(loader(base + "  transforms: [{name: resize}]\n"), ConfigError);
   EXPECT_THROW(loader(base + "  transforms: [{name: resize, size: 3, sise: 4}]\n"), ConfigError);

@@ -129,7 +129,8 @@ TEST(Transforms, ColorJitter) {
   EXPECT_GE(f, 0.6f - 1e-5f);
   EXPECT_LE(f, 1.4f + 1e-5f);
   for (size_t i = 1; i < img.data.size(); ++i) EXPECT_NEAR(b.data[i], img.data[i] * f, 1e-5);
-  const std::string all = "[{name: color_jitter, brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.1}]";
+  const std::string all =
+      "[{name: color_jitter, brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.1}]";
   Image a = run(all, img);
   for (float v : a.data) {
     EXPECT_GE(v, -1e-5f);

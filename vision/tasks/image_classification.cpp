@@ -26,7 +26,8 @@ Outputs ImageClassificationTask::forward(const Batch& batch) {
 
 Tensor ImageClassificationTask::loss(const Outputs& outputs, const Batch& batch) {
   // Mixup / cutmix targets (readers' batch transforms) replace the hard labels.
-  if (batch.has("label_soft")) return cross_entropy_soft(outputs.at("logits"), batch["label_soft"]);
+  if (batch.has("label_soft"))
+    return cross_entropy_soft(outputs.at("logits"), batch["label_soft"]);
   return cross_entropy(outputs.at("logits"), batch["label"], -100, o_.label_smoothing);
 }
 
