@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "readers/idx.h"
+#include "readers/image/image_dataset.h"
 
 namespace oar::readers {
 
@@ -43,6 +44,7 @@ void register_components() {
                                              static_cast<float>(c.get<double>(k + ".mean")),
                                              static_cast<float>(c.get<double>(k + ".std")));
   });
+  register_image_readers();
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include "engine/ops.h"
 #include "metrics/classification.h"
+#include "vision/confusion_picture.h"
 
 namespace oar::vision {
 
@@ -24,6 +25,9 @@ Outputs ImageClassificationTask::forward(const Batch& batch) {
 }
 
 Tensor ImageClassificationTask::loss(const Outputs& outputs, const Batch& batch) {
+  // Mixup / cutmix targets (readers' batch transforms) replace the hard labels.
+  if (batch.has("label_soft"))
+    return cross_entropy_soft(outputs.at("logits"), batch["label_soft"]);
   return cross_entropy(outputs.at("logits"), batch["label"], -100, o_.label_smoothing);
 }
 
@@ -32,7 +36,7 @@ std::vector<std::unique_ptr<Metric>> ImageClassificationTask::metrics() const {
   std::vector<int64_t> ks{1};
   if (o_.num_classes > 5) ks.push_back(5);
   m.push_back(std::make_unique<metrics::TopKAccuracy>(ks));
-  m.push_back(std::make_unique<metrics::ConfusionMatrix>(o_.num_classes, o_.class_names));
+  m.push_back(std::make_unique<ConfusionMatrixWithPicture>(o_.num_classes, o_.class_names));
   return m;
 }
 
