@@ -7,6 +7,8 @@
 #include <numeric>
 #include <thread>
 
+#include <omp.h>
+
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
 #include "engine/ops/join.h"
@@ -152,6 +154,9 @@ void DataLoader::start_epoch(int64_t epoch, int64_t skip_batches) {
   st.window = static_cast<int64_t>(opt_.num_workers) * std::max(1, opt_.prefetch);
   for (int w = 0; w < opt_.num_workers; ++w) {
     st.threads.emplace_back([this, &st] {
+      // Loader threads are the parallelism here: ops they run (e.g. stacking a batch) stay on
+      // this thread instead of waking an OpenMP team that would spin against the others.
+      omp_set_num_threads(1);
       while (true) {
         int64_t b;
         {
