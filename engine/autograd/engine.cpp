@@ -84,11 +84,16 @@ void accumulate(Tensor& slot, const Tensor& g) {
 void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
   Tensor gg = g.dtype() == leaf.dtype ? g : g.to(leaf.dtype);
   if (!leaf.grad) {
-    // Always a private copy: g may be shared with another input's gradient.
-    leaf.grad = gg.clone().impl_ptr();
+    // g becomes .grad as is when nothing else can see its memory (this call's reference and
+    // the backward function's result only, a storage of its own, plain layout); otherwise a
+    // private copy, since g may be shared with another input's gradient.
+    const bool private_memory = gg.impl_ptr().use_count() <= 2 &&
+                                gg.impl()->storage.use_count() == 1 && gg.is_contiguous() &&
+                                gg.offset() == 0 && gg.impl()->grad_fn == nullptr;
+    leaf.grad = private_memory ? gg.impl_ptr() : gg.clone().impl_ptr();
   } else {
     Tensor cur(leaf.grad);
-    cur.copy_(add(cur, gg));
+    add_(cur, gg);
   }
   for (auto& hook : leaf.grad_hooks) hook(leaf);
 }
