@@ -9,6 +9,9 @@
 #include "engine/train/trainer.h"
 #include "readers/registry.h"
 #include "vision/register.h"
+#ifdef OAR_HAVE_NLP
+#include "nlp/register.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -18,6 +21,9 @@ void register_all() {
   register_engine_components();
   readers::register_components();
   vision::register_components();
+#ifdef OAR_HAVE_NLP
+  nlp::register_components();
+#endif
 }
 
 Source load_source(const std::string& path, const std::vector<std::string>& overrides) {
