@@ -102,6 +102,13 @@ void validate_all(Config& config) {
         throw ConfigError(at, "data." + mode + "." + k.key, "no such file: " + v,
                           "an existing file or directory");
       }
+      // Write the resolved (absolute) path back where it was set, so the config saved with a
+      // run still finds the file from the run directory.
+      for (const std::string& where : {"data." + mode + "." + k.key, key})
+        if (!v.empty() && config.has(where)) {
+          config.set(where, YAML::Node(v), config.origin(where));
+          break;
+        }
     }
   }
 }
