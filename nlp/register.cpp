@@ -13,23 +13,19 @@ namespace oar::nlp {
 namespace {
 
 // Architecture keys of `model: {name: bert}`, as Hugging Face's config.json spells them.
-const char* const kIntKeys[] = {"vocab_size",
-                                "hidden_size",
-                                "num_hidden_layers",
-                                "num_attention_heads",
-                                "intermediate_size",
-                                "max_position_embeddings",
-                                "type_vocab_size",
-                                "pad_token_id",
-                                "task_type_vocab_size"};
+const char* const kIntKeys[] = {
+    "vocab_size",          "hidden_size",       "num_hidden_layers",
+    "num_attention_heads", "intermediate_size", "max_position_embeddings",
+    "type_vocab_size",     "pad_token_id",      "task_type_vocab_size"};
 
 void register_bert() {
   Schema s("model", "bert",
            "BERT / ERNIE encoder (post-LN Transformer; Hugging Face BertModel names). Either "
            "`pretrained: DIR` (config.json + model.safetensors + vocab.txt) or the architecture "
            "keys (defaults: bert-base)");
-  s.path("pretrained", "", "a Hugging Face BERT directory to load (its config.json decides the "
-                           "architecture; only the dropout keys may override it)")
+  s.path("pretrained", "",
+         "a Hugging Face BERT directory to load (its config.json decides the "
+         "architecture; only the dropout keys may override it)")
       .optional<int64_t>("vocab_size", "tokens (default 30522; ERNIE 1.0: 18000)")
       .optional<int64_t>("hidden_size", "width H (default 768)")
       .optional<int64_t>("num_hidden_layers", "layers (default 12)")
@@ -104,8 +100,10 @@ void register_bert() {
 void register_text_classification() {
   Schema s("task", "text_classification",
            "pooled [CLS] -> dropout -> linear; cross entropy against batch[\"label\"]; accuracy");
-  s.key<int64_t>("num_classes", 2, "classes").range(2, 1000000)
-      .key<double>("dropout", 0.1, "dropout before the classifier").range(0, 0.99)
+  s.key<int64_t>("num_classes", 2, "classes")
+      .range(2, 1000000)
+      .key<double>("dropout", 0.1, "dropout before the classifier")
+      .range(0, 0.99)
       .optional<std::vector<std::string>>("class_names", "names of the classes, in label order");
   tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
     TextClassificationOptions o;
@@ -130,10 +128,12 @@ void register_tsv() {
            "tab-separated text with a header (text_a, optional text_b, label), tokenized by "
            "BERT's WordPiece; batches padded to their longest example");
   s.required_path("file", "the .tsv file")
-      .required_path("vocab", "vocab.txt, or a Hugging Face model directory (vocab.txt and "
-                              "tokenizer_config.json)")
-      .optional<bool>("do_lower_case", "lower-case and strip accents (default: the directory's "
-                                       "tokenizer_config.json, else true)")
+      .required_path("vocab",
+                     "vocab.txt, or a Hugging Face model directory (vocab.txt and "
+                     "tokenizer_config.json)")
+      .optional<bool>("do_lower_case",
+                      "lower-case and strip accents (default: the directory's "
+                      "tokenizer_config.json, else true)")
       .key<int64_t>("max_seq_len", 128, "tokens per example including [CLS] and [SEP]")
       .range(3, 100000)
       .optional<std::vector<std::string>>("labels",

@@ -108,19 +108,20 @@ BertConfig BertConfig::ernie_1_0() {
 }
 
 void BertConfig::validate() const {
-  OAR_CHECK(vocab_size > 0 && hidden_size > 0 && num_hidden_layers >= 0 &&
-                num_attention_heads > 0 && intermediate_size > 0 &&
-                max_position_embeddings > 0 && type_vocab_size > 0,
-            "BERT sizes must be positive (vocab_size=", vocab_size, ", hidden_size=", hidden_size,
-            ", num_hidden_layers=", num_hidden_layers, ", num_attention_heads=",
-            num_attention_heads, ", intermediate_size=", intermediate_size,
-            ", max_position_embeddings=", max_position_embeddings,
-            ", type_vocab_size=", type_vocab_size, ")");
+  OAR_CHECK(
+      vocab_size > 0 && hidden_size > 0 && num_hidden_layers >= 0 && num_attention_heads > 0 &&
+          intermediate_size > 0 && max_position_embeddings > 0 && type_vocab_size > 0,
+      "BERT sizes must be positive (vocab_size=", vocab_size, ", hidden_size=", hidden_size,
+      ", num_hidden_layers=", num_hidden_layers, ", num_attention_heads=", num_attention_heads,
+      ", intermediate_size=", intermediate_size,
+      ", max_position_embeddings=", max_position_embeddings, ", type_vocab_size=", type_vocab_size,
+      ")");
   OAR_CHECK(hidden_size % num_attention_heads == 0, "hidden_size ", hidden_size,
             " is not a multiple of num_attention_heads ", num_attention_heads);
   OAR_CHECK(hidden_act == "gelu" || hidden_act == "gelu_new" || hidden_act == "gelu_pytorch_tanh" ||
                 hidden_act == "relu",
-            "hidden_act '", hidden_act, "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
+            "hidden_act '", hidden_act,
+            "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
   OAR_CHECK(hidden_dropout_prob >= 0 && hidden_dropout_prob < 1 &&
                 attention_probs_dropout_prob >= 0 && attention_probs_dropout_prob < 1,
             "dropout probabilities must be in [0, 1)");
@@ -137,8 +138,8 @@ BertEmbeddings::BertEmbeddings(const BertConfig& c, Generator& gen) {
       "word_embeddings", make_embedding(c.vocab_size, c.hidden_size, gen, c.pad_token_id));
   position_embeddings = register_module(
       "position_embeddings", make_embedding(c.max_position_embeddings, c.hidden_size, gen));
-  token_type_embeddings = register_module(
-      "token_type_embeddings", make_embedding(c.type_vocab_size, c.hidden_size, gen));
+  token_type_embeddings = register_module("token_type_embeddings",
+                                          make_embedding(c.type_vocab_size, c.hidden_size, gen));
   if (c.use_task_id)
     task_type_embeddings = register_module(
         "task_type_embeddings", make_embedding(c.task_type_vocab_size, c.hidden_size, gen));
@@ -153,11 +154,9 @@ Tensor BertEmbeddings::forward(const Tensor& input_ids, const Tensor& token_type
   OAR_CHECK(len <= position_embeddings->num_embeddings, "BERT: sequence length ", len,
             " exceeds max_position_embeddings ", position_embeddings->num_embeddings);
   // Positions 0..L-1: a slice of the table broadcasts over the batch.
-  Tensor x = add(word_embeddings->forward(input_ids),
-                 position_embeddings->weight.slice(0, 0, len));
-  x = token_type_ids.defined()
-          ? add(x, token_type_embeddings->forward(token_type_ids))
-          : add(x, token_type_embeddings->weight.select(0, 0));
+  Tensor x = add(word_embeddings->forward(input_ids), position_embeddings->weight.slice(0, 0, len));
+  x = token_type_ids.defined() ? add(x, token_type_embeddings->forward(token_type_ids))
+                               : add(x, token_type_embeddings->weight.select(0, 0));
   if (task_type_embeddings)
     x = task_type_ids.defined() ? add(x, task_type_embeddings->forward(task_type_ids))
                                 : add(x, task_type_embeddings->weight.select(0, 0));
@@ -171,8 +170,8 @@ BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator& gen)
       head_dim(c.hidden_size / c.num_attention_heads),
       dropout_p(c.attention_probs_dropout_prob) {
   for (auto [name, slot] : {std::pair{"query", &query}, {"key", &key}, {"value", &value}}) {
-    *slot = register_module(name, std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size,
-                                                               true, &gen));
+    *slot = register_module(name,
+                            std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size, true, &gen));
     init_linear(**slot, gen);
   }
 }
@@ -215,13 +214,15 @@ BertIntermediate::BertIntermediate(const BertConfig& c, Generator& gen) : act(c.
   init_linear(*dense, gen);
 }
 
-Tensor BertIntermediate::forward(const Tensor& x) { return activation(act, dense->forward(x)); }
+Tensor BertIntermediate::forward(const Tensor& x) {
+  return activation(act, dense->forward(x));
+}
 
 BertLayer::BertLayer(const BertConfig& c, Generator& gen) {
   attention = register_module("attention", std::make_shared<BertAttention>(c, gen));
   intermediate = register_module("intermediate", std::make_shared<BertIntermediate>(c, gen));
-  output = register_module("output",
-                           std::make_shared<BertResidualOutput>(c.intermediate_size, c, gen));
+  output =
+      register_module("output", std::make_shared<BertResidualOutput>(c.intermediate_size, c, gen));
 }
 
 Tensor BertLayer::forward(const Tensor& x, const Tensor& mask) {
@@ -257,7 +258,8 @@ BertOutput BertModel::encode(const Tensor& input_ids, const Tensor& token_type_i
             input_ids.defined() ? shape_str(input_ids.shape()) : std::string("undefined"));
   const int64_t n = input_ids.size(0), len = input_ids.size(1);
   for (const Tensor* t : {&token_type_ids, &attention_mask, &task_type_ids})
-    OAR_CHECK(!t->defined() || t->shape() == input_ids.shape(), "BERT: token_type_ids, "
+    OAR_CHECK(!t->defined() || t->shape() == input_ids.shape(),
+              "BERT: token_type_ids, "
               "attention_mask and task_type_ids must have input_ids' shape ",
               shape_str(input_ids.shape()), ", got ", shape_str(t->shape()));
   Tensor x = embeddings->forward(input_ids, token_type_ids, task_type_ids);
@@ -290,7 +292,8 @@ std::map<std::string, Tensor> hf_bert_state(const std::map<std::string, Tensor>&
                                             std::vector<std::string>* dropped) {
   std::map<std::string, Tensor> out;
   auto ends_with = [](const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   for (const auto& [raw, t] : state) {
     std::string name = raw;
@@ -301,8 +304,8 @@ std::map<std::string, Tensor> hf_bert_state(const std::map<std::string, Tensor>&
       }
     if (ends_with(name, "LayerNorm.gamma")) name = name.substr(0, name.size() - 5) + "weight";
     if (ends_with(name, "LayerNorm.beta")) name = name.substr(0, name.size() - 4) + "bias";
-    const bool encoder_part = name.rfind("embeddings.", 0) == 0 ||
-                              name.rfind("encoder.", 0) == 0 || name.rfind("pooler.", 0) == 0;
+    const bool encoder_part = name.rfind("embeddings.", 0) == 0 || name.rfind("encoder.", 0) == 0 ||
+                              name.rfind("pooler.", 0) == 0;
     if (!encoder_part || name == "embeddings.position_ids") {
       if (dropped) dropped->push_back(raw);
       continue;

@@ -56,8 +56,8 @@ PretrainedBert load_hf_bert(const std::string& dir, Generator* gen) {
   p.model->eval();
   p.tokenizer = load_hf_tokenizer(dir);
   OAR_CHECK(static_cast<int64_t>(p.tokenizer->vocab().size()) <= p.config.vocab_size, dir,
-            ": vocab.txt has ", p.tokenizer->vocab().size(), " tokens but config.json's vocab_size is ",
-            p.config.vocab_size);
+            ": vocab.txt has ", p.tokenizer->vocab().size(),
+            " tokens but config.json's vocab_size is ", p.config.vocab_size);
   return p;
 }
 

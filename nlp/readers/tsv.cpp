@@ -71,7 +71,8 @@ TsvTextDataset::TsvTextDataset(const std::string& path,
         int64_t x = -1;
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
         OAR_CHECK(ec == std::errc() && p == v.data() + v.size() && x >= 0, path, ":", lineno,
-                  ": label '", v, "' is not a class index >= 0 (or set the reader's labels: "
+                  ": label '", v,
+                  "' is not a class index >= 0 (or set the reader's labels: "
                   "[names...])");
         r.label = x;
       } else {

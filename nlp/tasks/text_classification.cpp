@@ -12,8 +12,7 @@ TextClassificationTask::TextClassificationTask(std::shared_ptr<nn::Module> model
             "' is not a text encoder (use model: {name: bert, ...})");
   OAR_CHECK(o_.num_classes >= 2, "text_classification: num_classes must be at least 2, got ",
             o_.num_classes);
-  OAR_CHECK(o_.class_names.empty() ||
-                static_cast<int64_t>(o_.class_names.size()) == o_.num_classes,
+  OAR_CHECK(o_.class_names.empty() || static_cast<int64_t>(o_.class_names.size()) == o_.num_classes,
             "text_classification: ", o_.class_names.size(), " class names for ", o_.num_classes,
             " classes");
   Generator gen(o_.init_seed);

@@ -48,13 +48,15 @@ TEST(BertParity, MiniLmMatchesTransformers) {
     ModelInput in = c.contains("text_b") ? p.tokenizer->encode_pair(a, c.at("text_b").as_string())
                                          : p.tokenizer->encode_single(a);
     std::vector<int32_t> want;
-    for (const Json& v : c.at("input_ids").as_array()) want.push_back(static_cast<int32_t>(v.as_int()));
+    for (const Json& v : c.at("input_ids").as_array())
+      want.push_back(static_cast<int32_t>(v.as_int()));
     EXPECT_EQ(in.input_ids, want) << a;
     max_len = std::max(max_len, in.input_ids.size());
     inputs.push_back(std::move(in));
   }
   const int64_t n = static_cast<int64_t>(inputs.size()), len = static_cast<int64_t>(max_len);
-  std::vector<int64_t> ids(static_cast<size_t>(n * len), 0), types(ids.size(), 0), mask(ids.size(), 0);
+  std::vector<int64_t> ids(static_cast<size_t>(n * len), 0), types(ids.size(), 0),
+      mask(ids.size(), 0);
   for (int64_t i = 0; i < n; ++i)
     for (size_t j = 0; j < inputs[i].input_ids.size(); ++j) {
       const size_t k = static_cast<size_t>(i * len) + j;
@@ -63,8 +65,8 @@ TEST(BertParity, MiniLmMatchesTransformers) {
       mask[k] = inputs[i].attention_mask[j];
     }
   NoGradGuard ng;
-  BertOutput out = p.model->encode(tensor(ids, {n, len}), tensor(types, {n, len}),
-                                   tensor(mask, {n, len}));
+  BertOutput out =
+      p.model->encode(tensor(ids, {n, len}), tensor(types, {n, len}), tensor(mask, {n, len}));
   ASSERT_EQ(out.last_hidden_state.shape(), (Shape{n, len, hidden}));
   const Tensor h = out.last_hidden_state.contiguous();
   const Tensor pooled = out.pooled.contiguous();
@@ -100,10 +102,11 @@ TEST(BertParity, MiniLmMatchesTransformers) {
       max_pooled = std::max(max_pooled, std::abs(pp[i * hidden + static_cast<int64_t>(d)] -
                                                  want_pooled[d].as_double()));
   }
-  std::printf("MiniLM parity over %lld inputs (padded batch, L=%lld): max |diff| hidden %.3g, "
-              "mean-pooled %.3g, pooler %.3g, per-token sum %.3g\n",
-              static_cast<long long>(n), static_cast<long long>(len), max_head, max_mean,
-              max_pooled, max_sum);
+  std::printf(
+      "MiniLM parity over %lld inputs (padded batch, L=%lld): max |diff| hidden %.3g, "
+      "mean-pooled %.3g, pooler %.3g, per-token sum %.3g\n",
+      static_cast<long long>(n), static_cast<long long>(len), max_head, max_mean, max_pooled,
+      max_sum);
   EXPECT_LT(max_head, 1e-4);
   EXPECT_LT(max_mean, 1e-4);
   EXPECT_LT(max_pooled, 1e-4);

@@ -64,16 +64,15 @@ TEST(BertModelTest, HfStateNamesAndTaskEmbedding) {
       if (k == n) return true;
     return false;
   };
-  for (const char* n : {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-                        "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
-                        "embeddings.task_type_embeddings.weight",
-                        "encoder.layer.1.attention.self.query.weight",
-                        "encoder.layer.1.attention.self.value.bias",
-                        "encoder.layer.0.attention.output.dense.weight",
-                        "encoder.layer.0.attention.output.LayerNorm.bias",
-                        "encoder.layer.0.intermediate.dense.weight",
-                        "encoder.layer.0.output.dense.weight", "encoder.layer.0.output.LayerNorm.weight",
-                        "pooler.dense.weight"})
+  for (const char* n :
+       {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+        "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+        "embeddings.task_type_embeddings.weight", "encoder.layer.1.attention.self.query.weight",
+        "encoder.layer.1.attention.self.value.bias",
+        "encoder.layer.0.attention.output.dense.weight",
+        "encoder.layer.0.attention.output.LayerNorm.bias",
+        "encoder.layer.0.intermediate.dense.weight", "encoder.layer.0.output.dense.weight",
+        "encoder.layer.0.output.LayerNorm.weight", "pooler.dense.weight"})
     EXPECT_TRUE(has(n)) << n;
   EXPECT_EQ(sd.size(), 4u + 2u + 16u * 2u + 2u);  // embeddings, LN, 2 layers, pooler
 }
@@ -109,10 +108,9 @@ TEST(BertModelTest, PaddingDoesNotChangeRealTokens) {
   NoGradGuard ng;
   const BertOutput alone = m.encode(tensor<int64_t>({1, 7, 8, 2}, {1, 4}),
                                     tensor<int64_t>({0, 0, 1, 1}, {1, 4}), Tensor());
-  const BertOutput padded =
-      m.encode(tensor<int64_t>({1, 7, 8, 2, 0, 0, 1, 9, 2, 0, 0, 0}, {2, 6}),
-               tensor<int64_t>({0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {2, 6}),
-               tensor<int64_t>({1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0}, {2, 6}));
+  const BertOutput padded = m.encode(tensor<int64_t>({1, 7, 8, 2, 0, 0, 1, 9, 2, 0, 0, 0}, {2, 6}),
+                                     tensor<int64_t>({0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {2, 6}),
+                                     tensor<int64_t>({1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0}, {2, 6}));
   EXPECT_LT(max_diff(alone.last_hidden_state.select(0, 0),
                      padded.last_hidden_state.select(0, 0).slice(0, 0, 4)),
             1e-5);
