@@ -9,6 +9,9 @@
 #include "engine/train/trainer.h"
 #include "readers/registry.h"
 #include "vision/register.h"
+#ifdef OAR_HAVE_NLP
+#include "nlp/register.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -18,6 +21,9 @@ void register_all() {
   register_engine_components();
   readers::register_components();
   vision::register_components();
+#ifdef OAR_HAVE_NLP
+  nlp::register_components();
+#endif
 }
 
 Source load_source(const std::string& path, const std::vector<std::string>& overrides) {
@@ -96,6 +102,13 @@ void validate_all(Config& config) {
         throw ConfigError(at, "data." + mode + "." + k.key, "no such file: " + v,
                           "an existing file or directory");
       }
+      // Write the resolved (absolute) path back where it was set, so the config saved with a
+      // run still finds the file from the run directory.
+      for (const std::string& where : {"data." + mode + "." + k.key, key})
+        if (!v.empty() && config.has(where)) {
+          config.set(where, YAML::Node(v), config.origin(where));
+          break;
+        }
     }
   }
 }
