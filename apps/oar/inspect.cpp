@@ -97,6 +97,18 @@ int cmd_model_summary(const RunOptions& o) {
     });
     b.task->forward(batch);
   }
+  // Modules whose forward was not reached through operator() (custom signatures) still get a
+  // row, with their parameters and no output shape.
+  std::vector<bool> seen(names.size(), false);
+  for (const Row& r : rows)
+    if (r.order < seen.size()) seen[r.order] = true;
+  for (const auto& [m, entry] : names) {
+    if (seen[entry.first]) continue;
+    int64_t own = 0;
+    for (auto& [pn, p] : m->named_parameters())
+      if (pn.find('.') == std::string::npos) own += p.numel();
+    rows.push_back({entry.first, entry.second, m->name(), "-", own});
+  }
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Row& a, const Row& b) { return a.order < b.order; });
   std::string inputs;
