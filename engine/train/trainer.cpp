@@ -390,8 +390,6 @@ FitResult Trainer::fit(const std::string& resume) {
   OAR_CHECK(per_epoch > 0, "trainer: the training data yields no batch (", train_.num_samples(),
             " samples)");
   const int64_t steps_per_epoch = (per_epoch + o_.grad_accum - 1) / o_.grad_accum;
-  const int64_t total_steps =
-      o_.max_steps > 0 ? o_.max_steps : steps_per_epoch * std::max<int64_t>(o_.epochs, 1);
   const int64_t epochs =
       o_.max_steps > 0 ? (o_.max_steps + steps_per_epoch - 1) / steps_per_epoch : o_.epochs;
 
@@ -552,7 +550,6 @@ FitResult Trainer::fit(const std::string& resume) {
       bar.finish("loss " + fmt(loss_n ? loss_acc / loss_n : last_logged_loss));
     result.epochs_completed = st_.epoch;
   }
-  (void)total_steps;
   if (group_) {
     reducer_.reset();
     group_->barrier();  // rank 0 hosts the store: it leaves last
