@@ -246,6 +246,44 @@ void Module::flatten_parameters() {
   }
 }
 
+namespace {
+
+// Re-points `impl` at a contiguous copy of itself on `device`.
+void move_impl(TensorImpl* impl, Device device) {
+  Tensor self(std::shared_ptr<TensorImpl>(impl, [](TensorImpl*) {}));
+  if (self.device() == device) return;
+  Tensor moved = self.to(device).contiguous();
+  impl->storage = moved.impl()->storage;
+  impl->offset = moved.offset();
+  impl->strides = moved.strides();
+}
+
+}  // namespace
+
+void Module::to(Device device) {
+  NoGradGuard no_grad;
+  std::vector<std::pair<std::string, Module*>> mods = named_modules();
+  const bool was_flat = std::any_of(mods.begin(), mods.end(),
+                                    [](const auto& m) { return m.second->is_flat(); });
+  std::vector<const TensorImpl*> seen;
+  auto move = [&](const Tensor& t) {
+    if (!t.defined() || std::find(seen.begin(), seen.end(), t.impl()) != seen.end()) return;
+    seen.push_back(t.impl());
+    move_impl(t.impl(), device);
+    if (t.impl()->grad) {
+      if (was_flat) {
+        t.impl()->grad.reset();  // flatten_parameters below makes a new flat gradient
+      } else {
+        move_impl(t.impl()->grad.get(), device);
+      }
+    }
+  };
+  for (const auto& [n, p] : named_parameters()) move(p);
+  for (const auto& [n, b] : named_buffers()) move(b);
+  for (auto& [n, m] : mods) m->flat_.clear();
+  if (was_flat) flatten_parameters();
+}
+
 std::vector<Tensor> Module::flat_parameters() const {
   std::vector<Tensor> out;
   for (const auto& f : flat_) out.push_back(f.params);

@@ -83,6 +83,12 @@ class Module : public std::enable_shared_from_this<Module> {
   // copied then).
   LoadReport load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
+  // Moves every parameter, buffer and gradient of this subtree to `device` in place: each
+  // TensorImpl is re-pointed at new storage, so handles held by layers and optimizers stay
+  // valid. A flat module stays flat (its buffers are rebuilt on the new device). Tied
+  // parameters move once. Optimizers must be created (or their state moved) afterwards.
+  void to(Device device);
+
   // Zeroes gradients in place (one fill per flat buffer after flatten_parameters).
   void zero_grad();
   int64_t num_parameters() const;
