@@ -35,7 +35,7 @@ ShiftingAttention::ShiftingAttention(int64_t feature_dim_, int64_t units_, Gener
 Tensor ShiftingAttention::pool(const Tensor& x, const Tensor& valid) {
   const int64_t n = x.size(0);
   const Tensor a = masked_time_softmax(scores->forward(x), valid);  // [N, T, K]
-  Tensor v = bmm(a.transpose(1, 2).contiguous(), x.contiguous());  // [N, K, D]
+  Tensor v = bmm(a.transpose(1, 2).contiguous(), x.contiguous());   // [N, K, D]
   v = add(mul(v, shift_w.reshape({1, units, 1})), shift_b.reshape({1, units, 1}));
   // L2 normalisation of each unit's output (PaddlePaddle's l2_normalize, epsilon 1e-12), then
   // 1/sqrt(units) so that the concatenated cluster has unit norm.
@@ -46,15 +46,16 @@ Tensor ShiftingAttention::pool(const Tensor& x, const Tensor& valid) {
 
 AttentionCluster::AttentionCluster(const AttentionClusterOptions& o, Generator* gen)
     : SequenceModel("attention_cluster", o), options(o) {
-  OAR_CHECK(o.cluster_nums.size() == o.feature_names.size(), "attention_cluster: ",
-            o.cluster_nums.size(), " cluster_nums for ", o.feature_names.size(),
-            " feature_names (one cluster per modality)");
-  OAR_CHECK(!o.fc_sizes.empty(), "attention_cluster: fc_sizes is empty (PaddleVideo: [1024, 4096])");
+  OAR_CHECK(o.cluster_nums.size() == o.feature_names.size(),
+            "attention_cluster: ", o.cluster_nums.size(), " cluster_nums for ",
+            o.feature_names.size(), " feature_names (one cluster per modality)");
+  OAR_CHECK(!o.fc_sizes.empty(),
+            "attention_cluster: fc_sizes is empty (PaddleVideo: [1024, 4096])");
   Generator& g = gen ? *gen : default_generator();
   int64_t in = 0;
   for (size_t i = 0; i < o.feature_names.size(); ++i) {
-    OAR_CHECK(o.cluster_nums[i] >= 1, "attention_cluster: cluster_nums[", i, "] = ",
-              o.cluster_nums[i], " must be positive");
+    OAR_CHECK(o.cluster_nums[i] >= 1, "attention_cluster: cluster_nums[", i,
+              "] = ", o.cluster_nums[i], " must be positive");
     clusters.push_back(register_module(
         o.feature_names[i],
         std::make_shared<ShiftingAttention>(o.feature_dims[i], o.cluster_nums[i], &g)));

@@ -17,8 +17,7 @@ std::shared_ptr<nn::Linear> xavier_linear(int64_t in, int64_t out, Generator& ge
 }  // namespace
 
 LstmAttentionPooling::LstmAttentionPooling(int64_t feature_dim, int64_t embedding_size,
-                                           int64_t lstm_size, double drop_rate,
-                                           Generator* gen) {
+                                           int64_t lstm_size, double drop_rate, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   embedding = register_module("embedding", xavier_linear(feature_dim, embedding_size, g));
   nn::RnnOptions ro;
@@ -33,9 +32,9 @@ Tensor LstmAttentionPooling::pool(const Tensor& x, const Tensor& lengths, const 
   const Tensor e = tanh(embedding->forward(x));
   // Packed semantics: the backward direction starts at each video's last real frame, and
   // outputs past the length are zero.
-  const Tensor h = dropout->forward(lstm->run(e, lengths).output);  // [N, T, 2H]
+  const Tensor h = dropout->forward(lstm->run(e, lengths).output);     // [N, T, 2H]
   const Tensor w = masked_time_softmax(attention->forward(h), valid);  // [N, T, 1]
-  return sum(mul(h, w), {1});                                        // [N, 2H]
+  return sum(mul(h, w), {1});                                          // [N, 2H]
 }
 
 AttentionLstm::AttentionLstm(const AttentionLstmOptions& o, Generator* gen)
@@ -45,14 +44,15 @@ AttentionLstm::AttentionLstm(const AttentionLstmOptions& o, Generator* gen)
   OAR_CHECK(!o.fc_sizes.empty(), "attention_lstm: fc_sizes is empty (PaddleVideo: [8192, 4096])");
   Generator& g = gen ? *gen : default_generator();
   for (size_t i = 0; i < o.feature_names.size(); ++i)
-    encoders.push_back(register_module(
-        o.feature_names[i], std::make_shared<LstmAttentionPooling>(
-                                o.feature_dims[i], o.embedding_size, o.lstm_size, o.drop_rate, &g)));
+    encoders.push_back(register_module(o.feature_names[i], std::make_shared<LstmAttentionPooling>(
+                                                               o.feature_dims[i], o.embedding_size,
+                                                               o.lstm_size, o.drop_rate, &g)));
   int64_t in = 2 * o.lstm_size * static_cast<int64_t>(o.feature_names.size());
   for (size_t i = 0; i < o.fc_sizes.size(); ++i) {
     OAR_CHECK(o.fc_sizes[i] >= 1, "attention_lstm: fc_sizes[", i, "] = ", o.fc_sizes[i],
               " must be positive");
-    fcs.push_back(register_module("fc" + std::to_string(i + 1), xavier_linear(in, o.fc_sizes[i], g)));
+    fcs.push_back(
+        register_module("fc" + std::to_string(i + 1), xavier_linear(in, o.fc_sizes[i], g)));
     in = o.fc_sizes[i];
   }
   logits = register_module("logits", xavier_linear(in, o.num_classes, g));

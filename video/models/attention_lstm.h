@@ -19,7 +19,7 @@ namespace oar::video {
 
 struct AttentionLstmOptions : SequenceModelOptions {
   int64_t embedding_size = 512;
-  int64_t lstm_size = 1024;                   // hidden units per direction
+  int64_t lstm_size = 1024;                      // hidden units per direction
   std::vector<int64_t> fc_sizes = {8192, 4096};  // relu, then tanh (PaddleVideo's two fcs)
 };
 
@@ -46,7 +46,7 @@ class AttentionLstm : public SequenceModel {
 
   AttentionLstmOptions options;
   std::vector<std::shared_ptr<LstmAttentionPooling>> encoders;  // children named by modality
-  std::vector<std::shared_ptr<nn::Linear>> fcs;                  // children fc1, fc2, ...
+  std::vector<std::shared_ptr<nn::Linear>> fcs;                 // children fc1, fc2, ...
   std::shared_ptr<nn::Linear> logits;
 
  protected:

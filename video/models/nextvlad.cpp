@@ -34,7 +34,8 @@ NeXtVladPooling::NeXtVladPooling(int64_t feature_dim_, int64_t cluster_size_, in
   group_attention = register_module("group_attention", he_linear(wide, groups, true, g));
   cluster_weights = register_parameter("cluster_weights", zeros({groups * cluster_size, wide}));
   he_normal(cluster_weights, wide, g);
-  cluster_bn = register_module("cluster_bn", std::make_shared<nn::BatchNorm1d>(groups * cluster_size));
+  cluster_bn =
+      register_module("cluster_bn", std::make_shared<nn::BatchNorm1d>(groups * cluster_size));
   centers = register_parameter("centers", zeros({group_dim, cluster_size}));
   he_normal(centers, group_dim, g);
   vlad_bn = register_module("vlad_bn", std::make_shared<nn::BatchNorm1d>(group_dim * cluster_size));
@@ -42,9 +43,9 @@ NeXtVladPooling::NeXtVladPooling(int64_t feature_dim_, int64_t cluster_size_, in
 
 Tensor NeXtVladPooling::pool(const Tensor& frames, const Tensor& rows, int64_t n, int64_t t) {
   const int64_t m = frames.size(0), k = cluster_size, f = group_dim;
-  const Tensor e = expand->forward(frames);                          // [M, lambda D]
-  const Tensor att = sigmoid(group_attention->forward(e));           // [M, G]
-  Tensor act = cluster_bn->forward(linear(e, cluster_weights));      // [M, G K]
+  const Tensor e = expand->forward(frames);                      // [M, lambda D]
+  const Tensor att = sigmoid(group_attention->forward(e));       // [M, G]
+  Tensor act = cluster_bn->forward(linear(e, cluster_weights));  // [M, G K]
   act = mul(softmax(act.reshape({m, groups, k}), 2), att.reshape({m, groups, 1}));
   // Back to the padded layout (zeros for padding) so that each video sums its own frames.
   const Tensor p = index_add(zeros({n * t, groups * k}, act.dtype(), act.device()), 0, rows,
@@ -53,7 +54,7 @@ Tensor NeXtVladPooling::pool(const Tensor& frames, const Tensor& rows, int64_t n
   const Tensor x = index_add(zeros({n * t, groups * f}, e.dtype(), e.device()), 0, rows, e)
                        .reshape({n, t * groups, f});
   const Tensor a = mul(sum(p, {1}, true), centers.reshape({1, f, k}));  // [N, F, K]
-  Tensor vlad = sub(bmm(x.transpose(1, 2).contiguous(), p), a);       // [N, F, K]
+  Tensor vlad = sub(bmm(x.transpose(1, 2).contiguous(), p), a);         // [N, F, K]
   // Intra-normalisation: each cluster's residual to unit L2 norm (tf.nn.l2_normalize, eps 1e-12).
   vlad = mul(vlad, rsqrt(clamp(sum(square(vlad), {1}, true), 1e-12, INFINITY)));
   return vlad_bn->forward(vlad.reshape({n, f * k}));

@@ -11,9 +11,8 @@ SequenceModel::SequenceModel(const std::string& model, SequenceModelOptions opti
     : options_(std::move(options)) {
   const auto& o = options_;
   OAR_CHECK(!o.feature_names.empty(), model, ": feature_names is empty");
-  OAR_CHECK(o.feature_names.size() == o.feature_dims.size(), model, ": ",
-            o.feature_names.size(), " feature_names but ", o.feature_dims.size(),
-            " feature_dims");
+  OAR_CHECK(o.feature_names.size() == o.feature_dims.size(), model, ": ", o.feature_names.size(),
+            " feature_names but ", o.feature_dims.size(), " feature_dims");
   for (size_t i = 0; i < o.feature_dims.size(); ++i)
     OAR_CHECK(o.feature_dims[i] >= 1, model, ": feature_dims[", i, "] = ", o.feature_dims[i],
               " must be positive");
@@ -34,26 +33,26 @@ Tensor SequenceModel::forward(const std::vector<Tensor>& features, const Tensor&
     OAR_CHECK(f.dim() == 3 && f.size(2) == options_.feature_dims[i], name(), ": feature '",
               names[i], "' must be [N, T, ", options_.feature_dims[i], "], got ",
               shape_str(f.shape()));
-    OAR_CHECK(is_floating(f.dtype()), name(), ": feature '", names[i],
-              "' must be floating, got ", dtype_name(f.dtype()));
+    OAR_CHECK(is_floating(f.dtype()), name(), ": feature '", names[i], "' must be floating, got ",
+              dtype_name(f.dtype()));
     if (i == 0) {
       b.batch = f.size(0);
       b.frames = f.size(1);
     }
     OAR_CHECK(f.size(0) == b.batch && f.size(1) == b.frames, name(), ": feature '", names[i],
-              "' has shape ", shape_str(f.shape()), " but '", names[0], "' has [N, T] = [",
-              b.batch, ", ", b.frames, "]");
+              "' has shape ", shape_str(f.shape()), " but '", names[0], "' has [N, T] = [", b.batch,
+              ", ", b.frames, "]");
     OAR_CHECK(f.device() == features[0].device(), name(), ": feature '", names[i],
               "' is on another device than '", names[0], "'");
   }
-  OAR_CHECK(b.batch >= 1 && b.frames >= 1, name(), ": empty batch (N = ", b.batch, ", T = ",
-            b.frames, ")");
+  OAR_CHECK(b.batch >= 1 && b.frames >= 1, name(), ": empty batch (N = ", b.batch,
+            ", T = ", b.frames, ")");
   OAR_CHECK(lengths.defined() && lengths.dim() == 1 && lengths.size(0) == b.batch &&
                 !is_floating(lengths.dtype()) && lengths.dtype() != DType::boolean,
             name(), ": lengths must be an integer tensor of shape [", b.batch, "], got ",
-            lengths.defined() ? dtype_name(lengths.dtype()) + std::string(" ") +
-                                    shape_str(lengths.shape())
-                              : std::string("undefined"));
+            lengths.defined()
+                ? dtype_name(lengths.dtype()) + std::string(" ") + shape_str(lengths.shape())
+                : std::string("undefined"));
   b.host_lengths = lengths.to(Device::cpu()).to(DType::i64).contiguous().to_vector<int64_t>();
   for (int64_t n = 0; n < b.batch; ++n)
     OAR_CHECK(b.host_lengths[n] >= 1 && b.host_lengths[n] <= b.frames, name(), ": lengths[", n,
@@ -68,13 +67,12 @@ Tensor SequenceModel::forward(const std::vector<Tensor>& features, const Tensor&
 }
 
 Tensor SequenceModel::forward(const Tensor& x) {
-  OAR_CHECK(options_.feature_names.size() == 1, name(), " reads ",
-            options_.feature_names.size(),
+  OAR_CHECK(options_.feature_names.size() == 1, name(), " reads ", options_.feature_names.size(),
             " modalities with their lengths: call forward(features, lengths)");
   OAR_CHECK(x.defined() && x.dim() == 3, name(), ": input must be [N, T, D], got ",
             x.defined() ? shape_str(x.shape()) : std::string("undefined"));
-  return forward(std::vector<Tensor>{x}, full({x.size(0)}, static_cast<double>(x.size(1)),
-                                              DType::i64, x.device()));
+  return forward(std::vector<Tensor>{x},
+                 full({x.size(0)}, static_cast<double>(x.size(1)), DType::i64, x.device()));
 }
 
 void SequenceModel::describe(std::ostream& os) const {

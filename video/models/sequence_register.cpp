@@ -32,10 +32,9 @@ void read_common(const Config& c, const std::string& k, SequenceModelOptions& o)
   o.num_classes = c.get<int64_t>(k + ".num_classes");
   o.drop_rate = c.get<double>(k + ".drop_rate");
   if (o.feature_names.size() != o.feature_dims.size() || o.feature_names.empty())
-    throw c.error(k + ".feature_dims",
-                  "needs one size per entry of feature_names (" +
-                      std::to_string(o.feature_names.size()) + " names, " +
-                      std::to_string(o.feature_dims.size()) + " sizes)");
+    throw c.error(k + ".feature_dims", "needs one size per entry of feature_names (" +
+                                           std::to_string(o.feature_names.size()) + " names, " +
+                                           std::to_string(o.feature_dims.size()) + " sizes)");
 }
 
 void check_per_modality(const Config& c, const std::string& key, size_t got, size_t want) {
@@ -116,12 +115,12 @@ void register_sequence_models() {
       o.gating_reduction = c.get<int64_t>(k + ".gating_reduction");
       for (size_t i = 0; i < o.feature_dims.size(); ++i)
         if ((o.expansion * o.feature_dims[i]) % o.groups != 0)
-          throw c.error(k + ".groups", "must divide expansion x feature_dims[" +
-                                           std::to_string(i) + "] = " +
-                                           std::to_string(o.expansion * o.feature_dims[i]));
+          throw c.error(k + ".groups",
+                        "must divide expansion x feature_dims[" + std::to_string(i) +
+                            "] = " + std::to_string(o.expansion * o.feature_dims[i]));
       if (o.hidden_size < o.gating_reduction)
-        throw c.error(k + ".gating_reduction", "must not exceed hidden_size (" +
-                                                   std::to_string(o.hidden_size) + ")");
+        throw c.error(k + ".gating_reduction",
+                      "must not exceed hidden_size (" + std::to_string(o.hidden_size) + ")");
       return std::make_shared<NeXtVlad>(o, ctx.init_generator);
     });
   }

@@ -44,14 +44,16 @@ TEST(AttentionCluster, OutputShapeAndStateNames) {
 
 // 57,807,830: derived by hand in docs/video/sequence-models.md and by
 // tests/video/golden/sequence_param_counts.py (PyTorch).
+// Built from the shipped config through the registry.
 TEST(AttentionCluster, ReferenceParameterCount) {
-  Generator gen(1);
-  AttentionCluster m(AttentionClusterOptions{}, &gen);
+  const auto model = from_shipped_config("attention_cluster.yaml");
+  SequenceModel& m = *model;
   EXPECT_EQ(m.num_parameters(), 57807830);
+  EXPECT_EQ(m.name(), "AttentionCluster");
+  Generator gen(1);
   m.eval();
   NoGradGuard ng;
-  EXPECT_EQ(m.forward(randn({2, 4, 1024}, &gen), randn({2, 4, 128}, &gen),
-                      tensor<int64_t>({4, 2}))
+  EXPECT_EQ(m.forward(randn({2, 4, 1024}, &gen), randn({2, 4, 128}, &gen), tensor<int64_t>({4, 2}))
                 .shape(),
             (Shape{2, 3862}));
 }
@@ -124,9 +126,9 @@ TEST(AttentionCluster, GradientsMatchFiniteDifferences) {
   const Tensor rgb = b.rgb.narrow(1, 0, 3).contiguous().set_requires_grad();
   const Tensor audio = b.audio.narrow(1, 0, 3).contiguous().set_requires_grad();
   auto f = [&](const std::vector<Tensor>& in) { return m.forward(in[0], in[1], b.lengths); };
-  EXPECT_GRADCHECK(f, (std::vector<Tensor>{rgb, audio, m.find("rgb.scores.weight"),
-                                           m.find("rgb.shift_w"), m.find("audio.shift_b"),
-                                           m.find("fc1.bias")}));
+  EXPECT_GRADCHECK(
+      f, (std::vector<Tensor>{rgb, audio, m.find("rgb.scores.weight"), m.find("rgb.shift_w"),
+                              m.find("audio.shift_b"), m.find("fc1.bias")}));
 }
 
 TEST(AttentionCluster, AdamLowersTheLossOnAFixedBatch) {
@@ -136,4 +138,11 @@ TEST(AttentionCluster, AdamLowersTheLossOnAFixedBatch) {
   m.set_generator(&drop);
   const auto [first, last] = fit_tiny_batch(m, 60, 1e-2);
   EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
+TEST(AttentionCluster, ConfigMistakesAreConfigErrors) {
+  EXPECT_THROW(from_shipped_config("attention_cluster.yaml", {"model.cluster_nums=[32]"}),
+               ConfigError);
+  EXPECT_THROW(from_shipped_config("attention_cluster.yaml", {"model.feature_dims=[1024]"}),
+               ConfigError);
 }

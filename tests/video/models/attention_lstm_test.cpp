@@ -43,13 +43,15 @@ TEST(AttentionLstm, OutputShapeAndStateNames) {
 
 // 108,737,304: derived by hand in docs/video/sequence-models.md and by
 // tests/video/golden/sequence_param_counts.py (PyTorch).
+// Built from the shipped config through the registry.
 TEST(AttentionLstm, ReferenceParameterCount) {
-  Generator gen(1);
-  AttentionLstm m(AttentionLstmOptions{}, &gen);
+  const auto model = from_shipped_config("attention_lstm.yaml");
+  SequenceModel& m = *model;
   EXPECT_EQ(m.num_parameters(), 108737304);
+  EXPECT_EQ(m.name(), "AttentionLstm");
+  Generator gen(1);
   m.eval();
-  const TinyBatch b{randn({2, 3, 1024}, &gen), randn({2, 3, 128}, &gen),
-                    tensor<int64_t>({3, 1})};
+  const TinyBatch b{randn({2, 3, 1024}, &gen), randn({2, 3, 128}, &gen), tensor<int64_t>({3, 1})};
   NoGradGuard ng;
   EXPECT_EQ(m.forward(b.rgb, b.audio, b.lengths).shape(), (Shape{2, 3862}));
 }
@@ -108,4 +110,10 @@ TEST(AttentionLstm, AdamLowersTheLossOnAFixedBatch) {
   m.set_generator(&drop);
   const auto [first, last] = fit_tiny_batch(m, 60, 1e-2);
   EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
+TEST(AttentionLstm, ConfigMistakesAreConfigErrors) {
+  EXPECT_THROW(from_shipped_config("attention_lstm.yaml", {"model.lstm_sise=3"}), ConfigError);
+  EXPECT_THROW(from_shipped_config("attention_lstm.yaml", {"model.feature_dims=[1024]"}),
+               ConfigError);
 }

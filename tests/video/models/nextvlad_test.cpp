@@ -47,14 +47,16 @@ TEST(NeXtVlad, OutputShapeAndStateNames) {
 
 // 89,088,550: derived by hand in docs/video/sequence-models.md and by
 // tests/video/golden/sequence_param_counts.py (PyTorch).
+// Built from the shipped config through the registry.
 TEST(NeXtVlad, ReferenceParameterCount) {
-  Generator gen(1);
-  NeXtVlad m(NeXtVladOptions{}, &gen);
+  const auto model = from_shipped_config("nextvlad.yaml");
+  SequenceModel& m = *model;
   EXPECT_EQ(m.num_parameters(), 89088550);
+  EXPECT_EQ(m.name(), "NeXtVlad");
+  Generator gen(1);
   m.eval();
   NoGradGuard ng;
-  EXPECT_EQ(m.forward(randn({2, 4, 1024}, &gen), randn({2, 4, 128}, &gen),
-                      tensor<int64_t>({4, 2}))
+  EXPECT_EQ(m.forward(randn({2, 4, 1024}, &gen), randn({2, 4, 128}, &gen), tensor<int64_t>({4, 2}))
                 .shape(),
             (Shape{2, 3862}));
 }
@@ -106,9 +108,9 @@ TEST(NeXtVlad, GradientsMatchFiniteDifferences) {
   const Tensor rgb = b.rgb.narrow(1, 0, 3).contiguous().set_requires_grad();
   const Tensor audio = b.audio.narrow(1, 0, 3).contiguous().set_requires_grad();
   auto f = [&](const std::vector<Tensor>& in) { return m.forward(in[0], in[1], b.lengths); };
-  EXPECT_GRADCHECK(f, (std::vector<Tensor>{rgb, audio, m.find("rgb.cluster_weights"),
-                                           m.find("rgb.centers"), m.find("audio.expand.weight"),
-                                           m.find("gate1.weight")}));
+  EXPECT_GRADCHECK(
+      f, (std::vector<Tensor>{rgb, audio, m.find("rgb.cluster_weights"), m.find("rgb.centers"),
+                              m.find("audio.expand.weight"), m.find("gate1.weight")}));
 }
 
 // Training mode: the gradient also flows through the batch statistics of the four BNs.
@@ -131,4 +133,9 @@ TEST(NeXtVlad, AdamLowersTheLossOnAFixedBatch) {
   m.set_generator(&drop);
   const auto [first, last] = fit_tiny_batch(m, 60, 1e-2);
   EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
+TEST(NeXtVlad, ConfigMistakesAreConfigErrors) {
+  EXPECT_THROW(from_shipped_config("nextvlad.yaml", {"model.groups=7"}), ConfigError);
+  EXPECT_THROW(from_shipped_config("nextvlad.yaml", {"model.feature_dims=[1024]"}), ConfigError);
 }

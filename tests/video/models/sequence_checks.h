@@ -7,12 +7,29 @@
 #include <cmath>
 #include <vector>
 
+#include <memory>
+#include <string>
+
+#include "engine/config/config.h"
 #include "engine/core/error.h"
 #include "engine/ops.h"
 #include "engine/optim/adam.h"
+#include "engine/train/components.h"
 #include "video/models/sequence_model.h"
+#include "video/models/sequence_register.h"
 
 namespace oar::video::seqcheck {
+
+// The model of configs/video/<file>, built through the registry (with `-o` style overrides).
+inline std::shared_ptr<SequenceModel> from_shipped_config(const std::string& file,
+                                                          const std::vector<std::string>& o = {}) {
+  register_sequence_models();
+  Config c = Config::load(std::string(OAR_SOURCE_DIR) + "/configs/video/" + file, o);
+  Generator gen(1);
+  auto m = std::dynamic_pointer_cast<SequenceModel>(models().create_from(c, "model", {&gen}));
+  if (!m) OAR_FAIL(file, ": the model is not a SequenceModel");
+  return m;
+}
 
 // Two modalities (rgb 6-d, audio 4-d), N = 3 videos padded to T = 6 frames.
 struct TinyBatch {
@@ -22,8 +39,7 @@ struct TinyBatch {
 inline TinyBatch tiny_batch(uint64_t seed, std::vector<int64_t> lengths = {6, 2, 4}) {
   Generator g(seed);
   const int64_t n = static_cast<int64_t>(lengths.size());
-  return {randn({n, 6, 6}, &g), randn({n, 6, 4}, &g),
-          tensor<int64_t>(lengths, {n})};
+  return {randn({n, 6, 6}, &g), randn({n, 6, 4}, &g), tensor<int64_t>(lengths, {n})};
 }
 
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {
@@ -83,8 +99,8 @@ inline double order_sensitivity(SequenceModel& m) {
   const TinyBatch b = tiny_batch(12, lens);
   NoGradGuard ng;
   const Tensor ref = m.forward(b.rgb, b.audio, b.lengths);
-  const Tensor rev = m.forward(reverse_real_frames(b.rgb, lens),
-                               reverse_real_frames(b.audio, lens), b.lengths);
+  const Tensor rev =
+      m.forward(reverse_real_frames(b.rgb, lens), reverse_real_frames(b.audio, lens), b.lengths);
   return max_abs_diff(ref, rev);
 }
 
