@@ -152,3 +152,10 @@ TEST(AttentionCluster, ConfigMistakesAreConfigErrors) {
   EXPECT_THROW(from_shipped_config("attention_cluster.yaml", {"model.feature_dims=[1024]"}),
                ConfigError);
 }
+
+// The same tiny model in PyTorch (tests/video/golden/sequence_golden.py), same weights and inputs.
+TEST(AttentionCluster, MatchesAnIndependentPyTorchImplementation) {
+  Generator gen(1);
+  AttentionCluster m(tiny(0.5), &gen);
+  EXPECT_LT(golden_difference(m, "attention_cluster"), 2e-5);
+}

@@ -117,3 +117,10 @@ TEST(AttentionLstm, ConfigMistakesAreConfigErrors) {
   EXPECT_THROW(from_shipped_config("attention_lstm.yaml", {"model.feature_dims=[1024]"}),
                ConfigError);
 }
+
+// The same tiny model in PyTorch (tests/video/golden/sequence_golden.py), same weights and inputs.
+TEST(AttentionLstm, MatchesAnIndependentPyTorchImplementation) {
+  Generator gen(1);
+  AttentionLstm m(tiny(0.5), &gen);
+  EXPECT_LT(golden_difference(m, "attention_lstm"), 2e-5);
+}

@@ -139,3 +139,10 @@ TEST(NeXtVlad, ConfigMistakesAreConfigErrors) {
   EXPECT_THROW(from_shipped_config("nextvlad.yaml", {"model.groups=7"}), ConfigError);
   EXPECT_THROW(from_shipped_config("nextvlad.yaml", {"model.feature_dims=[1024]"}), ConfigError);
 }
+
+// The same tiny model in PyTorch (tests/video/golden/sequence_golden.py), same weights and inputs.
+TEST(NeXtVlad, MatchesAnIndependentPyTorchImplementation) {
+  Generator gen(1);
+  NeXtVlad m(tiny(0.5), &gen);
+  EXPECT_LT(golden_difference(m, "nextvlad"), 2e-5);
+}

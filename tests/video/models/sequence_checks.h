@@ -10,8 +10,12 @@
 #include <memory>
 #include <string>
 
+#include <fstream>
+#include <sstream>
+
 #include "engine/config/config.h"
 #include "engine/core/error.h"
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "engine/optim/adam.h"
 #include "engine/train/components.h"
@@ -29,6 +33,56 @@ inline std::shared_ptr<SequenceModel> from_shipped_config(const std::string& fil
   auto m = std::dynamic_pointer_cast<SequenceModel>(models().create_from(c, "model", {&gen}));
   if (!m) OAR_FAIL(file, ": the model is not a SequenceModel");
   return m;
+}
+
+// The PyTorch golden check (tests/video/golden/sequence_golden.py): every floating parameter and
+// BN statistic set by golden_value(state name, index); inputs rgb = sin(0.37 i + 0.1), audio =
+// cos(0.37 i + 0.2) (i the flat index), padding zero; eval mode. The largest difference from the
+// torch logits stored under `key` in sequence_golden.json.
+inline double golden_value(const std::string& name, int64_t j) {
+  int k = 0;
+  for (const unsigned char c : name) k += c;
+  const double s = std::sin(0.731 * static_cast<double>(j) + k % 97);
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with("running_var")) return 0.75 + 0.5 * std::fabs(s);
+  if (ends_with("running_mean")) return 0.1 * s;
+  return 0.5 * s;
+}
+
+inline double golden_difference(SequenceModel& m, const std::string& key) {
+  NoGradGuard ng;
+  for (auto& [name, t] : m.state_dict()) {
+    if (t.dtype() != DType::f32) continue;
+    std::vector<float> v(static_cast<size_t>(t.numel()));
+    for (int64_t j = 0; j < t.numel(); ++j) v[j] = static_cast<float>(golden_value(name, j));
+    Tensor dst = t;
+    dst.copy_(tensor<float>(v, t.shape()));
+  }
+  const std::vector<int64_t> lens = {6, 2, 4};
+  auto seq = [&](int64_t d, bool use_sin, double phase) {
+    std::vector<float> v(static_cast<size_t>(3 * 6 * d));
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double a = 0.37 * static_cast<double>(i) + phase;
+      v[i] = static_cast<float>(use_sin ? std::sin(a) : std::cos(a));
+    }
+    return tensor<float>(v, {3, 6, d});
+  };
+  m.eval();
+  const Tensor out = m.forward(seq(6, true, 0.1), seq(4, false, 0.2), tensor<int64_t>(lens, {3}));
+  std::ifstream f(std::string(OAR_SOURCE_DIR) + "/tests/video/golden/sequence_golden.json");
+  std::stringstream text;
+  text << f.rdbuf();
+  const Json golden = Json::parse(text.str(), "sequence_golden.json");
+  const Json& want = golden.at(key);
+  const auto got = out.contiguous().to_vector<float>();
+  if (want.as_array().size() != got.size()) return INFINITY;
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::fabs(got[i] - want.as_array()[i].as_double()));
+  return worst;
 }
 
 // Two modalities (rgb 6-d, audio 4-d), N = 3 videos padded to T = 6 frames.
