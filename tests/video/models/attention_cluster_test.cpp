@@ -159,3 +159,20 @@ TEST(AttentionCluster, MatchesAnIndependentPyTorchImplementation) {
   AttentionCluster m(tiny(0.5), &gen);
   EXPECT_LT(golden_difference(m, "attention_cluster"), 2e-5);
 }
+
+// One modality: forward(x) means every frame is real.
+TEST(AttentionCluster, SingleModalityTakesAPlainTensor) {
+  Generator gen(10);
+  AttentionClusterOptions o = tiny();
+  o.feature_names = {"rgb"};
+  o.feature_dims = {6};
+  o.cluster_nums = {3};
+  AttentionCluster m(o, &gen);
+  m.eval();
+  const Tensor x = randn({2, 5, 6}, &gen);
+  NoGradGuard ng;
+  const Tensor out = m.forward(x);
+  EXPECT_EQ(out.shape(), (Shape{2, 5}));
+  EXPECT_EQ(max_abs_diff(out, m.forward(std::vector<Tensor>{x}, tensor<int64_t>({5, 5}))), 0.0);
+  EXPECT_GT(max_abs_diff(out, m.forward(std::vector<Tensor>{x}, tensor<int64_t>({3, 5}))), 1e-4);
+}
