@@ -4,6 +4,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "engine/train/batch.h"
 
 namespace oar::video {
 
@@ -64,6 +65,12 @@ Tensor SequenceModel::forward(const std::vector<Tensor>& features, const Tensor&
   const Tensor padding = logical_not(b.valid).reshape({b.batch, b.frames, 1});
   for (const Tensor& f : features) b.features.push_back(masked_fill(f, padding, 0.0));
   return classify(b);
+}
+
+Tensor SequenceModel::forward(const Batch& batch, const std::string& length_field) {
+  std::vector<Tensor> features;
+  for (const std::string& f : options_.feature_names) features.push_back(batch[f]);
+  return forward(features, batch[length_field]);
 }
 
 Tensor SequenceModel::forward(const Tensor& x) {

@@ -9,6 +9,10 @@
 
 #include "engine/nn/module.h"
 
+namespace oar {
+struct Batch;
+}
+
 namespace oar::video {
 
 // What every sequence model is built from besides its own sizes.
@@ -40,6 +44,9 @@ class SequenceModel : public nn::Module {
   Tensor forward(const Tensor& rgb, const Tensor& audio, const Tensor& lengths) {
     return forward(std::vector<Tensor>{rgb, audio}, lengths);
   }
+  // From a reader's batch: the fields named by feature_names() and the lengths in `length_field`
+  // (the `video_features` reader's "length"). A missing field is an Error listing the fields.
+  Tensor forward(const Batch& batch, const std::string& length_field = "length");
   // Single-modality models only: x [N, T, D], every frame real. Otherwise an Error saying to
   // call forward(features, lengths).
   Tensor forward(const Tensor& x) override;

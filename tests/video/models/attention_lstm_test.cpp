@@ -6,6 +6,7 @@
 
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/train/batch.h"
 #include "tests/support/gradcheck.h"
 #include "tests/video/models/sequence_checks.h"
 
@@ -69,6 +70,25 @@ TEST(AttentionLstm, FrameOrderMatters) {
   AttentionLstm m(tiny(), &gen);
   m.eval();
   EXPECT_GT(order_sensitivity(m), 1e-3);
+}
+
+TEST(AttentionLstm, ReadsAReaderBatch) {
+  Generator gen(1);
+  AttentionLstm m(tiny(), &gen);
+  m.eval();
+  const TinyBatch b = tiny_batch(2);
+  Batch batch;
+  batch.tensors = {{"rgb", b.rgb}, {"audio", b.audio}, {"length", b.lengths}};
+  batch.size = 3;
+  NoGradGuard ng;
+  EXPECT_EQ(max_abs_diff(m.forward(batch), m.forward(b.rgb, b.audio, b.lengths)), 0.0);
+  batch.tensors.erase("audio");
+  try {
+    m.forward(batch);
+    FAIL() << "no error";
+  } catch (const oar::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'audio'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(AttentionLstm, BadInputsAreErrorsNamingTheArgument) {
