@@ -240,8 +240,8 @@ TEST(Synth, DeterministicForASeedAndRefusesToOverwrite) {
   synthesize(b);
   synthesize(c);
   for (const char* rel : {"train/clip_000000.mp4", "train/clip_000001.mp4", "clips.tsv"}) {
-    EXPECT_EQ(slurp(tmp.path / "a" / rel), slurp(tmp.path / "b" / rel)) << rel;
-    EXPECT_NE(slurp(tmp.path / "a" / rel), slurp(tmp.path / "c" / rel)) << rel;
+    EXPECT_TRUE(slurp(tmp.path / "a" / rel) == slurp(tmp.path / "b" / rel)) << rel;
+    EXPECT_TRUE(slurp(tmp.path / "a" / rel) != slurp(tmp.path / "c" / rel)) << rel;
   }
   try {
     synthesize(a);
@@ -252,8 +252,8 @@ TEST(Synth, DeterministicForASeedAndRefusesToOverwrite) {
   }
   a.force = true;
   EXPECT_EQ(synthesize(a).clips, 2);
-  EXPECT_EQ(slurp(tmp.path / "a/train/clip_000000.mp4"),
-            slurp(tmp.path / "b/train/clip_000000.mp4"));
+  EXPECT_TRUE(slurp(tmp.path / "a/train/clip_000000.mp4") ==
+              slurp(tmp.path / "b/train/clip_000000.mp4"));
 }
 
 TEST(Synth, OtherContainersAndCodecs) {

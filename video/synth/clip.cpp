@@ -43,14 +43,14 @@ bool in_regular(double x, double y, int n, double inner) {
 // Inside test in the shape's own frame (unit circumradius).
 bool inside(int shape, double x, double y) {
   switch (shape) {
-    case 0:
-      return x * x + y * y <= 1.0;
+    case 0:  // a notch near the rim, so that rotation shows
+      return x * x + y * y <= 1.0 && x * x + (y + 0.55) * (y + 0.55) > 0.2 * 0.2;
     case 1:
       return std::abs(x) <= 0.75 && std::abs(y) <= 0.75;
     case 2:
       return in_regular(x, y, 3, 0);
-    case 3:
-      return std::abs(x) + std::abs(y) <= 1.0;
+    case 3:  // a rhombus, taller than wide: unlike a square at any rotation
+      return std::abs(x) / 0.6 + std::abs(y) <= 1.0;
     case 4:
       return (std::abs(x) <= 0.3 && std::abs(y) <= 1.0) ||
              (std::abs(y) <= 0.3 && std::abs(x) <= 1.0);
@@ -60,7 +60,7 @@ bool inside(int shape, double x, double y) {
       return in_regular(x, y, 6, 0);
     case 7: {
       const double r2 = x * x + y * y;
-      return r2 <= 1.0 && r2 >= 0.55 * 0.55;
+      return r2 <= 1.0 && r2 >= 0.55 * 0.55 && !(std::abs(x) < 0.15 && y < 0);  // a gap
     }
   }
   OAR_FAIL("synth: unknown shape index ", shape);

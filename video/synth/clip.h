@@ -14,7 +14,8 @@ namespace oar::video::synth {
 
 enum class Motion { translate, scale, rotate };
 
-// circle, square, triangle, diamond, cross, star, hexagon, ring (the first N are used).
+// circle, square, triangle, diamond, cross, star, hexagon, ring (the first N are used). The
+// circle has a notch and the ring a gap, so that every shape shows its rotation.
 const std::vector<std::string>& shape_names();
 Motion parse_motion(const std::string& name);  // throws naming the allowed motions
 const char* motion_name(Motion m);

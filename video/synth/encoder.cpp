@@ -1,8 +1,10 @@
 #include "video/synth/encoder.h"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "engine/core/error.h"
 
@@ -10,6 +12,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 }
@@ -111,6 +114,10 @@ void encode_partial(const std::string& path, const std::string& partial, const u
   if (codec_name == "libx264" || codec_name == "libx264rgb") {
     av_dict_set(&opts, "preset", "veryfast", 0);
     av_dict_set_int(&opts, "crf", eo.quality, 0);
+    // Adaptive quantization and macroblock-tree rate control made libx264 (0.164, AVX-512
+    // paths) give different bytes for the same frames from one run to the next in one
+    // process; without them the output is a function of the frames alone.
+    av_dict_set(&opts, "x264-params", "aq-mode=0:mbtree=0", 0);
   } else if (codec_name == "libvpx-vp9") {
     av_dict_set_int(&opts, "crf", eo.quality, 0);
     c->bit_rate = 0;
@@ -135,22 +142,31 @@ void encode_partial(const std::string& path, const std::string& partial, const u
   rc = avformat_write_header(o.fmt, nullptr);
   OAR_CHECK(rc >= 0, path, ": cannot write the ", eo.container, " header (", av_text(rc), ")");
 
-  o.frame = av_frame_alloc();
   o.packet = av_packet_alloc();
-  OAR_CHECK(o.frame && o.packet, path, ": out of memory");
-  o.frame->format = c->pix_fmt;
-  o.frame->width = width;
-  o.frame->height = height;
-  rc = av_frame_get_buffer(o.frame, 0);
-  OAR_CHECK(rc >= 0, path, ": cannot allocate a frame (", av_text(rc), ")");
+  OAR_CHECK(o.packet, path, ": out of memory");
   o.sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, c->pix_fmt,
                          SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr, nullptr);
   OAR_CHECK(o.sws, path, ": cannot create the RGB to YUV converter");
   const size_t plane = static_cast<size_t>(width) * static_cast<size_t>(height) * 3;
+  std::vector<uint8_t> staging(plane + 64, 0);
   for (int t = 0; t < frames; ++t) {
-    rc = av_frame_make_writable(o.frame);
-    OAR_CHECK(rc >= 0, path, ": frame not writable (", av_text(rc), ")");
-    const uint8_t* src[1] = {rgb + plane * static_cast<size_t>(t)};
+    // A fresh, zeroed frame each time: encoders may keep a reference to the last one, and
+    // some read the padding past the visible width, which must not be leftover heap bytes
+    // (the output would then differ from run to run).
+    av_frame_free(&o.frame);
+    o.frame = av_frame_alloc();
+    OAR_CHECK(o.frame, path, ": out of memory");
+    o.frame->format = c->pix_fmt;
+    o.frame->width = width;
+    o.frame->height = height;
+    rc = av_frame_get_buffer(o.frame, 0);
+    OAR_CHECK(rc >= 0, path, ": cannot allocate a frame (", av_text(rc), ")");
+    for (AVBufferRef* buf : o.frame->buf)
+      if (buf) std::memset(buf->data, 0, buf->size);
+    // swscale's SIMD readers load up to 16 bytes past the last pixel: convert from a copy
+    // with zeroed slack, so that bytes after the caller's buffer never reach the output.
+    std::memcpy(staging.data(), rgb + plane * static_cast<size_t>(t), plane);
+    const uint8_t* src[1] = {staging.data()};
     const int stride[1] = {3 * width};
     sws_scale(o.sws, src, stride, 0, height, o.frame->data, o.frame->linesize);
     o.frame->pts = t;
@@ -172,6 +188,8 @@ void encode_partial(const std::string& path, const std::string& partial, const u
 
 void encode_video(const std::string& path, const uint8_t* rgb, int frames, int width, int height,
                   const EncodeOptions& eo) {
+  // libav logs every encoder's statistics at info level; keep warnings and errors only.
+  if (av_log_get_level() > AV_LOG_WARNING) av_log_set_level(AV_LOG_WARNING);
   const std::string partial = path + ".partial";
   try {
     encode_partial(path, partial, rgb, frames, width, height, eo);
