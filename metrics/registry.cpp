@@ -11,6 +11,28 @@ Registry<Metric>& metrics() {
   return *r;
 }
 
+namespace {
+// Task::metrics() hands out unique_ptrs; the registry's factories make shared ones.
+class OwnedMetric : public Metric {
+ public:
+  explicit OwnedMetric(std::shared_ptr<Metric> m) : m_(std::move(m)) {}
+  std::string name() const override { return m_->name(); }
+  void reset() override { m_->reset(); }
+  void update(const Outputs& o, const Batch& b) override { m_->update(o, b); }
+  std::vector<std::pair<std::string, double>> compute() const override { return m_->compute(); }
+  std::vector<double> state() const override { return m_->state(); }
+  void load_state(const std::vector<double>& s) override { m_->load_state(s); }
+  void write_artifacts(const std::string& dir) const override { m_->write_artifacts(dir); }
+
+ private:
+  std::shared_ptr<Metric> m_;
+};
+}  // namespace
+
+std::unique_ptr<Metric> make_metric(Config& config, const std::string& section) {
+  return std::make_unique<OwnedMetric>(metrics().create_from(config, section));
+}
+
 void register_components() {
   static bool done = false;
   if (done) return;

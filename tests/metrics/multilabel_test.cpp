@@ -188,6 +188,9 @@ TEST(MetricRegistry, ConfigsNameMetrics) {
   EXPECT_EQ(m->name(), "youtube8m");
   m->update({{"logits", tensor(kScores, {3, 4})}}, label_batch(kLabels, 3, 4));
   EXPECT_NEAR(value(m->compute(), "map"), 0.625, 1e-7);
+  std::unique_ptr<Metric> owned = make_metric(c, "metrics");
+  owned->update({{"logits", tensor(kScores, {3, 4})}}, label_batch(kLabels, 3, 4));
+  EXPECT_NEAR(value(owned->compute(), "gap"), (1.0 + 2.0 / 3 + 3.0 / 5 + 4.0 / 6) / 5, 1e-7);
   for (const char* name : {"accuracy", "confusion", "multi_view_accuracy", "youtube8m"})
     EXPECT_TRUE(oar::metrics::metrics().contains(name)) << name;
   Config bad = Config::from_string("metrics:\n  name: youtube8m\n  top_k: 2\n", "m.yaml");
