@@ -273,6 +273,15 @@ TEST(Synth, OtherContainersAndCodecs) {
   EXPECT_EQ(slurp(tmp.path / "avi/classes_order.txt"),
             "clockwise\nanticlockwise\ngrowing\nshrinking\n");
 
+  SynthOptions webm = small(tmp.path / "webm");
+  webm.train = 1;
+  webm.valid = 0;
+  webm.encode.container = "webm";
+  EXPECT_EQ(synthesize(webm).codec, "libvpx-vp9");
+  const fs::path w = tmp.path / "webm/train/clip_000000.webm";
+  EXPECT_EQ(probe(w, "codec_name"), "vp9");
+  EXPECT_EQ(decode_rgb(w).size(), static_cast<size_t>(webm.frames) * 32 * 32 * 3);
+
   SynthOptions bad = small(tmp.path / "bad");
   bad.encode.codec = "no_such_codec";
   EXPECT_THROW(synthesize(bad), Error);
