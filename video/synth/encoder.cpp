@@ -1,5 +1,8 @@
 #include "video/synth/encoder.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -182,6 +185,12 @@ void encode_partial(const std::string& path, const std::string& partial, const u
   rc = avio_closep(&o.fmt->pb);
   o.io_open = false;
   OAR_CHECK(rc >= 0, partial, ": cannot close (", av_text(rc), ")");
+  // Durable before the rename publishes it.
+  const int fd = ::open(partial.c_str(), O_RDONLY);
+  OAR_CHECK(fd >= 0, partial, ": cannot reopen to sync");
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  OAR_CHECK(synced, partial, ": cannot sync to disk");
 }
 
 }  // namespace

@@ -105,10 +105,12 @@ SynthSummary synthesize(const SynthOptions& o,
   }
   SynthSummary summary;
   summary.codec = resolve_codec(o.encode);
-  for (const char* split : kSplits) {
-    fs::create_directories(root / split, ec);
-    OAR_CHECK(!ec, (root / split).string(), ": cannot create (", ec.message(), ")");
+  for (const auto& p : plans) {
+    fs::create_directories((root / p.path).parent_path(), ec);
+    OAR_CHECK(!ec, (root / p.path).parent_path().string(), ": cannot create (", ec.message(), ")");
   }
+  fs::create_directories(root, ec);
+  OAR_CHECK(!ec, o.out_dir, ": cannot create (", ec.message(), ")");
   const int64_t total = static_cast<int64_t>(plans.size());
   for (int64_t k = 0; k < total; ++k) {
     const ClipPlan& p = plans[static_cast<size_t>(k)];
