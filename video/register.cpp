@@ -8,6 +8,7 @@
 #include "engine/registry/registry.h"
 #include "engine/train/components.h"
 #include "video/models/nonlocal.h"
+#include "video/models/sequence_register.h"
 #include "video/models/stnet.h"
 #include "video/models/tsm.h"
 #include "video/models/tsn.h"
@@ -75,6 +76,7 @@ void register_components() {
   static bool done = false;
   if (done) return;
   done = true;
+  register_sequence_models();
   {
     Schema s = frame_model_schema(
         "tsn", "TSN (Wang et al. 2016): 2D ResNet per segment, average consensus, fc", 0.0);
