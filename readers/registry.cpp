@@ -5,6 +5,7 @@
 
 #include "readers/idx.h"
 #include "readers/image/image_dataset.h"
+#include "readers/video/video_dataset.h"
 
 namespace oar::readers {
 
@@ -45,6 +46,7 @@ void register_components() {
                                              static_cast<float>(c.get<double>(k + ".std")));
   });
   register_image_readers();
+  register_video_readers();
 }
 
 namespace {
