@@ -28,7 +28,7 @@ thread_local std::string t_last_log;
 void log_to_thread(void* ptr, int level, const char* fmt, va_list vl) {
   if (level > AV_LOG_ERROR) return;
   char line[512];
-  int prefix = 1;
+  int prefix = 0;  // no "[mov @ 0x...]": the message names the file instead
   av_log_format_line2(ptr, level, fmt, vl, line, sizeof(line), &prefix);
   std::string s(line);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();

@@ -49,6 +49,7 @@ inline bool ffmpeg(const std::string& args) {
 // `codec_args` into `path` (the container from its extension).
 inline void make_video(const fs::path& path, const std::string& codec_args, int frames = 60,
                        int fps = 25, const std::string& extra_filter = "") {
+  fs::create_directories(path.parent_path());
   const std::string vf = code_filter() + (extra_filter.empty() ? "" : "," + extra_filter);
   const std::string cmd = "-f lavfi -i color=c=black:s=128x32:r=" + std::to_string(fps) +
                           " -vf \"" + vf + "\" -frames:v " + std::to_string(frames) + " " +
