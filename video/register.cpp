@@ -7,12 +7,14 @@
 #include "engine/core/error.h"
 #include "engine/registry/registry.h"
 #include "engine/train/components.h"
+#include "metrics/registry.h"
 #include "video/models/nonlocal.h"
 #include "video/models/sequence_register.h"
 #include "video/models/stnet.h"
 #include "video/models/tsm.h"
 #include "video/models/tsn.h"
 #include "video/models/weights.h"
+#include "video/tasks/video_classification.h"
 
 namespace oar::video {
 
@@ -76,7 +78,9 @@ void register_components() {
   static bool done = false;
   if (done) return;
   done = true;
+  metrics::register_components();  // the task builds its metrics through the registry
   register_sequence_models();
+  register_video_tasks();
   {
     Schema s = frame_model_schema(
         "tsn", "TSN (Wang et al. 2016): 2D ResNet per segment, average consensus, fc", 0.0);
