@@ -117,6 +117,8 @@ void Commands::add_to(CLI::App& app) {
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
+  add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
+
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
   version->callback([this] { action_ = [] { return cmd_version(); }; });

@@ -349,7 +349,9 @@ void register_video_readers() {
                         "an unreadable file: fatal (error naming it) or skip (warn once, use the "
                         "next readable sample)")
       .choices({"fatal", "skip"})
-      .any("transforms", "clip transforms, in order (see `oar list video_transform`)");
+      .any("transforms",
+           "clip transforms, in order (group_* names in docs/video/readers.md; `oar config doc "
+           "NAME`)");
   add_loader_keys(s);
   datasets().add(s, [](const Config& c, const std::string& k, DataContext ctx) {
     VideoDatasetOptions o;
