@@ -1,5 +1,7 @@
 #include "apps/oar/commands.h"
 
+#include "apps/oar/video_synth_cmd.h"
+
 namespace oar::app {
 
 void Commands::add_run_options(CLI::App* c, bool training) {
@@ -118,6 +120,7 @@ void Commands::add_to(CLI::App& app) {
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
   add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
+  add_video_synth(app.get_subcommand("video"), action_);
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
