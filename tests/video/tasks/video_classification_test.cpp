@@ -4,7 +4,11 @@
 // and the config errors of the task section.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +17,8 @@
 #include "engine/core/error.h"
 #include "engine/ops.h"
 #include "engine/train/components.h"
+#include "readers/dataset.h"
+#include "readers/registry.h"
 #include "tests/support/gradcheck.h"
 #include "video/register.h"
 #include "video/tasks/video_classification.h"
@@ -332,4 +338,49 @@ TEST(VideoClassification, SequenceModelsReadTheWholeBatch) {
       "task: {name: video_classification, multi_label: true, num_classes: 4}\n",
       "bad.yaml");
   EXPECT_THROW(tasks().create_from(bad, "task", model), ConfigError);
+}
+
+// Every shipped video config (configs/video/*.yaml and the proof's configs/video/synth/*.yaml)
+// builds its task and, for every data mode, its reader with its sampling keys and clip
+// transforms, the lists pointed at a one-line list (nothing is decoded).
+TEST(VideoClassification, ShippedConfigsBuildTheirTasksAndReaders) {
+  video::register_components();
+  readers::register_components();
+  register_engine_components();
+  const std::filesystem::path tmp =
+      std::filesystem::temp_directory_path() / ("oar_vc_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(tmp);
+  {
+    std::ofstream(tmp / "videos.list") << "a.mp4 1\n";
+    std::ofstream(tmp / "features.list") << "a.safetensors\n";
+    std::ofstream(tmp / "names.txt") << "a\nb\nc\n";
+  }
+  const std::string dir = std::string(OAR_SOURCE_DIR) + "/configs/video";
+  int checked = 0;
+  for (const std::string sub : {"", "/synth"}) {
+    for (const auto& e : std::filesystem::directory_iterator(dir + sub)) {
+      if (e.path().extension() != ".yaml") continue;
+      SCOPED_TRACE(e.path().string());
+      Config probe = Config::load(e.path());
+      const bool features = probe.get<std::string>("data.name") == "video_features";
+      std::vector<std::string> o;
+      for (const std::string mode : {"train", "valid", "test", "infer"})
+        if (probe.has("data." + mode))
+          o.push_back("data." + mode +
+                      ".list=" + (tmp / (features ? "features.list" : "videos.list")).string());
+      // The proof's class names live with its generated clips.
+      if (sub == "/synth") o.push_back("task.class_names_file=" + (tmp / "names.txt").string());
+      Config c = Config::load(e.path(), o);
+      ASSERT_NO_THROW(tasks().create_from(c, "task", std::make_shared<ChannelMean>()));
+      for (const std::string mode : {"train", "valid", "test", "infer"}) {
+        if (!readers::has_mode(c, mode)) continue;
+        std::shared_ptr<readers::DataLoader> loader;
+        ASSERT_NO_THROW(loader = readers::make_loader(c, mode, 0)) << mode;
+        EXPECT_EQ(loader->num_samples(), 1) << mode;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 16);
+  std::filesystem::remove_all(tmp);
 }
