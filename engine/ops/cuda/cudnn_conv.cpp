@@ -1,7 +1,8 @@
 // Convolution forward, backward data and backward filter on cuDNN's legacy API. Each
 // (direction, device, dtype, shapes, geometry, math mode) picks its algorithm once, from
 // cudnnGet*Algorithm_v7's ranked list (the first that cuDNN can run with its workspace, a
-// deterministic one preferred: the engine's other GPU kernels are deterministic too), and
+// deterministic one preferred as the engine's other GPU kernels are deterministic;
+// OAR_CUDNN_DETERMINISTIC=0 takes the heuristics' order as is), and
 // caches it with its workspace size; a configuration cuDNN rejects is cached as rejected so the
 // im2col path takes it without asking again. Workspaces come from the caching allocator; one
 // cudnnHandle per thread and device, bound to the device's current stream at every call.
@@ -50,6 +51,15 @@ std::atomic<bool>& enabled_flag() {
     return !(v && std::strcmp(v, "0") == 0);
   }()};
   return flag;
+}
+
+// Deterministic algorithms first unless OAR_CUDNN_DETERMINISTIC=0 (then heuristics order only).
+bool prefer_deterministic() {
+  static const bool on = [] {
+    const char* v = std::getenv("OAR_CUDNN_DETERMINISTIC");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
 }
 
 constexpr int kMaxDevices = 16;
@@ -238,7 +248,7 @@ Choice pick(const Perf* perf, int n, bool fma_only) {
       const Perf& r = perf[i];
       if (r.status != CUDNN_STATUS_SUCCESS) continue;
       if (fma_only && tensor_op(r.mathType)) continue;
-      if (pass == 0 && r.determinism != CUDNN_DETERMINISTIC) continue;
+      if (pass == 0 && prefer_deterministic() && r.determinism != CUDNN_DETERMINISTIC) continue;
       c.ok = true;
       c.algo = static_cast<int>(r.algo);
       c.math = fma_only ? CUDNN_FMA_MATH : r.mathType;
