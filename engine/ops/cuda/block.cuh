@@ -1,6 +1,7 @@
 #pragma once
-// Block-wide reductions in double for the row kernels (one block of kThreads threads per row):
-// every thread gets the result. The tree order is fixed, so results are deterministic.
+// Block-wide reductions in double for the row kernels (one block per row, a power of two of at
+// most kThreads threads): every thread gets the result. The tree order is fixed, so results are
+// deterministic.
 #include "engine/ops/cuda/loops.cuh"
 
 namespace oar::cuda {
@@ -9,7 +10,7 @@ namespace oar::cuda {
 __device__ __forceinline__ double block_sum_d(double v, double* shared) {
   shared[threadIdx.x] = v;
   __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
     if (static_cast<int>(threadIdx.x) < s) shared[threadIdx.x] += shared[threadIdx.x + s];
     __syncthreads();
   }
@@ -22,7 +23,7 @@ __device__ __forceinline__ double block_sum_d(double v, double* shared) {
 __device__ __forceinline__ double block_max_d(double v, double* shared) {
   shared[threadIdx.x] = v;
   __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
     if (static_cast<int>(threadIdx.x) < s)
       shared[threadIdx.x] = fmax(shared[threadIdx.x], shared[threadIdx.x + s]);
     __syncthreads();
@@ -30,6 +31,14 @@ __device__ __forceinline__ double block_max_d(double v, double* shared) {
   const double r = shared[0];
   __syncthreads();
   return r;
+}
+
+// Threads per block for rows of n elements: a power of two in [32, kThreads], so short rows do
+// not leave most of a block idle.
+inline int row_threads(int64_t n) {
+  int t = 32;
+  while (t < kThreads && t < n) t *= 2;
+  return t;
 }
 
 // Blocks for `rows` rows, one row per block and grid-stride over rows beyond the grid limit.

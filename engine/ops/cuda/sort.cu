@@ -2,7 +2,8 @@
 // unsigned key whose ascending order is the wanted order (NaN above everything, -0 == +0, all
 // bits flipped for descending), and CUB's stable segmented sort orders (key, index) pairs per
 // row, so ties keep the lower index first as on the CPU; the first k of each row are gathered.
-// cumsum: one thread per row accumulating in double (i64 for integers), the CPU's exact order.
+// cumsum: one thread per row accumulating in double (i64 for integers), the CPU's exact order;
+// long rows (few of them) a block per row, chunked.
 #include <cub/device/device_segmented_sort.cuh>
 
 #include "engine/ops/cpu/along_dim.h"
@@ -122,16 +123,64 @@ __global__ void cumsum_kernel(int64_t outer, int64_t n, bool exclusive, bool rev
   }
 }
 
+// Long rows, few of them: a block per row. Each thread sums a contiguous chunk (in processing
+// order), thread 0 turns the chunk sums into offsets in order, then every thread rewrites its
+// chunk as running sums from its offset. Sums are in double (i64 for integers), fixed order.
+template <typename T, typename Acc, typename To>
+__global__ void cumsum_block_kernel(int64_t outer, int64_t n, bool exclusive, bool reverse,
+                                    const char* src, char* dst) {
+  __shared__ Acc part[kThreads];
+  constexpr int64_t es = sizeof(T), eo = sizeof(To);
+  const int64_t chunk = (n + blockDim.x - 1) / blockDim.x;
+  const int64_t b = static_cast<int64_t>(threadIdx.x) * chunk;
+  const int64_t j0 = b < n ? b : n, j1 = j0 + chunk < n ? j0 + chunk : n;
+  for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
+    Acc s = 0;
+    for (int64_t j = j0; j < j1; ++j)
+      s += static_cast<Acc>(load<T>(src + (o * n + (reverse ? n - 1 - j : j)) * es));
+    part[threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      Acc run = 0;
+      for (unsigned t = 0; t < blockDim.x; ++t) {
+        const Acc v = part[t];
+        part[t] = run;
+        run += v;
+      }
+    }
+    __syncthreads();
+    Acc acc = part[threadIdx.x];
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t i = reverse ? n - 1 - j : j;
+      const Acc v = static_cast<Acc>(load<T>(src + (o * n + i) * es));
+      if (!exclusive) acc += v;
+      store<To>(dst + (o * n + i) * eo, acc);
+      if (exclusive) acc += v;
+    }
+    __syncthreads();  // part is reused by the next row
+  }
+}
+
+template <typename T, typename Acc, typename To>
+void launch_cumsum_as(Device dev, int64_t outer, int64_t n, bool exclusive, bool reverse,
+                      const char* src, char* dst) {
+  cudaStream_t s = stream_of(dev);
+  if (n >= 1024 && outer < 4096)
+    cumsum_block_kernel<T, Acc, To>
+        <<<static_cast<int>(outer), kThreads, 0, s>>>(outer, n, exclusive, reverse, src, dst);
+  else
+    cumsum_kernel<T, Acc, To>
+        <<<grid_for(outer), kThreads, 0, s>>>(outer, n, exclusive, reverse, src, dst);
+}
+
 // Integers sum in i64 into an i64 output; floating types in double into their own dtype.
 template <typename T>
 void launch_cumsum(Device dev, int64_t outer, int64_t n, bool exclusive, bool reverse,
                    const char* src, char* dst) {
   if constexpr (std::is_integral_v<T>)
-    cumsum_kernel<T, int64_t, int64_t>
-        <<<grid_for(outer), kThreads, 0, stream_of(dev)>>>(outer, n, exclusive, reverse, src, dst);
+    launch_cumsum_as<T, int64_t, int64_t>(dev, outer, n, exclusive, reverse, src, dst);
   else
-    cumsum_kernel<T, double, T>
-        <<<grid_for(outer), kThreads, 0, stream_of(dev)>>>(outer, n, exclusive, reverse, src, dst);
+    launch_cumsum_as<T, double, T>(dev, outer, n, exclusive, reverse, src, dst);
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ void moments(const Tensor& var, const Tensor& mean, const Tensor& x,
   const Device dev = x.device();
   DeviceGuard guard(dev.index);
   OAR_CUDA_FLOAT_SWITCH(x.dtype(), "var", {
-    moments_kernel<T><<<row_blocks(r.outer), kThreads, 0, stream_of(dev)>>>(
+    moments_kernel<T><<<row_blocks(r.outer), row_threads(r.n), 0, stream_of(dev)>>>(
         r.outer, r.n, correction, static_cast<const char*>(r.rows.raw_data()),
         static_cast<char*>(var.raw_data()), static_cast<char*>(mean.raw_data()));
   });
@@ -114,7 +114,7 @@ void pnorm(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims,
   const Device dev = x.device();
   DeviceGuard guard(dev.index);
   OAR_CUDA_FLOAT_SWITCH(x.dtype(), "norm", {
-    pnorm_kernel<T><<<row_blocks(r.outer), kThreads, 0, stream_of(dev)>>>(
+    pnorm_kernel<T><<<row_blocks(r.outer), row_threads(r.n), 0, stream_of(dev)>>>(
         r.outer, r.n, p, static_cast<const char*>(r.rows.raw_data()),
         static_cast<char*>(out.raw_data()));
   });
@@ -127,7 +127,7 @@ void logsumexp(const Tensor& out, const Tensor& x, const std::vector<int64_t>& d
   const Device dev = x.device();
   DeviceGuard guard(dev.index);
   OAR_CUDA_FLOAT_SWITCH(x.dtype(), "logsumexp", {
-    logsumexp_kernel<T><<<row_blocks(r.outer), kThreads, 0, stream_of(dev)>>>(
+    logsumexp_kernel<T><<<row_blocks(r.outer), row_threads(r.n), 0, stream_of(dev)>>>(
         r.outer, r.n, static_cast<const char*>(r.rows.raw_data()),
         static_cast<char*>(out.raw_data()));
   });
