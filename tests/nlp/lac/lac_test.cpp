@@ -8,10 +8,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/config/config.h"
 #include "engine/core/error.h"
 #include "engine/io/json.h"
 #include "engine/ops.h"
+#include "engine/train/components.h"
 #include "nlp/models/lac.h"
+#include "nlp/register.h"
 #include "tests/support/gradcheck.h"
 
 namespace oar::nlp {
@@ -142,7 +145,8 @@ TEST(Lac, PaddleGruByHandAndGradients) {
 
 TEST(Lac, CharactersAndWords) {
   // Python str.strip() whitespace (incl. U+3000 and U+00A0) goes; inner spaces stay.
-  EXPECT_EQ(LacSegmenter::characters("\xe3\x80\x80 a\xc2\xa0" "b \t"),
+  EXPECT_EQ(LacSegmenter::characters("\xe3\x80\x80 a\xc2\xa0"
+                                     "b \t"),
             (std::vector<std::string>{"a", "\xc2\xa0", "b"}));
   EXPECT_EQ(LacSegmenter::characters("\xe4\xbd\xa0\xff!"),
             (std::vector<std::string>{"\xe4\xbd\xa0", "\xff", "!"}));
@@ -181,6 +185,20 @@ TEST(Lac, BadDirectories) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("57 outputs"), std::string::npos) << e.what();
   }
+}
+
+TEST(Lac, FromTheModelRegistry) {
+  register_components();
+  Config fresh = Config::from_string("model: {name: lac, vocab_size: 30, num_tags: 4, hidden: 3}");
+  auto m = models().create_from(fresh, "model", ModelContext{});
+  EXPECT_EQ(m->find("crfw").shape(), (Shape{6, 4}));
+  EXPECT_EQ(m->find("fc_0.w_0").shape(), (Shape{3, 9}));
+  Config bad = Config::from_string("model: {name: lac, pretrained: /nonexistent/lac}");
+  EXPECT_THROW(models().create_from(bad, "model", ModelContext{}), Error);
+  if (!std::filesystem::exists(lac_dir() + "/model_baseline/crfw")) GTEST_SKIP();
+  Config real = Config::from_string("model: {name: lac, pretrained: " + lac_dir() + "}");
+  auto lac = models().create_from(real, "model", ModelContext{});
+  EXPECT_EQ(lac->find("word_emb").shape(), (Shape{20941, 128}));
 }
 
 }  // namespace
