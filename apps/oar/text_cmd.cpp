@@ -153,8 +153,10 @@ int cmd_text_segment(const SegmentOptions& o) {
   // Segments `lines` (threads take contiguous slices) and writes the results in order.
   const auto flush = [&] {
     out.assign(lines.size(), std::string());
-    const auto run = [&](size_t begin, size_t end, bool worker) {
-      if (worker) set_num_threads(1);  // the workers share the cores instead of each using all
+    // One OpenMP thread per worker: LAC's per-step matrices are too small to split, and idle
+    // pool threads only add synchronisation.
+    const auto run = [&](size_t begin, size_t end) {
+      set_num_threads(1);
       for (size_t b = begin; b < end; b += static_cast<size_t>(o.batch_size)) {
         const size_t e = std::min(end, b + static_cast<size_t>(o.batch_size));
         const auto words =
@@ -169,13 +171,13 @@ int cmd_text_segment(const SegmentOptions& o) {
     for (int t = 1; t < threads && static_cast<size_t>(t) * per < lines.size(); ++t)
       pool.emplace_back([&, t] {
         try {
-          run(static_cast<size_t>(t) * per, std::min(lines.size(), (t + 1) * per), true);
+          run(static_cast<size_t>(t) * per, std::min(lines.size(), (t + 1) * per));
         } catch (...) {
           errors[static_cast<size_t>(t)] = std::current_exception();
         }
       });
     try {
-      run(0, std::min(lines.size(), per), false);
+      run(0, std::min(lines.size(), per));
     } catch (...) {
       errors[0] = std::current_exception();
     }
