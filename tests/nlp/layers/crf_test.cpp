@@ -2,10 +2,14 @@
 // constraints, and Paddle's transition layout.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/io/json.h"
 #include "engine/ops.h"
 #include "nlp/layers/crf.h"
 #include "tests/support/gradcheck.h"
@@ -86,6 +90,49 @@ TEST(Crf, PaddleLayoutByHand) {
   EXPECT_EQ(
       crf_viterbi(zeros({1, 3, 3}), zeros({5, 3}), tensor<int64_t>({3}, {1})).to_vector<int64_t>(),
       (std::vector<int64_t>{0, 0, 0}));
+}
+
+TEST(Crf, MatchesPaddleOperators) {
+  // Paddle 2.6.2's linear_chain_crf (negative log-likelihood per sequence) and crf_decoding on
+  // LoD sequences of lengths 4, 1, 6, 3 (tests/nlp/golden/crf_paddle_golden.py).
+  const std::string path =
+      std::string(OAR_SOURCE_DIR) + "/tests/nlp/layers/data/crf_paddle_golden.json";
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const Json g = Json::parse(ss.str(), path);
+  const int64_t t = g.at("num_tags").as_int();
+  std::vector<int64_t> lens;
+  for (const auto& v : g.at("lengths").as_array()) lens.push_back(v.as_int());
+  const auto n = static_cast<int64_t>(lens.size());
+  const int64_t l = *std::max_element(lens.begin(), lens.end());
+  Tensor e = zeros({n, l, t});
+  Tensor tags = full({n, l}, -1.0, DType::i64);
+  const auto& em = g.at("emission").as_array();
+  const auto& lab = g.at("label").as_array();
+  size_t row = 0;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t s = 0; s < lens[static_cast<size_t>(b)]; ++s, ++row) {
+      for (int64_t k = 0; k < t; ++k)
+        e.data<float>()[(b * l + s) * t + k] = static_cast<float>(
+            em[row * static_cast<size_t>(t) + static_cast<size_t>(k)].as_double());
+      tags.data<int64_t>()[b * l + s] = lab[row].as_int();
+    }
+  std::vector<float> wv;
+  for (const auto& v : g.at("transition").as_array())
+    wv.push_back(static_cast<float>(v.as_double()));
+  const Tensor w = tensor(wv, {t + 2, t});
+  const Tensor lt = tensor(lens, {n});
+  const auto nll = crf_nll(e, w, tags, lt).to_vector<float>();
+  const auto path_got = crf_viterbi(e, w, lt).to_vector<int64_t>();
+  row = 0;
+  for (int64_t b = 0; b < n; ++b) {
+    EXPECT_NEAR(nll[static_cast<size_t>(b)],
+                g.at("nll").as_array()[static_cast<size_t>(b)].as_double(), 1e-4)
+        << b;
+    for (int64_t s = 0; s < lens[static_cast<size_t>(b)]; ++s, ++row)
+      EXPECT_EQ(path_got[static_cast<size_t>(b * l + s)], g.at("viterbi").as_array()[row].as_int());
+  }
 }
 
 TEST(Crf, GradientsByFiniteDifferences) {
