@@ -252,7 +252,8 @@ void put(std::vector<uint8_t>& out, T v) {
 bool skipped_in_dir(const std::string& name) {
   if (name.empty() || name[0] == '.') return true;
   if (name == "__model__" || name == "__params__") return true;
-  for (const char* ext : {".pdmodel", ".pdiparams", ".pdparams", ".pdopt", ".info"})
+  for (const char* ext :
+       {".pdmodel", ".pdiparams", ".pdparams", ".pdopt", ".info", ".json", ".txt", ".yaml", ".md"})
     if (name.size() > std::strlen(ext) &&
         name.compare(name.size() - std::strlen(ext), std::string::npos, ext) == 0)
       return true;

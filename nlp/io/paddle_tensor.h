@@ -39,7 +39,8 @@ PaddleTensor parse_paddle_tensor(const uint8_t* data, size_t size, size_t& pos,
 PaddleTensor read_paddle_tensor(const std::string& path);
 
 // A per-parameter directory: every regular file except `__model__`, `__params__`, `*.pdmodel`,
-// `*.pdiparams` and hidden files, keyed by file name. With `names`, exactly those files (a
+// `*.pdiparams`, `*.pdparams`, `*.pdopt`, `*.info`, `*.json`, `*.txt`, `*.yaml`, `*.md` and hidden
+// files, keyed by file name. With `names`, exactly those files (a
 // missing one is an error naming it).
 std::map<std::string, Tensor> read_paddle_dir(const std::string& dir,
                                               const std::vector<std::string>& names = {});
