@@ -1,5 +1,7 @@
 #include "apps/oar/commands.h"
 
+#include "apps/oar/text_cmd.h"
+
 namespace oar::app {
 
 void Commands::add_run_options(CLI::App* c, bool training) {
@@ -117,6 +119,7 @@ void Commands::add_to(CLI::App& app) {
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
+  add_text_commands(app, action_);
   add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
 
   auto* version =
