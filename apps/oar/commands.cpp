@@ -1,5 +1,6 @@
 #include "apps/oar/commands.h"
 
+#include "apps/oar/text_cmd.h"
 #include "apps/oar/video_synth_cmd.h"
 
 namespace oar::app {
@@ -119,6 +120,7 @@ void Commands::add_to(CLI::App& app) {
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
+  add_text_commands(app, action_);
   add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
   add_video_synth(app.get_subcommand("video"), action_);
 
