@@ -62,9 +62,9 @@ Outputs VideoClassificationTask::forward(const Batch& batch) {
     }
   }
   OAR_CHECK(view_logits.dim() == 2 && view_logits.size(1) == o_.num_classes,
-            "video_classification: the model gives ",
-            view_logits.dim() == 2 ? view_logits.size(1) : -1,
-            " scores per clip for task.num_classes = ", o_.num_classes);
+            "video_classification: the model gives scores of shape ",
+            shape_str(view_logits.shape()), " per batch; task.num_classes = ", o_.num_classes,
+            " needs [clips, ", o_.num_classes, "] (model.num_classes must match)");
   auto [scores, logits] = average_views(view_logits, views, o_.multi_label);
   Outputs out;
   out["logits"] = logits;

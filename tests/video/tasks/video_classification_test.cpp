@@ -158,6 +158,16 @@ TEST(VideoClassification, MultiViewBatchIsRunPerViewAndAveragedPerVideo) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("[N, T, C, H, W]"), std::string::npos) << e.what();
   }
+  // A model whose class count differs from the task's is named as such.
+  VideoClassificationOptions four = o;
+  four.num_classes = 4;
+  VideoClassificationTask wrong(std::make_shared<ChannelMean>(), four);
+  try {
+    wrong.forward(b);
+    FAIL() << "no error for 3 scores against 4 classes";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("task.num_classes = 4"), std::string::npos) << e.what();
+  }
 }
 
 TEST(VideoClassification, SingleLabelLossWithLabelSmoothing) {
