@@ -439,14 +439,14 @@ TEST(GpuModels, PrefetchedBatchesMatchTheHostAndUsePinnedMemory) {
 
 TEST(GpuModels, CpuTrainerRunsBothModelsAndLowersTheLoss) {
   TrainerOptions o;
-  o.max_steps = 15;
+  o.max_steps = 30;
   {
     MemorySource data(image_data(64, 12), 16);
     auto task = resnet_task(5);
     const TrainRun r =
         train(*task, Device::cpu(), data, nullptr, o, Opt::sgd, 0.02, tmpdir("rcpu"));
-    ASSERT_EQ(r.loss.size(), 15u);
-    const double first = mean_of(r.loss, 0, 3), last = mean_of(r.loss, 12, 15);
+    ASSERT_EQ(r.loss.size(), 30u);
+    const double first = mean_of(r.loss, 0, 3), last = mean_of(r.loss, 27, 30);
     std::printf("  resnet20 cpu f32: loss %.4f -> %.4f\n", first, last);
     EXPECT_LT(last, 0.7 * first);
     fs::remove_all(r.dir);
@@ -456,8 +456,8 @@ TEST(GpuModels, CpuTrainerRunsBothModelsAndLowersTheLoss) {
     auto task = bert_task(6);
     const TrainRun r =
         train(*task, Device::cpu(), data, nullptr, o, Opt::adamw, 3e-3, tmpdir("bcpu"));
-    ASSERT_EQ(r.loss.size(), 15u);
-    const double first = mean_of(r.loss, 0, 3), last = mean_of(r.loss, 12, 15);
+    ASSERT_EQ(r.loss.size(), 30u);
+    const double first = mean_of(r.loss, 0, 3), last = mean_of(r.loss, 27, 30);
     std::printf("  bert cpu f32: loss %.4f -> %.4f\n", first, last);
     EXPECT_LT(last, 0.7 * first);
     fs::remove_all(r.dir);
