@@ -290,10 +290,13 @@ TEST(GpuModels, ResNetCurvesEvalAndPredictionsAgree) {
   TrainerOptions o;
   o.max_steps = 12;
   auto cpu_task = resnet_task(3), gpu_task = resnet_task(3);
+  // lr 0.005: at 0.02 the loss jumps at step 6 on these 16-sample batches and the chaotic
+  // step amplifies the 1e-6 summation-order differences of cuDNN vs oneDNN to 1e-3 (seen on an
+  // H200); the curves agree exactly for the first steps either way.
   const TrainRun cpu =
-      train(*cpu_task, Device::cpu(), data, &valid, o, Opt::sgd, 0.02, tmpdir("rc"));
+      train(*cpu_task, Device::cpu(), data, &valid, o, Opt::sgd, 0.005, tmpdir("rc"));
   const TrainRun gpu =
-      train(*gpu_task, Device::cuda(0), data, &valid, o, Opt::sgd, 0.02, tmpdir("rg"));
+      train(*gpu_task, Device::cuda(0), data, &valid, o, Opt::sgd, 0.005, tmpdir("rg"));
   compare_curves("resnet20", cpu.loss, gpu.loss);
   EXPECT_NEAR(cpu.eval.get("loss"), gpu.eval.get("loss"), 1e-2 * cpu.eval.get("loss"));
   EXPECT_NEAR(cpu.eval.get("top1"), gpu.eval.get("top1"), 2.0 / 48);  // at most one flip
@@ -412,7 +415,13 @@ TEST(GpuModels, PrefetchedBatchesMatchTheHostAndUsePinnedMemory) {
   REQUIRE_GPU();
   MemorySource data(image_data(200, 14), 8);
   DeviceBatches d(data, Device::cuda(0));
+#ifdef OAR_WITH_CUDA
+  int64_t allocations_after_first_epoch = 0;
+#endif
   for (int epoch = 0; epoch < 2; ++epoch) {
+#ifdef OAR_WITH_CUDA
+    if (epoch == 1) allocations_after_first_epoch = cuda::pinned_allocator().stats().os_allocations;
+#endif
     d.start_epoch(epoch, epoch);  // the second epoch skips its first batch
     Batch b;
     int64_t n = 0;
@@ -431,7 +440,10 @@ TEST(GpuModels, PrefetchedBatchesMatchTheHostAndUsePinnedMemory) {
   std::printf("  pinned staging: %ld host allocations, peak %ld bytes\n",
               static_cast<long>(pinned.os_allocations), static_cast<long>(pinned.peak_bytes));
   EXPECT_GT(pinned.peak_bytes, 0);
-  EXPECT_LE(pinned.os_allocations, 8);  // the staging blocks are reused, not allocated per batch
+  // The staging blocks are reused, not allocated per batch: the second epoch (24 batches)
+  // allocates no pinned memory of its own.
+  EXPECT_EQ(pinned.os_allocations, allocations_after_first_epoch);
+  EXPECT_LT(pinned.os_allocations, 25);
 #endif
 }
 
