@@ -120,6 +120,7 @@ void Commands::add_to(CLI::App& app) {
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
   add_text_commands(app, action_);
+  add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
