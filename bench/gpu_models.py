@@ -130,6 +130,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     torch.manual_seed(0)
+    torch.zeros(1, device=dev)  # initialise CUDA: the memory statistics need a context
     torch.cuda.reset_peak_memory_stats(dev)
     unit = "images/s"
     if model_name == "resnet50":
