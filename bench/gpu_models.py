@@ -105,7 +105,7 @@ class Bert(nn.Module):
         super().__init__()
         self.word = nn.Embedding(vocab, h)
         self.pos = nn.Embedding(512, h)
-        self.type = nn.Embedding(2, h)
+        self.types = nn.Embedding(2, h)
         self.ln = nn.LayerNorm(h, eps=1e-12)
         self.drop = nn.Dropout(0.1)
         self.layers = nn.ModuleList(BertLayer(h) for _ in range(layers))
@@ -114,7 +114,7 @@ class Bert(nn.Module):
 
     def forward(self, ids, types, mask):
         l = ids.shape[1]
-        x = self.word(ids) + self.pos(torch.arange(l, device=ids.device)) + self.type(types)
+        x = self.word(ids) + self.pos(torch.arange(l, device=ids.device)) + self.types(types)
         x = self.drop(self.ln(x))
         add = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
         for layer in self.layers:
