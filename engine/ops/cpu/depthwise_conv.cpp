@@ -1,10 +1,10 @@
 #include "engine/ops/cpu/depthwise_conv.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "engine/ops/cpu/loops.h"
+#include "engine/ops/cpu/vec8.h"
 
 namespace oar::cpu {
 
@@ -47,25 +47,6 @@ struct Plane {
 // the project's x86-64-v3 flags). Each output element sums its taps in a register in the same
 // order (bias first, then taps row by row) as the plain loops, so the vector and scalar columns
 // of a row round identically.
-typedef float v8f __attribute__((vector_size(32)));
-constexpr int64_t kV = 8;
-
-inline v8f load8(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, v8f v) {
-  std::memcpy(p, &v, sizeof v);
-}
-inline v8f splat(float s) {
-  return v8f{s, s, s, s, s, s, s, s};
-}
-inline float hsum(v8f v) {
-  float s = 0;
-  for (int64_t l = 0; l < kV; ++l) s += v[l];
-  return s;
-}
 
 // One plane of a correlation with column stride 1:
 // out[o][q] = init + sum_{i,j} k[i][j] * in[o * sh - ph + i * dh][q - pw + j * dw]
