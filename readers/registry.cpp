@@ -3,6 +3,7 @@
 #include <map>
 #include <thread>
 
+#include "readers/features/feature_dataset.h"
 #include "readers/idx.h"
 #include "readers/image/image_dataset.h"
 
@@ -45,6 +46,7 @@ void register_components() {
                                              static_cast<float>(c.get<double>(k + ".std")));
   });
   register_image_readers();
+  register_feature_readers();
 }
 
 namespace {
