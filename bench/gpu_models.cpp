@@ -28,19 +28,24 @@ using namespace oar;
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: %s resnet50|bert_base|tsm_r50 fp32|tf32|bf16 BATCH STEPS [WARMUP]\n",
+    std::fprintf(stderr,
+                 "usage: %s resnet50|bert_base|tsm_r50 fp32|tf32|bf16 BATCH STEPS [WARMUP]\n",
                  argv[0]);
     return 2;
   }
   const std::string model_name = argv[1], precision = argv[2];
   const int64_t batch = std::atoll(argv[3]), steps = std::atoll(argv[4]);
   const int64_t warmup = argc > 5 ? std::atoll(argv[5]) : 5;
-  if (!cuda_available()) {
+  // OAR_BENCH_DEVICE=cpu and OAR_BENCH_RES=64 make a quick CPU check of the same step.
+  const char* dev_env = std::getenv("OAR_BENCH_DEVICE");
+  const Device d = Device::parse(dev_env ? dev_env : "cuda:0");
+  const char* res_env = std::getenv("OAR_BENCH_RES");
+  const int64_t res = res_env ? std::atoll(res_env) : 224;
+  if (d.is_cuda() && !cuda_available()) {
     std::fprintf(stderr, "oar_bench_gpu_models: no CUDA device\n");
     return 1;
   }
-  const Device d = Device::cuda(0);
-  cuda::set_allow_tf32(precision == "tf32");
+  if (d.is_cuda()) cuda::set_allow_tf32(precision == "tf32");
   reset_peak_memory(d);
   Generator gen(0);
 
@@ -50,14 +55,14 @@ int main(int argc, char** argv) {
   const char* unit = "images/s";
   if (model_name == "resnet50") {
     model = std::make_shared<vision::ResNet>(vision::resnet_variant("resnet50"), &gen);
-    x = randn({batch, 3, 224, 224}, &gen);
+    x = randn({batch, 3, res, res}, &gen);
     y = randint(0, 1000, {batch}, &gen);
   } else if (model_name == "tsm_r50") {
     video::TsmOptions o;
     o.backbone.depth = 50;
     o.num_classes = 400;
     model = std::make_shared<video::Tsm>(o, &gen);
-    x = randn({batch, 8, 3, 224, 224}, &gen);
+    x = randn({batch, 8, 3, res, res}, &gen);
     y = randint(0, 400, {batch}, &gen);
     unit = "clips/s";
   } else if (model_name == "bert_base") {
@@ -107,12 +112,19 @@ int main(int argc, char** argv) {
     opt->zero_grad();
     return loss;
   };
-  for (int64_t i = 0; i < warmup; ++i) last_loss = step().item_double();
-  cuda::synchronize(d);
+  auto sync = [&] {
+    if (d.is_cuda()) cuda::synchronize(d);
+  };
+  for (int64_t i = 0; i < warmup; ++i) {
+    last_loss = step().item_double();
+    if (std::getenv("OAR_BENCH_VERBOSE"))
+      std::fprintf(stderr, "warmup %ld loss %.4f\n", static_cast<long>(i), last_loss);
+  }
+  sync();
   const auto t0 = std::chrono::steady_clock::now();
   Tensor loss;
   for (int64_t i = 0; i < steps; ++i) loss = step();
-  cuda::synchronize(d);
+  sync();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   last_loss = loss.item_double();
   const MemoryStats m = memory_stats(d);

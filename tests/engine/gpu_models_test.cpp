@@ -23,6 +23,7 @@
 #include "engine/train/device_batches.h"
 #include "engine/train/trainer.h"
 #include "nlp/models/bert.h"
+#include "video/models/tsm.h"
 #include "vision/models/resnet.h"
 #ifdef OAR_WITH_CUDA
 #include "engine/core/cuda/runtime.h"
@@ -185,6 +186,31 @@ std::unique_ptr<ClassifierTask> bert_task(uint64_t seed) {
   return std::make_unique<ClassifierTask>(m, [raw](const Batch& b) { return raw->classify(b); });
 }
 
+// Clips [N, T=4, 3, 16, 16]: a class pattern that moves one pixel right per frame (TSM must see
+// frame order to use the motion; here it only has to learn the same curve on both devices).
+std::map<std::string, Tensor> clip_data(int64_t n, uint64_t seed) {
+  const std::map<std::string, Tensor> img = image_data(n, seed);
+  std::vector<Tensor> frames;
+  const Tensor& x = img.at("image");
+  for (int64_t t = 0; t < 4; ++t)
+    frames.push_back(t == 0 ? x : concat({x.narrow(3, 16 - t, t), x.narrow(3, 0, 16 - t)}, 3));
+  return {{"video", stack(frames, 1)}, {"label", img.at("label")}};
+}
+
+// A tiny TSM (one bottleneck per stage, width 8, shift 1/8 each way): the temporal shift's
+// narrow/pad/concat through the whole trunk, forward and backward.
+std::unique_ptr<ClassifierTask> tsm_task(uint64_t seed) {
+  video::TsmOptions o;
+  o.backbone.blocks = {1, 1, 1, 1};
+  o.backbone.width = 8;
+  o.num_classes = 10;
+  o.dropout = 0.0;
+  Generator g(seed);
+  auto m = std::make_shared<video::Tsm>(o, &g);
+  nn::Module* raw = m.get();
+  return std::make_unique<ClassifierTask>(m, [raw](const Batch& b) { return (*raw)(b["video"]); });
+}
+
 // ---- runs -----------------------------------------------------------------------------------
 
 enum class Opt { sgd, adamw };
@@ -283,6 +309,21 @@ double mean_of(const std::vector<double>& v, size_t from, size_t to) {
 }
 
 }  // namespace
+
+TEST(GpuModels, TsmCurvesAgree) {
+  REQUIRE_GPU();
+  MemorySource data(clip_data(64, 21), 16);
+  TrainerOptions o;
+  o.max_steps = 12;
+  auto cpu_task = tsm_task(4), gpu_task = tsm_task(4);
+  const TrainRun cpu =
+      train(*cpu_task, Device::cpu(), data, nullptr, o, Opt::sgd, 0.005, tmpdir("tc"));
+  const TrainRun gpu =
+      train(*gpu_task, Device::cuda(0), data, nullptr, o, Opt::sgd, 0.005, tmpdir("tg"));
+  compare_curves("tsm", cpu.loss, gpu.loss);
+  fs::remove_all(cpu.dir);
+  fs::remove_all(gpu.dir);
+}
 
 TEST(GpuModels, ResNetCurvesEvalAndPredictionsAgree) {
   REQUIRE_GPU();
