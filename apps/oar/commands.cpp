@@ -1,7 +1,9 @@
 #include "apps/oar/commands.h"
 
 #include "apps/oar/text_cmd.h"
+#ifdef OAR_HAVE_VIDEO
 #include "apps/oar/video_synth_cmd.h"
+#endif
 
 namespace oar::app {
 
@@ -122,7 +124,9 @@ void Commands::add_to(CLI::App& app) {
 
   add_text_commands(app, action_);
   add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
+#ifdef OAR_HAVE_VIDEO
   add_video_synth(app.get_subcommand("video"), action_);
+#endif
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
