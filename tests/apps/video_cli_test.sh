@@ -2,7 +2,8 @@
 # Video classification through the oar command line, on real decoded files: `oar video synth`
 # writes 16 tiny clips, a tiny TSM (configs/video/synth/tsm.yaml) trains a few steps, eval writes
 # top-1 (also with three-crop multi-view testing, [N, V, T, C, H, W] batches averaged per video),
-# predict writes JSON lines with the path and top-k class names; a corrupt file in the list
+# predict writes JSON lines with the path and top-k class names; the Kinetics recipes train and
+# evaluate as written on the same clips (tiny trunks); a corrupt file in the list
 # stops the run naming it (corrupt: fatal) or is skipped with a warning (corrupt: skip); and
 # every shipped video config passes `oar config validate`.
 # Usage: video_cli_test.sh OAR_BINARY SOURCE_DIR
@@ -74,6 +75,19 @@ head -c 300 "$d/train/clip_000000.mp4" > "$d/train/broken.mp4"
   -o data.train.corrupt=skip -o trainer.max_steps=4 -o trainer.output_dir="$tmp/skip" > "$tmp/skip.out" 2>&1 \
   && grep -q "warning: .*broken.mp4.*skipped" "$tmp/skip.out" && ok || fail "corrupt: skip: $(tail -5 "$tmp/skip.out")"
 [ "$(grep -c "broken.mp4" "$tmp/skip.out")" -eq 1 ] && ok || fail "the corrupt file was reported more than once"
+
+# The shipped Kinetics-400 recipes run as written (short side 256, 224 crops, multi-scale crop,
+# 7/25 test segments, Non-local's 10 clips x 3 crops averaged per video) on the synth clips, with
+# a tiny trunk: 2 training steps and an evaluation each.
+for m in tsn tsm stnet nonlocal_c2d nonlocal_i3d; do
+  "$oar" train -c "$src/configs/video/$m.yaml" --plain "${common[@]}" -o model.num_classes=3 \
+    -o task.num_classes=3 -o 'model.blocks=[1, 1, 1, 1]' -o model.width=4 -o data.batch_size=2 \
+    -o data.train.limit=4 -o data.valid.limit=2 -o data.test.limit=2 -o data.test.batch_size=2 \
+    -o trainer.max_steps=2 -o trainer.output_dir="$tmp/k-$m" > "$tmp/k.out" 2>&1 \
+    && "$oar" eval -c "$tmp/k-$m" --plain > "$tmp/ke.out" 2>&1 \
+    && grep -q '"top1"' "$tmp/k-$m/eval-test/metrics.json" && ok \
+    || fail "configs/video/$m.yaml on synth clips: $(tail -3 "$tmp/k.out" "$tmp/ke.out")"
+done
 
 # Every shipped video config validates (its data lists pointed at existing files).
 echo "a.mp4 0" > "$tmp/videos.list"
