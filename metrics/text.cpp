@@ -96,6 +96,20 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
+// Python's str.lower for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic capitals (the
+// scripts that answers in SQuAD and CMRC use); other code points are kept.
+char32_t lower_cp(char32_t c) {
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
+  if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) return c | 1;
+  if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1) ? c + 1 : c;
+  if (c == 0x178) return 0xFF;
+  if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
 bool is_space(char32_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
@@ -124,11 +138,10 @@ bool is_cmrc_punct(char32_t c) {
   return list.find(c) != std::u32string::npos;
 }
 
-// Python's str.lower().strip() for ASCII letters and whitespace.
+// Python's str.lower().strip() (lower_cp's letters, ASCII whitespace).
 std::vector<char32_t> cmrc_prepare(std::string_view s) {
   std::vector<char32_t> cps = code_points(s);
-  for (auto& c : cps)
-    if (c >= 'A' && c <= 'Z') c = c - 'A' + 'a';
+  for (auto& c : cps) c = lower_cp(c);
   size_t b = 0, e = cps.size();
   while (b < e && is_space(cps[b])) ++b;
   while (e > b && is_space(cps[e - 1])) --e;
@@ -234,10 +247,9 @@ double average_precision(const std::vector<double>& scores, const std::vector<in
 
 std::string squad_normalize(std::string_view s) {
   std::string t;
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c < 0x80 && std::ispunct(c)) continue;  // string.punctuation is ASCII ispunct
-    t += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
+  for (char32_t c : code_points(s)) {
+    if (c < 0x80 && std::ispunct(static_cast<int>(c))) continue;  // string.punctuation
+    append_utf8(t, lower_cp(c));
   }
   auto word = [&](size_t i) {
     const unsigned char c = static_cast<unsigned char>(t[i]);

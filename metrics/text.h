@@ -41,10 +41,10 @@ struct ChunkCounts {
 double reciprocal_rank(const std::vector<double>& scores, const std::vector<int64_t>& labels);
 double average_precision(const std::vector<double>& scores, const std::vector<int64_t>& labels);
 
-// SQuAD's normalisation: lower-case, drop ASCII punctuation, drop the articles a/an/the,
-// collapse whitespace. Lower-casing is ASCII-only and bytes >= 0x80 count as word characters
-// for the article boundaries (Python's str.lower and \b are Unicode-aware; they differ only on
-// non-ASCII letters next to an article).
+// SQuAD's normalisation: lower-case, drop ASCII punctuation (string.punctuation), drop the
+// articles a/an/the, collapse whitespace. Lower-casing covers ASCII, Latin-1, Latin Extended-A,
+// Greek and Cyrillic; bytes >= 0x80 count as word characters for the article boundaries
+// (Python's \b differs only on non-ASCII punctuation right next to an article).
 std::string squad_normalize(std::string_view s);
 // Max over `golds` (an empty list means "unanswerable": gold is "" as in SQuAD 2.0's script).
 double squad_exact_match(std::string_view prediction, const std::vector<std::string>& golds);
