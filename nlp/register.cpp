@@ -9,9 +9,9 @@
 #include "nlp/readers/squad.h"
 #include "nlp/readers/tagged_text.h"
 #include "nlp/readers/tsv.h"
-#include "nlp/tasks/pairwise_matching.h"
 #include "nlp/tasks/span_extraction.h"
 #include "nlp/tasks/text_classification.h"
+#include "nlp/tasks/text_matching.h"
 #include "nlp/tasks/token_classification.h"
 #include "readers/registry.h"
 
@@ -243,21 +243,25 @@ void register_span_extraction() {
   });
 }
 
-void register_pairwise_matching() {
-  Schema s("task", "pairwise_matching",
-           "pairwise text matching: sigmoid(linear(pooled [CLS])) scores each (query, candidate) "
-           "pair; hinge loss with a margin over (relevant, irrelevant) pairs; MRR and MAP per "
-           "query");
-  s.key<double>("margin", 0.1, "hinge margin on score(positive) - score(negative)")
+void register_text_matching() {
+  Schema s("task", "text_matching",
+           "text matching on query groups: sigmoid(linear(pooled [CLS])) scores each (query, "
+           "candidate) pair; pairwise hinge loss with a margin over (relevant, irrelevant) pairs, "
+           "or pointwise binary cross entropy; MRR and MAP per query");
+  s.key<std::string>("mode", "pairwise", "pairwise (hinge) or pointwise (cross entropy)")
+      .choices({"pairwise", "pointwise"})
+      .key<double>("margin", 0.1, "pairwise: hinge margin on score(positive) - score(negative)")
       .range(1e-6, 1)
       .key<double>("dropout", 0.1, "dropout before the scorer")
       .range(0, 0.99);
   tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
-    PairwiseMatchingOptions o;
+    TextMatchingOptions o;
+    o.mode = c.get<std::string>(k + ".mode") == "pointwise" ? TextMatchingOptions::Mode::pointwise
+                                                            : TextMatchingOptions::Mode::pairwise;
     o.margin = c.get<double>(k + ".margin");
     o.dropout = c.get<double>(k + ".dropout");
     try {
-      return std::make_shared<PairwiseMatchingTask>(std::move(model), o);
+      return std::make_shared<TextMatchingTask>(std::move(model), o);
     } catch (const Error& e) {
       throw c.error("model.name", e.what(), "a text encoder such as bert");
     }
@@ -357,7 +361,7 @@ void register_components() {
   register_tsv();
   register_token_classification();
   register_span_extraction();
-  register_pairwise_matching();
+  register_text_matching();
   register_tagged_text(
       "msra_ner", TagFormat::msra,
       "ERNIE/PaddleNLP MSRA-NER lines: characters joined by \\x02, a tab, the tags "

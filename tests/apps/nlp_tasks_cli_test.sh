@@ -96,6 +96,16 @@ for r in recs:
     s = [c["score"] for c in r["ranking"]]
     assert len(s) == 4 and s == sorted(s, reverse=True) and sum(c["label"] for c in r["ranking"]) == 1, r'
 
+# pointwise matching trains on the grouped layout
+cat > "$tmp/point.yaml" <<YAML
+_base_: $tmp/match.yaml
+task: {mode: pointwise}
+data: {train: {file: $d/matching/dev.tsv}}
+trainer: {output_dir: $tmp/run_point}
+YAML
+"$oar" train -c "$tmp/point.yaml" --plain > "$tmp/point.train" 2>&1 \
+  && grep -q mrr "$tmp/run_point/metrics.jsonl" && ok || fail "pointwise train: $(tail -3 "$tmp/point.train")"
+
 # Bad input: an unknown tag names the file and line; a malformed SQuAD file names the entry.
 printf 'text_a\tlabel\n张\x02三\tB-PER\x02B-XYZ\n' > "$tmp/bad.tsv"
 "$oar" eval -c "$tmp/run_ner" -o data.test.file="$tmp/bad.tsv" --plain > "$tmp/bad.out" 2> "$tmp/bad.err"

@@ -1,4 +1,4 @@
-#include "nlp/tasks/pairwise_matching.h"
+#include "nlp/tasks/text_matching.h"
 
 #include <algorithm>
 #include <numeric>
@@ -8,12 +8,12 @@
 
 namespace oar::nlp {
 
-PairwiseMatchingTask::PairwiseMatchingTask(std::shared_ptr<nn::Module> model,
-                                           PairwiseMatchingOptions o)
+TextMatchingTask::TextMatchingTask(std::shared_ptr<nn::Module> model, TextMatchingOptions o)
     : encoder_(std::dynamic_pointer_cast<TextEncoder>(model)), o_(o) {
-  OAR_CHECK(encoder_, "pairwise_matching: the model '", model ? model->name() : "null",
+  OAR_CHECK(encoder_, "text_matching: the model '", model ? model->name() : "null",
             "' is not a text encoder (use model: {name: bert, ...})");
-  OAR_CHECK(o_.margin > 0, "pairwise_matching: margin must be positive, got ", o_.margin);
+  OAR_CHECK(o_.mode == TextMatchingOptions::Mode::pointwise || o_.margin > 0,
+            "text_matching: margin must be positive, got ", o_.margin);
   Generator gen(o_.init_seed);
   dropout_ = encoder_->register_module("dropout", std::make_shared<nn::Dropout>(o_.dropout));
   scorer_ = encoder_->register_module(
@@ -22,15 +22,21 @@ PairwiseMatchingTask::PairwiseMatchingTask(std::shared_ptr<nn::Module> model,
   nn::init::zeros_(scorer_->bias);
 }
 
-Outputs PairwiseMatchingTask::forward(const Batch& batch) {
+Outputs TextMatchingTask::forward(const Batch& batch) {
   BertOutput enc =
       encoder_->encode(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]);
   Outputs out;
-  out["score"] = sigmoid(scorer_->forward(dropout_->forward(enc.pooled))).reshape({-1});
+  out["logit"] = scorer_->forward(dropout_->forward(enc.pooled)).reshape({-1});
+  out["score"] = sigmoid(out["logit"]);
   return out;
 }
 
-Tensor PairwiseMatchingTask::loss(const Outputs& outputs, const Batch& batch) {
+Tensor TextMatchingTask::loss(const Outputs& outputs, const Batch& batch) {
+  if (o_.mode == TextMatchingOptions::Mode::pointwise) {
+    const Tensor& logit = outputs.at("logit");
+    const Tensor relevant = gt(batch["label"], 0.0).to(DType::f32).to(logit.device());
+    return binary_cross_entropy_with_logits(logit, relevant);
+  }
   const Tensor& score = outputs.at("score");
   const auto labels = batch["label"].to(Device::cpu()).contiguous().to_vector<int64_t>();
   const auto group = batch["group"].to(Device::cpu()).contiguous().to_vector<int64_t>();
@@ -48,13 +54,13 @@ Tensor PairwiseMatchingTask::loss(const Outputs& outputs, const Batch& batch) {
   return mean(relu(rsub(o_.margin, sub(sp, sn))));
 }
 
-std::vector<std::unique_ptr<Metric>> PairwiseMatchingTask::metrics() const {
+std::vector<std::unique_ptr<Metric>> TextMatchingTask::metrics() const {
   std::vector<std::unique_ptr<Metric>> m;
   m.push_back(std::make_unique<metrics::RankingMetric>("score", "label", "group"));
   return m;
 }
 
-std::vector<Json> PairwiseMatchingTask::predict(const Outputs& outputs, const Batch& batch) const {
+std::vector<Json> TextMatchingTask::predict(const Outputs& outputs, const Batch& batch) const {
   const auto score =
       outputs.at("score").detach().to(Device::cpu()).to(DType::f32).contiguous().to_vector<float>();
   const auto labels = batch["label"].to(Device::cpu()).contiguous().to_vector<int64_t>();
@@ -66,7 +72,7 @@ std::vector<Json> PairwiseMatchingTask::predict(const Outputs& outputs, const Ba
     const auto& cands = meta.at("candidates").as_array();
     std::vector<size_t> rows;
     for (; k < group.size() && group[k] == i; ++k) rows.push_back(k);
-    OAR_CHECK(rows.size() == cands.size(), "pairwise_matching: ", rows.size(), " scores for the ",
+    OAR_CHECK(rows.size() == cands.size(), "text_matching: ", rows.size(), " scores for the ",
               cands.size(), " candidates of query ", meta.at("qid").dump());
     std::vector<size_t> order(rows.size());
     std::iota(order.begin(), order.end(), size_t{0});

@@ -1,8 +1,10 @@
-// Pairwise matching: query groups from both TSV layouts, the hinge loss by hand, a tiny BERT
-// that learns to rank, and per-query MRR/MAP.
-#include "nlp/tasks/pairwise_matching.h"
+// Text matching: query groups from both TSV layouts, the pairwise hinge and pointwise losses by
+// hand, a tiny BERT that learns to rank, and per-query MRR/MAP.
+#include "nlp/tasks/text_matching.h"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops.h"
@@ -56,10 +58,10 @@ TEST(QueryGroupsTest, GroupsByQidAndReadsTriplets) {
                Error);
 }
 
-TEST(PairwiseMatchingTest, HingeLossByHand) {
-  PairwiseMatchingOptions o;
+TEST(TextMatchingTest, HingeLossByHand) {
+  TextMatchingOptions o;
   o.margin = 0.5;
-  PairwiseMatchingTask task(test::tiny_bert(), o);
+  TextMatchingTask task(test::tiny_bert(), o);
   Batch b;
   b.tensors["label"] = tensor(std::vector<int64_t>{1, 0, 0, 0, 1}, {5});
   b.tensors["group"] = tensor(std::vector<int64_t>{0, 0, 0, 1, 1}, {5});
@@ -70,17 +72,28 @@ TEST(PairwiseMatchingTest, HingeLossByHand) {
   b.tensors["label"] = tensor(std::vector<int64_t>{0, 0, 0, 0, 0}, {5});
   EXPECT_EQ(task.loss(out, b).item<double>(), 0.0);
   o.margin = 0;
-  EXPECT_THROW(PairwiseMatchingTask(test::tiny_bert(), o), Error);
+  EXPECT_THROW(TextMatchingTask(test::tiny_bert(), o), Error);
+
+  // pointwise: binary cross entropy of the logits, (log(1 + e^0) + log(1 + e^2)) / 2
+  o.mode = TextMatchingOptions::Mode::pointwise;
+  TextMatchingTask point(test::tiny_bert(), o);
+  Batch pb;
+  pb.tensors["label"] = tensor(std::vector<int64_t>{1, 0}, {2});
+  pb.tensors["group"] = tensor(std::vector<int64_t>{0, 0}, {2});
+  Outputs po;
+  po["logit"] = tensor(std::vector<float>{0.f, 2.f}, {2});
+  EXPECT_NEAR(point.loss(po, pb).item<double>(), (std::log(2.0) + std::log1p(std::exp(2.0))) / 2,
+              1e-6);
 }
 
-TEST(PairwiseMatchingTest, LearnsToRank) {
+TEST(TextMatchingTest, LearnsToRank) {
   test::TinyVocabDir d("qg_train");
   QueryGroupDataset ds(d.write("dev.tsv", kGrouped), d.tokenizer(), {});
   Batch b = batch_of(ds);
-  PairwiseMatchingOptions o;
+  TextMatchingOptions o;
   o.dropout = 0;
   o.margin = 0.3;
-  PairwiseMatchingTask task(test::tiny_bert(3), o);
+  TextMatchingTask task(test::tiny_bert(3), o);
   EXPECT_TRUE(task.model().find("scorer.weight").defined());
   const auto losses = test::train_steps(task, b, 30);
   EXPECT_NEAR(losses.front(), 0.3, 0.05);  // scores start near sigmoid(0) for every pair
