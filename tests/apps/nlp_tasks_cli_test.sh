@@ -62,6 +62,14 @@ for r in recs:
         assert r["text"][e["start"]:e["end"]] == e["text"], e
 assert sum(len(r["gold_entities"]) for r in recs) > 0'
 
+# untagged input (prediction only): one tag per character, entity spans index the text
+printf '\xe5\xbc\xa0\x02\xe4\xb8\x89\x02 \x02\xe5\x9c\xa8\x02\xe5\x8c\x97\x02\xe4\xba\xac\n' > "$tmp/plain.tsv"  # 张三 在北京
+"$oar" predict -c "$tmp/run_ner" --input "$tmp/plain.tsv" --plain > "$tmp/plain.out" 2>&1 \
+  && ok || fail "predict untagged: $(tail -3 "$tmp/plain.out")"
+check ner '
+assert len(recs) == 1 and recs[0]["text"] == "张三 在北京" and len(recs[0]["tags"]) == 6, recs
+assert recs[0]["tags"][2] == "O" and "gold_entities" not in recs[0], recs'
+
 run_task conll tiny_ner_msra "  name: conll
   train: {file: $d/ner/train.conll}
   valid: {file: $d/ner/dev.conll}
