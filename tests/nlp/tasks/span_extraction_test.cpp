@@ -9,6 +9,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops.h"
 #include "nlp/readers/squad.h"
+#include "tests/support/gradcheck.h"
 #include "tiny_bert.h"
 
 namespace oar::nlp {
@@ -106,6 +107,20 @@ TEST(SpanDecodeTest, NBestAcrossWindowsByHand) {
   d = decode_spans(w2, context, o);
   EXPECT_EQ(d.answer.text, "");  // null 20 beats 9
   EXPECT_EQ(d.nbest[0].text, "bb cc");
+}
+
+TEST(SpanExtractionTest, LossIsTheMeanOfStartAndEndCrossEntropy) {
+  SpanExtractionTask task(test::tiny_bert(), SpanExtractionOptions{});
+  Batch b;
+  b.tensors["start_positions"] = tensor(std::vector<int64_t>{2, 0, 5}, {3});
+  b.tensors["end_positions"] = tensor(std::vector<int64_t>{3, 0, 5}, {3});
+  auto f = [&](const std::vector<Tensor>& x) {
+    return task.loss({{"start_logits", x[0]}, {"end_logits", x[1]}}, b);
+  };
+  const std::vector<Tensor> xs{testing::rand_input({3, 6}, 5), testing::rand_input({3, 6}, 6)};
+  EXPECT_GRADCHECK(f, xs);
+  // uniform logits: each cross entropy is log 6
+  EXPECT_NEAR(f({zeros({3, 6}), zeros({3, 6})}).item<double>(), std::log(6.0), 1e-6);
 }
 
 TEST(SpanExtractionTest, LearnsAnswersAndScoresThem) {

@@ -9,6 +9,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops.h"
 #include "nlp/readers/query_groups.h"
+#include "tests/support/gradcheck.h"
 #include "tiny_bert.h"
 
 namespace oar::nlp {
@@ -84,6 +85,24 @@ TEST(TextMatchingTest, HingeLossByHand) {
   po["logit"] = tensor(std::vector<float>{0.f, 2.f}, {2});
   EXPECT_NEAR(point.loss(po, pb).item<double>(), (std::log(2.0) + std::log1p(std::exp(2.0))) / 2,
               1e-6);
+  auto pf = [&](const std::vector<Tensor>& x) { return point.loss({{"logit", x[0]}}, pb); };
+  const std::vector<Tensor> px{testing::rand_input({2}, 3)};
+  EXPECT_GRADCHECK(pf, px);
+}
+
+TEST(TextMatchingTest, HingeGradient) {
+  TextMatchingOptions o;
+  o.margin = 0.5;
+  TextMatchingTask task(test::tiny_bert(), o);
+  Batch b;
+  b.tensors["label"] = tensor(std::vector<int64_t>{1, 0, 0, 0, 1}, {5});
+  b.tensors["group"] = tensor(std::vector<int64_t>{0, 0, 0, 1, 1}, {5});
+  // scores away from the hinge's kink (margin - (pos - neg) = 0.5 - 0.8, 0.5 - 0.1, 0.5 + 0.3)
+  Tensor s = tensor(std::vector<float>{0.9f, 0.1f, 0.8f, 0.6f, 0.3f}, {5});
+  s.set_requires_grad();
+  auto f = [&](const std::vector<Tensor>& x) { return task.loss({{"score", x[0]}}, b); };
+  const std::vector<Tensor> xs{s};
+  EXPECT_GRADCHECK(f, xs);
 }
 
 TEST(TextMatchingTest, LearnsToRank) {

@@ -10,6 +10,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/ops.h"
 #include "nlp/readers/tagged_text.h"
+#include "tests/support/gradcheck.h"
 #include "tiny_bert.h"
 
 namespace oar::nlp {
@@ -113,6 +114,18 @@ TEST(TokenClassificationTest, EntitySpansAreCharacterOffsets) {
   EXPECT_EQ(en[0].text, "New York");
   EXPECT_EQ(en[0].start, 3);
   EXPECT_EQ(en[0].end, 12);
+}
+
+TEST(TokenHeadTest, SoftmaxLossGradientAndDecoding) {
+  auto head = make_token_head({"softmax", kLabels});
+  const Tensor tags = tensor(std::vector<int64_t>{0, 1, 4, 2, -1, -1}, {2, 3});
+  const Tensor mask = tensor(std::vector<int64_t>{1, 1, 1, 1, 0, 0}, {2, 3});
+  auto f = [&](const std::vector<Tensor>& x) { return head->loss(x[0], tags, mask); };
+  const std::vector<Tensor> xs{testing::rand_input({2, 3, 5}, 11)};
+  EXPECT_GRADCHECK(f, xs);
+  Tensor e = zeros({2, 3, 5});
+  const Tensor dec = head->decode(add(e, tensor(std::vector<float>{0, 0, 0, 1, 0}, {5})), mask);
+  EXPECT_EQ(dec.to_vector<int64_t>(), (std::vector<int64_t>{3, 3, 3, 3, -1, -1}));
 }
 
 TEST(TokenClassificationTest, RejectsBadOptions) {
