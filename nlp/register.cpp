@@ -5,6 +5,7 @@
 #include "engine/train/components.h"
 #include "nlp/heads/token_head.h"
 #include "nlp/models/bert_pretrained.h"
+#include "nlp/models/lac.h"
 #include "nlp/readers/query_groups.h"
 #include "nlp/readers/squad.h"
 #include "nlp/readers/tagged_text.h"
@@ -371,6 +372,7 @@ void register_components() {
                        "between sentences, -DOCSTART- skipped");
   register_squad();
   register_query_groups();
+  register_lac_model();
 }
 
 }  // namespace oar::nlp

@@ -3,8 +3,10 @@
 #include <map>
 #include <thread>
 
+#include "readers/features/feature_dataset.h"
 #include "readers/idx.h"
 #include "readers/image/image_dataset.h"
+#include "readers/video/video_dataset.h"
 
 namespace oar::readers {
 
@@ -45,6 +47,8 @@ void register_components() {
                                              static_cast<float>(c.get<double>(k + ".std")));
   });
   register_image_readers();
+  register_feature_readers();
+  register_video_readers();
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include "engine/registry/registry.h"
 #include "engine/train/components.h"
+#include "metrics/registry.h"
 #include "readers/registry.h"
 #include "vision/models/mobilenet_v1.h"
 #include "vision/models/mobilenet_v2.h"
@@ -132,10 +133,7 @@ void register_components() {
   if (done) return;
   done = true;
   readers::register_components();
-  // Metrics are chosen by the task; declaring them lets `oar list metrics` show what it reports.
-  registry::declare(Schema("metric", "accuracy", "top-1/top-5 accuracy over logits and labels"));
-  registry::declare(Schema("metric", "confusion",
-                           "confusion matrix (JSON and PNG), per-class and macro precision/recall/F1"));
+  metrics::register_components();  // the task's metrics, listed by `oar list metrics`
   {
     Schema s("model", "simple_cnn",
              "small VGG-style CNN: stages of 2x(conv3x3-BN-ReLU) + max pool, global pool, linear");

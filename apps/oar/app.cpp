@@ -12,6 +12,9 @@
 #ifdef OAR_HAVE_NLP
 #include "nlp/register.h"
 #endif
+#ifdef OAR_HAVE_VIDEO
+#include "video/register.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -23,6 +26,9 @@ void register_all() {
   vision::register_components();
 #ifdef OAR_HAVE_NLP
   nlp::register_components();
+#endif
+#ifdef OAR_HAVE_VIDEO
+  video::register_components();
 #endif
 }
 

@@ -1,5 +1,10 @@
 #include "apps/oar/commands.h"
 
+#include "apps/oar/text_cmd.h"
+#ifdef OAR_HAVE_VIDEO
+#include "apps/oar/video_synth_cmd.h"
+#endif
+
 namespace oar::app {
 
 void Commands::add_run_options(CLI::App* c, bool training) {
@@ -116,6 +121,12 @@ void Commands::add_to(CLI::App& app) {
   cw->add_option("--rtol", rtol_, "relative tolerance")->default_val(1e-5);
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
+
+  add_text_commands(app, action_);
+  add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
+#ifdef OAR_HAVE_VIDEO
+  add_video_synth(app.get_subcommand("video"), action_);
+#endif
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
