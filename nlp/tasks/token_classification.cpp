@@ -66,7 +66,7 @@ TokenClassificationTask::TokenClassificationTask(std::shared_ptr<nn::Module> mod
       "classifier", std::make_shared<nn::Linear>(encoder_->hidden_size(), c, true, &gen));
   nn::init::normal_(classifier_->weight, gen, 0.0, 0.02);
   nn::init::zeros_(classifier_->bias);
-  head_ = encoder_->register_module("head", make_token_head({o_.head, o_.labels}));
+  head_ = encoder_->register_module("head", make_token_head({o_.head, o_.labels, o_.init_seed}));
 }
 
 Outputs TokenClassificationTask::forward(const Batch& batch) {
