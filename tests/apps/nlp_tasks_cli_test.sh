@@ -62,6 +62,17 @@ for r in recs:
         assert r["text"][e["start"]:e["end"]] == e["text"], e
 assert sum(len(r["gold_entities"]) for r in recs) > 0'
 
+# the CRF head: train, evaluate, and its transitions are in the checkpoint
+"$oar" train -c "$tmp/ner.yaml" -o task.head=crf -o trainer.output_dir="$tmp/run_crf" --plain > "$tmp/crf.train" 2>&1 \
+  && "$oar" eval -c "$tmp/run_crf" --plain > "$tmp/crf.eval" 2>&1 && grep -q chunk_f1 "$tmp/crf.eval" \
+  && ok || fail "crf head: $(tail -3 "$tmp/crf.train" "$tmp/crf.eval")"
+python3 - "$tmp/run_crf/best/model.safetensors" <<'PY' && ok || fail "crf: no head.crf.transitions in the checkpoint"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+assert json.loads(b[8:8 + n])["head.crf.transitions"]["shape"] == [9, 7]
+PY
+
 # untagged input (prediction only): one tag per character, entity spans index the text
 printf '\xe5\xbc\xa0\x02\xe4\xb8\x89\x02 \x02\xe5\x9c\xa8\x02\xe5\x8c\x97\x02\xe4\xba\xac\n' > "$tmp/plain.tsv"  # 张三 在北京
 "$oar" predict -c "$tmp/run_ner" --input "$tmp/plain.tsv" --plain > "$tmp/plain.out" 2>&1 \
@@ -125,7 +136,7 @@ echo '{"data": [{"paragraphs": [{"context": "a b", "qas": [{"id": "x"}]}]}]}' > 
 rc=$?
 [ $rc -eq 2 ] && [ "$(grep -c . "$tmp/badq.err")" -eq 1 ] && grep -q "qas\[0\]: no 'question'" "$tmp/badq.err" \
   && ok || fail "bad squad: exit $rc: $(cat "$tmp/badq.err")"
-"$oar" train -c "$tmp/ner.yaml" -o task.head=crf --plain > "$tmp/head.out" 2> "$tmp/head.err"
+"$oar" train -c "$tmp/ner.yaml" -o task.head=crf2 --plain > "$tmp/head.out" 2> "$tmp/head.err"
 [ $? -eq 2 ] && grep -q "task.head" "$tmp/head.err" && ok || fail "unknown head: $(cat "$tmp/head.err")"
 
 echo "nlp tasks cli: $passed passed, $failed failed"
