@@ -3,10 +3,17 @@
 #include <filesystem>
 
 #include "engine/train/components.h"
+#include "nlp/heads/token_head.h"
 #include "nlp/models/bert_pretrained.h"
 #include "nlp/models/lac.h"
+#include "nlp/readers/query_groups.h"
+#include "nlp/readers/squad.h"
+#include "nlp/readers/tagged_text.h"
 #include "nlp/readers/tsv.h"
+#include "nlp/tasks/span_extraction.h"
 #include "nlp/tasks/text_classification.h"
+#include "nlp/tasks/text_matching.h"
+#include "nlp/tasks/token_classification.h"
 #include "readers/registry.h"
 
 namespace oar::nlp {
@@ -124,6 +131,34 @@ void register_text_classification() {
   });
 }
 
+// The tokenizer of a text reader: `vocab` (a vocab.txt or a Hugging Face model directory) and
+// `do_lower_case`.
+std::shared_ptr<BertTokenizer> load_tokenizer(const Config& c, const std::string& k) {
+  const std::string vocab = c.get<std::string>(k + ".vocab");
+  try {
+    if (std::filesystem::is_directory(vocab)) {
+      BertTokenizerOptions o = hf_tokenizer_options(vocab);
+      o.do_lower_case = c.get<bool>(k + ".do_lower_case", o.do_lower_case);
+      return std::make_shared<BertTokenizer>(BertTokenizer::from_file(vocab + "/vocab.txt", o));
+    }
+    BertTokenizerOptions o;
+    o.do_lower_case = c.get<bool>(k + ".do_lower_case", true);
+    return std::make_shared<BertTokenizer>(BertTokenizer::from_file(vocab, o));
+  } catch (const Error& e) {
+    throw c.error(k + ".vocab", e.what(), "a BERT vocab.txt or model directory");
+  }
+}
+
+Schema& add_tokenizer_keys(Schema& s) {
+  return s
+      .required_path("vocab",
+                     "vocab.txt, or a Hugging Face model directory (vocab.txt and "
+                     "tokenizer_config.json)")
+      .optional<bool>("do_lower_case",
+                      "lower-case and strip accents (default: the directory's "
+                      "tokenizer_config.json, else true)");
+}
+
 void register_tsv() {
   Schema s("reader", "tsv",
            "tab-separated text with a header (text_a, optional text_b, label), tokenized by "
@@ -143,26 +178,172 @@ void register_tsv() {
   readers::add_loader_keys(s);
   readers::set_input_key("tsv", "file");
   readers::datasets().add(s, [](const Config& c, const std::string& k, readers::DataContext) {
-    const std::string vocab = c.get<std::string>(k + ".vocab");
-    std::shared_ptr<BertTokenizer> tok;
-    try {
-      if (std::filesystem::is_directory(vocab)) {
-        BertTokenizerOptions o = hf_tokenizer_options(vocab);
-        o.do_lower_case = c.get<bool>(k + ".do_lower_case", o.do_lower_case);
-        tok = std::make_shared<BertTokenizer>(BertTokenizer::from_file(vocab + "/vocab.txt", o));
-      } else {
-        BertTokenizerOptions o;
-        o.do_lower_case = c.get<bool>(k + ".do_lower_case", true);
-        tok = std::make_shared<BertTokenizer>(BertTokenizer::from_file(vocab, o));
-      }
-    } catch (const Error& e) {
-      throw c.error(k + ".vocab", e.what(), "a BERT vocab.txt or model directory");
-    }
+    auto tok = load_tokenizer(c, k);
     TsvOptions o;
     o.max_seq_len = static_cast<size_t>(c.get<int64_t>(k + ".max_seq_len"));
     o.labels = c.get<std::vector<std::string>>(k + ".labels", {});
     try {
       return std::make_shared<TsvTextDataset>(c.get<std::string>(k + ".file"), tok, o);
+    } catch (const Error& e) {
+      throw c.error(k + ".file", e.what(), "a TSV file with a text_a column");
+    }
+  });
+}
+
+void register_token_classification() {
+  Schema s("task", "token_classification",
+           "token classification (NER): sequence output -> dropout -> linear emissions at each "
+           "word's first sub-token; head softmax (cross entropy, argmax); chunk F1 (conlleval "
+           "rules) and word-level P/R/F1");
+  s.required<std::vector<std::string>>("labels", "tag names in id order (B-X/I-X[/E-X/S-X] and O)")
+      .key<std::string>("head", "softmax", "the tagging head")
+      .choices(token_head_kinds())
+      .key<double>("dropout", 0.1, "dropout before the classifier")
+      .range(0, 0.99);
+  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
+    TokenClassificationOptions o;
+    o.labels = c.get<std::vector<std::string>>(k + ".labels");
+    o.head = c.get<std::string>(k + ".head");
+    o.dropout = c.get<double>(k + ".dropout");
+    try {
+      return std::make_shared<TokenClassificationTask>(std::move(model), o);
+    } catch (const Error& e) {
+      throw c.error(k, e.what(), "a text encoder model and chunk tags including O");
+    }
+  });
+}
+
+void register_span_extraction() {
+  Schema s("task", "span_extraction",
+           "extractive QA: linear start/end logits; mean of start and end cross entropy; n-best "
+           "answers across doc-stride windows; EM and F1");
+  s.key<int64_t>("n_best", 20, "start and end candidates per window (and answers kept)")
+      .range(1, 1000)
+      .key<int64_t>("max_answer_length", 30, "longest answer in tokens")
+      .range(1, 100000)
+      .key<bool>("allow_impossible", false,
+                 "SQuAD 2.0: answer nothing when the [CLS] score beats the best span")
+      .key<double>("null_score_diff_threshold", 0.0,
+                   "with allow_impossible: answer nothing when null - best > this")
+      .key<std::string>("metric", "squad",
+                        "squad (English normalisation) or cmrc (CMRC 2018 Chinese form)")
+      .choices({"squad", "cmrc"});
+  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
+    SpanExtractionOptions o;
+    o.decode.n_best = c.get<int64_t>(k + ".n_best");
+    o.decode.max_answer_length = c.get<int64_t>(k + ".max_answer_length");
+    o.decode.allow_impossible = c.get<bool>(k + ".allow_impossible");
+    o.decode.null_score_diff_threshold = c.get<double>(k + ".null_score_diff_threshold");
+    o.form = c.get<std::string>(k + ".metric") == "cmrc" ? metrics::AnswerMetric::Form::cmrc
+                                                         : metrics::AnswerMetric::Form::squad;
+    try {
+      return std::make_shared<SpanExtractionTask>(std::move(model), o);
+    } catch (const Error& e) {
+      throw c.error("model.name", e.what(), "a text encoder such as bert");
+    }
+  });
+}
+
+void register_text_matching() {
+  Schema s("task", "text_matching",
+           "text matching on query groups: sigmoid(linear(pooled [CLS])) scores each (query, "
+           "candidate) pair; pairwise hinge loss with a margin over (relevant, irrelevant) pairs, "
+           "or pointwise binary cross entropy; MRR and MAP per query");
+  s.key<std::string>("mode", "pairwise", "pairwise (hinge) or pointwise (cross entropy)")
+      .choices({"pairwise", "pointwise"})
+      .key<double>("margin", 0.1, "pairwise: hinge margin on score(positive) - score(negative)")
+      .range(1e-6, 1)
+      .key<double>("dropout", 0.1, "dropout before the scorer")
+      .range(0, 0.99);
+  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
+    TextMatchingOptions o;
+    o.mode = c.get<std::string>(k + ".mode") == "pointwise" ? TextMatchingOptions::Mode::pointwise
+                                                            : TextMatchingOptions::Mode::pairwise;
+    o.margin = c.get<double>(k + ".margin");
+    o.dropout = c.get<double>(k + ".dropout");
+    try {
+      return std::make_shared<TextMatchingTask>(std::move(model), o);
+    } catch (const Error& e) {
+      throw c.error("model.name", e.what(), "a text encoder such as bert");
+    }
+  });
+}
+
+void register_tagged_text(const std::string& name, TagFormat format, const std::string& doc) {
+  Schema s("reader", name, doc);
+  s.required_path("file", "the data file");
+  add_tokenizer_keys(s)
+      .key<int64_t>("max_seq_len", 128,
+                    "tokens per sentence including [CLS] and [SEP]; words past it are tagged O")
+      .range(3, 100000)
+      .optional<std::vector<std::string>>("labels", "tag names in id order (default: task.labels)");
+  readers::add_loader_keys(s);
+  readers::set_input_key(name, "file");
+  readers::datasets().add(s, [format](const Config& c, const std::string& k, readers::DataContext) {
+    auto tok = load_tokenizer(c, k);
+    TaggedTextOptions o;
+    o.format = format;
+    o.max_seq_len = static_cast<size_t>(c.get<int64_t>(k + ".max_seq_len"));
+    const std::string labels_key = c.has(k + ".labels") ? k + ".labels" : "task.labels";
+    if (!c.has(labels_key))
+      throw c.error(k + ".labels", "no tag names here or in task.labels",
+                    "labels: [B-PER, I-PER, ..., O]");
+    o.labels = c.get<std::vector<std::string>>(labels_key);
+    try {
+      return std::make_shared<TaggedTextDataset>(c.get<std::string>(k + ".file"), tok, o);
+    } catch (const Error& e) {
+      throw c.error(k + ".file", e.what(),
+                    format == TagFormat::msra
+                        ? "characters and tags joined by \\x02, a tab between"
+                        : "CoNLL columns: word ... tag, blank line between sentences");
+    }
+  });
+}
+
+void register_squad() {
+  Schema s("reader", "squad",
+           "SQuAD v1.1/v2.0 or CMRC 2018 JSON; one example per question with doc-stride "
+           "windows over the context");
+  s.required_path("file", "the .json file");
+  add_tokenizer_keys(s)
+      .key<int64_t>("max_seq_len", 384, "tokens per window including [CLS] and two [SEP]")
+      .range(8, 100000)
+      .key<int64_t>("doc_stride", 128, "tokens between the starts of consecutive windows")
+      .range(1, 100000)
+      .key<int64_t>("max_query_len", 64, "question tokens kept")
+      .range(1, 100000);
+  readers::add_loader_keys(s);
+  readers::set_input_key("squad", "file");
+  readers::datasets().add(s, [](const Config& c, const std::string& k, readers::DataContext) {
+    auto tok = load_tokenizer(c, k);
+    SquadOptions o;
+    o.max_seq_len = static_cast<size_t>(c.get<int64_t>(k + ".max_seq_len"));
+    o.doc_stride = static_cast<size_t>(c.get<int64_t>(k + ".doc_stride"));
+    o.max_query_len = static_cast<size_t>(c.get<int64_t>(k + ".max_query_len"));
+    try {
+      return std::make_shared<SquadDataset>(c.get<std::string>(k + ".file"), tok, o);
+    } catch (const Error& e) {
+      throw c.error(k + ".file", e.what(), "SQuAD-format JSON");
+    }
+  });
+}
+
+void register_query_groups() {
+  Schema s("reader", "query_groups",
+           "TSV of (qid, text_a, text_b, label) rows grouped by query, or (text_a, text_pos, "
+           "text_neg) triplets; one example per query");
+  s.required_path("file", "the .tsv file");
+  add_tokenizer_keys(s)
+      .key<int64_t>("max_seq_len", 128, "tokens per pair including [CLS] and two [SEP]")
+      .range(3, 100000);
+  readers::add_loader_keys(s);
+  readers::set_input_key("query_groups", "file");
+  readers::datasets().add(s, [](const Config& c, const std::string& k, readers::DataContext) {
+    auto tok = load_tokenizer(c, k);
+    QueryGroupOptions o;
+    o.max_seq_len = static_cast<size_t>(c.get<int64_t>(k + ".max_seq_len"));
+    try {
+      return std::make_shared<QueryGroupDataset>(c.get<std::string>(k + ".file"), tok, o);
     } catch (const Error& e) {
       throw c.error(k + ".file", e.what(), "a TSV file with a text_a column");
     }
@@ -179,6 +360,18 @@ void register_components() {
   register_bert();
   register_text_classification();
   register_tsv();
+  register_token_classification();
+  register_span_extraction();
+  register_text_matching();
+  register_tagged_text(
+      "msra_ner", TagFormat::msra,
+      "ERNIE/PaddleNLP MSRA-NER lines: characters joined by \\x02, a tab, the tags "
+      "joined by \\x02 (optional text_a/label header)");
+  register_tagged_text("conll", TagFormat::conll,
+                       "CoNLL column files: a token per line (word first, tag last), blank lines "
+                       "between sentences, -DOCSTART- skipped");
+  register_squad();
+  register_query_groups();
   register_lac_model();
 }
 

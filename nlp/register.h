@@ -2,7 +2,9 @@
 
 namespace oar::nlp {
 
-// Registers the text models (bert), tasks (text_classification) and readers (tsv). Idempotent.
+// Registers the text models (bert, lac), tasks (text_classification, token_classification,
+// span_extraction, text_matching) and readers (tsv, msra_ner, conll, squad, query_groups).
+// Idempotent.
 void register_components();
 
 }  // namespace oar::nlp
