@@ -6,6 +6,7 @@
 #include "readers/features/feature_dataset.h"
 #include "readers/idx.h"
 #include "readers/image/image_dataset.h"
+#include "readers/video/video_dataset.h"
 
 namespace oar::readers {
 
@@ -47,6 +48,7 @@ void register_components() {
   });
   register_image_readers();
   register_feature_readers();
+  register_video_readers();
 }
 
 namespace {
