@@ -1,4 +1,5 @@
 #include "apps/oar/commands.h"
+#include "apps/oar/video_tag_cmd.h"
 
 namespace oar::app {
 
@@ -116,6 +117,8 @@ void Commands::add_to(CLI::App& app) {
   cw->add_option("--rtol", rtol_, "relative tolerance")->default_val(1e-5);
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
+
+  add_video_tag(app, action_);
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");
