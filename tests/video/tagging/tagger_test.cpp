@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "engine/ops.h"
+#include "readers/features/feature_dataset.h"
 #include "readers/features/feature_file.h"
+#include "readers/video/sampling.h"
 #include "readers/video/video_dataset.h"
 #include "tests/video/tagging/tagging_support.h"
 #include "video/extract/extract.h"
@@ -97,8 +99,9 @@ TEST_F(TaggerTest, RecordsCarryTheModelsScoresAndClassNames) {
       const int64_t id = labels[j].at("id").as_int();
       EXPECT_EQ(labels[j].at("name").as_string(), names[id]);
       EXPECT_NEAR(labels[j].at("score").as_double(), p[static_cast<size_t>(id)], 2e-6);
-      if (j > 0)
+      if (j > 0) {
         EXPECT_GE(labels[j - 1].at("score").as_double(), labels[j].at("score").as_double());
+      }
       sum += labels[j].at("score").as_double();
     }
     EXPECT_NEAR(sum, 1.0, 1e-5);
@@ -126,7 +129,6 @@ TEST_F(TaggerTest, WindowsHaveTimesAndTheirOwnLabels) {
   // 2 s: [0,0.75) [0.5,1.25) [1,1.75) [1.5,2).
   ASSERT_EQ(w.size(), 4u);
   const double starts[] = {0, 0.5, 1.0, 1.5}, ends[] = {0.75, 1.25, 1.75, 2.0};
-  std::vector<float> mean_scores(3, 0.0f);
   for (size_t k = 0; k < 4; ++k) {
     EXPECT_DOUBLE_EQ(w[k].at("start").as_double(), starts[k]);
     EXPECT_DOUBLE_EQ(w[k].at("end").as_double(), ends[k]);
