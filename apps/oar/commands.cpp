@@ -118,6 +118,7 @@ void Commands::add_to(CLI::App& app) {
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
+  add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
   add_video_tag(app, action_);
 
   auto* version =

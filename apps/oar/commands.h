@@ -64,4 +64,8 @@ int cmd_version();
 int cmd_launch(const LaunchOptions& o);
 int cmd_compare_weights(const std::string& a, const std::string& b, double rtol);
 
+// `oar video` (video_cmd.cpp): makes the group and adds `probe`; other video tools add their
+// subcommands to app.get_subcommand("video") after it.
+void add_video_commands(CLI::App& app, std::function<int()>& action);
+
 }  // namespace oar::app

@@ -2,7 +2,7 @@
 // Clip transforms: the image transforms' idea for a clip, where one random draw (crop window,
 // scale, flip) applies to every frame, so motion between frames is kept. Configured as an
 // ordered list under data.<mode>.transforms, each item validated by its schema (registry kind
-// "video_transform"; `oar list video_transforms`):
+// "video_transform"; `oar config doc group_scale` etc.):
 //
 //   transforms:
 //     - {name: group_scale, short_size: 256}

@@ -57,7 +57,7 @@ int normalise_rotation(double ccw_degrees) {
 
 struct Packet {
   int64_t pts = 0;
-  int64_t seek_ts = 0;  // dts when known: seeking by it never lands after the packet
+  int64_t seek_ts = 0;  // min(dts, pts): seeking by it never lands after the packet
   bool key = false;
 };
 
@@ -76,7 +76,7 @@ struct VideoDecoder::Impl {
   double tb = 0;
   std::vector<int64_t> pts;         // presentation order (sorted)
   std::vector<int64_t> key_before;  // per frame: the latest keyframe at or before it
-  std::vector<int64_t> seek_ts;     // per frame: where to seek to land at or before it
+  int64_t first_ts = 0;             // the smallest timestamp of any packet (for rewinding)
   bool by_timestamp = true;         // false: timestamps missing or repeated; count frames
   // Decoding position: index of the last frame received since the last seek (-1: none yet).
   int64_t cur = -1;
@@ -84,6 +84,7 @@ struct VideoDecoder::Impl {
   bool at_start = true;
   bool draining = false;
   int64_t seeks = 0;
+  int64_t decoded = 0;  // frames out of the decoder since opening
 
   ~Impl() { close(); }
 
@@ -189,14 +190,13 @@ struct VideoDecoder::Impl {
     const size_t n = packets.size();
     pts.resize(n);
     key_before.resize(n);
-    seek_ts.resize(n);
     int64_t key = 0;
     for (size_t i = 0; i < n; ++i) {
       pts[i] = packets[i].pts;
       if (i > 0 && pts[i] == pts[i - 1]) by_timestamp = false;
       if (packets[i].key) key = static_cast<int64_t>(i);
       key_before[i] = key;
-      seek_ts[i] = packets[i].seek_ts;
+      first_ts = i == 0 ? packets[i].seek_ts : std::min(first_ts, packets[i].seek_ts);
     }
     info.frames = static_cast<int64_t>(n);
     if (n > 0 && fmt->duration == AV_NOPTS_VALUE &&
@@ -214,8 +214,7 @@ struct VideoDecoder::Impl {
   // fresh open.
   void rewind() {
     t_last_log.clear();
-    const int64_t ts = seek_ts.empty() ? 0 : *std::min_element(seek_ts.begin(), seek_ts.end());
-    if (av_seek_frame(fmt, stream, ts, AVSEEK_FLAG_BACKWARD) < 0) {
+    if (av_seek_frame(fmt, stream, first_ts, AVSEEK_FLAG_BACKWARD) < 0) {
       reopen();
     } else {
       avcodec_flush_buffers(dec);
@@ -229,7 +228,9 @@ struct VideoDecoder::Impl {
   void seek_to_key(int64_t k) {
     ++seeks;
     at_start = false;
-    if (av_seek_frame(fmt, stream, seek_ts[static_cast<size_t>(k)], AVSEEK_FLAG_BACKWARD) < 0)
+    // By presentation time: containers that index by decode time may land a keyframe early,
+    // which costs decoding but never a wrong frame; one that lands late is caught in decode().
+    if (av_seek_frame(fmt, stream, pts[static_cast<size_t>(k)], AVSEEK_FLAG_BACKWARD) < 0)
       return rewind();
     avcodec_flush_buffers(dec);
     cur = -1;
@@ -241,7 +242,10 @@ struct VideoDecoder::Impl {
   bool next_frame() {
     while (true) {
       int r = avcodec_receive_frame(dec, frame);
-      if (r == 0) return true;
+      if (r == 0) {
+        ++decoded;
+        return true;
+      }
       if (r == AVERROR_EOF) return false;
       if (r != AVERROR(EAGAIN)) fail("decoding failed (" + av_error(r) + ")");
       if (draining) return false;
@@ -426,6 +430,10 @@ int64_t VideoDecoder::count_decoded_frames() {
 
 int64_t VideoDecoder::seeks() const {
   return impl_->seeks;
+}
+
+int64_t VideoDecoder::frames_decoded() const {
+  return impl_->decoded;
 }
 
 VideoInfo probe_video(const std::string& path, bool decode_count) {

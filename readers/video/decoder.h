@@ -69,8 +69,10 @@ class VideoDecoder {
   // Decodes every frame and returns how many came out (the count a decoder sees, for probing).
   int64_t count_decoded_frames();
 
-  // How many times decode() sought since opening (for tests of the seek strategy).
+  // How many times decode() sought, and how many frames came out of the codec, since opening
+  // (for tests of the seek strategy).
   int64_t seeks() const;
+  int64_t frames_decoded() const;
 
  private:
   struct Impl;

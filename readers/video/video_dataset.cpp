@@ -349,7 +349,9 @@ void register_video_readers() {
                         "an unreadable file: fatal (error naming it) or skip (warn once, use the "
                         "next readable sample)")
       .choices({"fatal", "skip"})
-      .any("transforms", "clip transforms, in order (see `oar list video_transform`)");
+      .any("transforms",
+           "clip transforms, in order (group_* names in docs/video/readers.md; `oar config doc "
+           "NAME`)");
   add_loader_keys(s);
   datasets().add(s, [](const Config& c, const std::string& k, DataContext ctx) {
     VideoDatasetOptions o;
@@ -372,6 +374,9 @@ void register_video_readers() {
     o.sampling.frame_interval = c.get<int64_t>(k + ".frame_interval");
     o.sampling.num_clips = c.get<int64_t>(k + ".num_clips");
     o.sampling.train = ctx.mode == "train";
+    if (!o.sampling.dense && o.sampling.num_clips != 1)
+      throw c.error(k + ".num_clips", "num_clips applies to dense sampling",
+                    "set sampling: dense, or leave num_clips at 1 for TSN segments");
     if (c.has(k + ".decode_size")) {
       const YAML::Node n = c.node(k + ".decode_size");
       int64_t v = -1;

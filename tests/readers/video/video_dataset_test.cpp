@@ -237,6 +237,7 @@ TEST(VideoReader, PredictionInputsAndListErrors) {
   EXPECT_THROW(loader("  valid: {list: " + v.list() + ", filename_tmpl: img.jpg}\n", "valid"),
                ConfigError);
   EXPECT_THROW(loader("  valid: {list: " + v.list() + ", seg_nm: 3}\n", "valid"), ConfigError);
+  EXPECT_THROW(loader("  valid: {list: " + v.list() + ", num_clips: 3}\n", "valid"), ConfigError);
   EXPECT_THROW(loader("  valid: {list: " + v.list() + ", corrupt: ignore}\n", "valid"),
                ConfigError);
 }
