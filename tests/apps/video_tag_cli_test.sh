@@ -71,7 +71,7 @@ truncate -s -7 "$tmp/tags.jsonl"
 # A corrupt file among good ones: an error record naming it, the others tagged, exit 2.
 mkdir -p "$tmp/mixed"
 cp "$tmp/clips/train/clip_000000.mp4" "$tmp/clips/train/clip_000001.mp4" "$tmp/mixed/"
-head -c 900 "$tmp/clips/train/clip_000002.mp4" > "$tmp/mixed/clip_0000015_broken.mp4"
+head -c 900 "$tmp/clips/train/clip_000002.mp4" > "$tmp/mixed/clip_000000b_broken.mp4"
 "$oar" video-tag "$tmp/mixed" -c "$tmp/tsn_run" --output "$tmp/mixed.jsonl" --plain > "$tmp/mixed.out" 2>&1
 rc=$?
 [ "$rc" -eq 2 ] && ok || fail "corrupt file: exit $rc, expected 2"
