@@ -110,6 +110,41 @@ TEST_F(TaggerTest, RecordsCarryTheModelsScoresAndClassNames) {
   EXPECT_NE(recs[0].at("labels").dump(), recs[1].at("labels").dump());
 }
 
+TEST_F(TaggerTest, SeveralViewsAreScoredAndAveraged) {
+  // Dense sampling with 2 clips (views) of 2 frames, as multi-view testing does.
+  std::string yaml = kTsnYaml;
+  yaml.replace(yaml.find("seg_num: 3"), 10,
+               "sampling: dense\n    clip_len: 2\n    frame_interval: 3\n    num_clips: 2");
+  LoadedModel m = make_checkpoint(yaml, dir_->path / "tsn_v", 9);
+  VideoTagger tagger(m, TagOptions{});
+  const std::vector<std::string> videos = {clips()[1]};
+  const fs::path out_file = dir_->path / "v.jsonl";
+  {
+    TagOutput out(out_file.string());
+    ASSERT_EQ(tagger.run(videos, out).tagged, 1);
+  }
+  readers::VideoDatasetOptions vo;
+  vo.sampling.dense = true;
+  vo.sampling.clip_len = 2;
+  vo.sampling.frame_interval = 3;
+  vo.sampling.num_clips = 2;
+  vo.transforms = clip_preprocess(m.config).transforms;
+  readers::VideoDataset ds({{videos[0], {}, 0}}, vo);
+  Generator rng(0);
+  const Tensor x = ds.get(0, rng).fields.at("video");  // [V, T, C, H, W]
+  ASSERT_EQ(x.dim(), 5);
+  ASSERT_EQ(x.size(0), 2);
+  std::vector<float> p;
+  {
+    NoGradGuard g;
+    p = mean(softmax((*m.module)(x), -1), {0}).contiguous().to_vector<float>();
+  }
+  const std::vector<Json> recs = read_records(out_file);
+  ASSERT_EQ(recs.size(), 1u);
+  for (const auto& l : recs[0].at("labels").as_array())
+    EXPECT_NEAR(l.at("score").as_double(), p[static_cast<size_t>(l.at("id").as_int())], 2e-6);
+}
+
 TEST_F(TaggerTest, WindowsHaveTimesAndTheirOwnLabels) {
   LoadedModel m = make_checkpoint(kTsnYaml, dir_->path / "tsn_w", 2);
   TagOptions o;
