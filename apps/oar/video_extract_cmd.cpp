@@ -48,9 +48,11 @@ int run_extract(ExtractArgs& a) {
     a.o.list_name = folder || readers::is_video_file(a.input)
                         ? "features.list"
                         : fs::path(a.input).filename().string();
-  std::fprintf(stderr, "oar video extract: %zu videos -> %s (%s [T, %lld], %s)\n", videos.size(),
-               a.o.out_dir.c_str(), a.o.feature_name.c_str(),
-               static_cast<long long>(ex.feature_dim()), a.o.quantize ? "uint8" : "f32");
+  const std::string& mode = ex.preprocess().mode;
+  std::fprintf(stderr, "oar video extract: %zu videos -> %s (%s [T, %lld], %s, frames as %s)\n",
+               videos.size(), a.o.out_dir.c_str(), a.o.feature_name.c_str(),
+               static_cast<long long>(ex.feature_dim()), a.o.quantize ? "uint8" : "f32",
+               mode.empty() ? "decoded, no transforms" : ("data." + mode).c_str());
   const int64_t n = static_cast<int64_t>(videos.size());
   Progress bar("extract", n, std::max<int64_t>(1, n / 10), a.plain);
   int64_t failed = 0;

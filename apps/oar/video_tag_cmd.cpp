@@ -69,9 +69,12 @@ int run_tag(TagArgs& a) {
                  a.output.c_str(), static_cast<long long>(out.repaired_bytes()));
   int64_t todo = 0;
   for (const auto& v : videos) todo += out.done(v, !a.o.retry_errors) ? 0 : 1;
-  std::fprintf(stderr, "oar video-tag: %zu videos, %lld to tag (%s, %s) -> %s\n", videos.size(),
-               static_cast<long long>(todo), two_stage ? "two stages" : "one model",
-               tagger->options().multi_label ? "sigmoid" : "softmax", a.output.c_str());
+  const std::string& mode = tagger->preprocess().mode;
+  std::fprintf(stderr, "oar video-tag: %zu videos, %lld to tag (%s, %s, frames as %s) -> %s\n",
+               videos.size(), static_cast<long long>(todo), two_stage ? "two stages" : "one model",
+               tagger->options().multi_label ? "sigmoid" : "softmax",
+               mode.empty() ? "decoded, no transforms" : ("data." + mode).c_str(),
+               a.output.c_str());
   Progress bar("video-tag", todo, std::max<int64_t>(1, todo / 20), a.plain);
   const auto start = std::chrono::steady_clock::now();
   auto rate = [&](int64_t done) {

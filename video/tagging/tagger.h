@@ -78,6 +78,8 @@ class VideoTagger {
 
   int64_t num_classes() const { return num_classes_; }
   const TagOptions& options() const { return o_; }
+  // The decoding and transforms in use (the extractor's in two-stage mode).
+  const ClipPreprocess& preprocess() const { return preprocess_; }
   // The model's config (the sequence model's in two-stage mode).
   const Config& config() const { return model_.config; }
   // Sets the names (empty or num_classes() of them; else an Error) and sigmoid vs softmax.
