@@ -243,7 +243,10 @@ Json error_record(const std::string& path, const std::string& error) {
 Json video_record(const std::string& path, const readers::VideoInfo& info) {
   Json r = Json::object();
   r["path"] = path;
-  r["duration"] = std::round(info.duration * 1e3) / 1e3;
+  // Seconds: the container's, else frames / fps.
+  const double d = info.duration > 0 ? info.duration
+                                     : static_cast<double>(info.frames) / std::max(info.fps, 1.0);
+  r["duration"] = std::round(d * 1e3) / 1e3;
   r["frames"] = info.frames;
   return r;
 }
@@ -280,7 +283,8 @@ TagSummary VideoTagger::run_end_to_end(
         readers::VideoDecoder dec(path, preprocess_.decode);
         const readers::VideoInfo vi = dec.info();
         OAR_CHECK(vi.frames >= 1, path, ": no frames");
-        const double duration = vi.duration > 0 ? vi.duration : vi.frames / std::max(vi.fps, 1.0);
+        const double duration =
+            vi.duration > 0 ? vi.duration : static_cast<double>(vi.frames) / std::max(vi.fps, 1.0);
         const double rate = static_cast<double>(vi.frames) / duration;
         const std::vector<TimeWindow> all = o_.window_s > 0
                                                 ? fixed_windows(duration, o_.window_s, o_.stride_s)
