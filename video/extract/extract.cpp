@@ -1,5 +1,6 @@
 #include "video/extract/extract.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -40,8 +41,11 @@ void decode_selected_frames(
         idx.begin() + static_cast<std::ptrdiff_t>(b),
         idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), b + chunk)));
     const std::vector<readers::VideoFrame> frames = dec.decode(part);
+    // Times as the windows of the one-model mode count them (containers may start at pts > 0).
+    const double rate = info.duration > 0 ? static_cast<double>(info.frames) / info.duration
+                                          : std::max(info.fps, 1.0);
     std::vector<double> times;
-    for (const auto& f : frames) times.push_back(f.time);
+    for (const auto& f : frames) times.push_back(static_cast<double>(f.index) / rate);
     Tensor x;
     try {
       x = preprocess_clip(frames, preprocess, 0, rng);

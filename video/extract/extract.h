@@ -51,7 +51,8 @@ ExtractResult extract_features(FrameFeatureExtractor& extractor,
                                const std::function<void(const ExtractFailure&)>& on_failure = {});
 
 // The frames of `path` the selection picks, decoded and preprocessed in chunks: emit(info,
-// frames [n, C, H, W], times (seconds, n)) per chunk, in time order. Throws naming the file.
+// frames [n, C, H, W], times (seconds: index * duration / frames, n)) per chunk, in time order.
+// Throws naming the file.
 void decode_selected_frames(
     const std::string& path, const ClipPreprocess& preprocess, const FrameSelection& selection,
     int64_t chunk_frames,
