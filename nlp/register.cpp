@@ -4,6 +4,7 @@
 
 #include "engine/train/components.h"
 #include "nlp/models/bert_pretrained.h"
+#include "nlp/models/lac.h"
 #include "nlp/readers/tsv.h"
 #include "nlp/tasks/text_classification.h"
 #include "readers/registry.h"
@@ -178,6 +179,7 @@ void register_components() {
   register_bert();
   register_text_classification();
   register_tsv();
+  register_lac_model();
 }
 
 }  // namespace oar::nlp

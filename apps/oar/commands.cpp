@@ -1,6 +1,8 @@
 #include "apps/oar/commands.h"
 #include "apps/oar/video_tag_cmd.h"
 
+#include "apps/oar/text_cmd.h"
+
 namespace oar::app {
 
 void Commands::add_run_options(CLI::App* c, bool training) {
@@ -120,6 +122,7 @@ void Commands::add_to(CLI::App& app) {
 
   add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
   add_video_tag(app, action_);
+  add_text_commands(app, action_);
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");

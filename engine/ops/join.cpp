@@ -24,6 +24,8 @@ void pad(const Tensor& out, const Tensor& x, const std::vector<int64_t>& pads, P
 #ifdef OAR_WITH_CUDA
 namespace cuda {
 void concat(const Tensor& out, const std::vector<Tensor>& xs, int64_t dim);
+void pad(const Tensor& out, const Tensor& x, const std::vector<int64_t>& pads, PadMode mode,
+         double value);
 }  // namespace cuda
 #endif
 
@@ -138,7 +140,7 @@ Tensor pad_raw(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, 
   Shape shape = x.shape();
   for (int64_t d = 0; d < x.dim(); ++d) shape[d] += pads[2 * d] + pads[2 * d + 1];
   Tensor out = empty(shape, x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), pad, out, x, pads, mode, value);
+  OAR_DISPATCH_GPU(x.device(), pad, out, x, pads, mode, value);
   return out;
 }
 

@@ -54,6 +54,9 @@ void nll_loss(const Tensor& out, const Tensor& log_probs, const Tensor& target,
               const Tensor& weight, int64_t ignore_index, double scale, bool total);
 void nll_loss_backward(const Tensor& gx, const Tensor& g, const Tensor& target,
                        const Tensor& weight, int64_t ignore_index, double scale, bool total);
+void smooth_l1(const Tensor& out, const Tensor& input, const Tensor& target, double beta);
+void smooth_l1_backward(const Tensor& out, const Tensor& g, const Tensor& input,
+                        const Tensor& target, double beta);
 }  // namespace cuda
 #endif
 
@@ -260,12 +263,13 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target_in, double beta,
   OAR_CHECK(beta >= 0.0, op, ": beta must be >= 0, got ", beta);
   const Tensor target = target_in.to(input.dtype());
   Tensor loss = empty(input.shape(), input.dtype(), input.device());
-  OAR_DISPATCH(input.device(), smooth_l1, loss, input, target, beta);
+  OAR_DISPATCH_GPU(input.device(), smooth_l1, loss, input, target, beta);
   if (autograd::needs_grad({input, target})) {
     autograd::record(op, {&loss}, {input, target},
                      [i = input.detach(), t = target.detach(), beta](const autograd::Grads& g) {
                        Tensor gi = empty(i.shape(), i.dtype(), i.device());
-                       OAR_DISPATCH(i.device(), smooth_l1_backward, gi, g[0], i, t, beta);
+                       OAR_DISPATCH_GPU(i.device(), smooth_l1_backward, gi, g[0], i, t,
+                                        beta);
                        return autograd::TensorList{gi, g.needs(1) ? neg(gi) : Tensor()};
                      });
   }

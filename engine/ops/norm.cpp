@@ -47,6 +47,11 @@ void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
 void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
                          const Tensor& x, const Tensor& mean, const Tensor& var,
                          const Tensor& weight, const Tensor& bias, double eps);
+void group_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, int64_t groups, double eps);
+void group_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
+                         const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& weight, int64_t groups);
 }  // namespace cuda
 #endif
 
@@ -224,7 +229,7 @@ Tensor group_norm(const Tensor& x_arg, int64_t groups, const Tensor& weight, con
   Tensor y = empty(x.shape(), DType::f32, x.device());
   Tensor mean = empty({n, groups}, DType::f32, x.device());
   Tensor rstd = empty({n, groups}, DType::f32, x.device());
-  OAR_DISPATCH(x.device(), group_norm_forward, y, mean, rstd, xc, w, b, groups, eps);
+  OAR_DISPATCH_GPU(x.device(), group_norm_forward, y, mean, rstd, xc, w, b, groups, eps);
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record(
         op, {&y}, {x, weight, bias}, [xc, mean, rstd, w, groups](const autograd::Grads& g) {
@@ -232,8 +237,8 @@ Tensor group_norm(const Tensor& x_arg, int64_t groups, const Tensor& weight, con
           Tensor gx = g.needs(0) ? empty(xc.shape(), DType::f32, xc.device()) : Tensor();
           Tensor gw = g.needs(1) ? empty({c}, DType::f32, xc.device()) : Tensor();
           Tensor gb = g.needs(2) ? empty({c}, DType::f32, xc.device()) : Tensor();
-          OAR_DISPATCH(xc.device(), group_norm_backward, gx, gw, gb, grad_as(g[0], xc.shape()), xc,
-                       mean, rstd, w, groups);
+          OAR_DISPATCH_GPU(xc.device(), group_norm_backward, gx, gw, gb,
+                           grad_as(g[0], xc.shape()), xc, mean, rstd, w, groups);
           return autograd::TensorList{gx, gw, gb};
         });
   }

@@ -10,6 +10,11 @@ namespace cpu {
 // outside [0, num_classes).
 void one_hot(const Tensor& out, const Tensor& indices, int64_t num_classes);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void one_hot(const Tensor& out, const Tensor& indices, int64_t num_classes);
+}  // namespace cuda
+#endif
 
 Tensor one_hot(const Tensor& indices, int64_t num_classes, DType dtype) {
   OAR_CHECK(indices.defined(), "one_hot: undefined indices");
@@ -19,7 +24,8 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes, DType dtype) {
   Shape shape = indices.shape();
   shape.push_back(num_classes);
   Tensor out = empty(shape, dtype, indices.device());
-  OAR_DISPATCH(indices.device(), one_hot, out, indices.to(DType::i64).contiguous(), num_classes);
+  OAR_DISPATCH_GPU(indices.device(), one_hot, out, indices.to(DType::i64).contiguous(),
+                   num_classes);
   return out;
 }
 

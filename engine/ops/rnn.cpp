@@ -29,6 +29,18 @@ void rnn_layer_backward(RnnCell cell, bool reverse, const Tensor& x, const RnnWe
 // mask[i] = 1/(1-p) where uniform(seed, base + i) >= p, else 0.
 void rnn_dropout_mask(const Tensor& mask, double p, uint64_t seed, uint64_t base);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void rnn_layer_forward(RnnCell cell, bool reverse, const Tensor& x, const RnnWeights& w,
+                       const Tensor& lengths, const Tensor& h0, const Tensor& c0, const Tensor& y,
+                       const Tensor& hn, const Tensor& cn, const std::vector<Tensor>& saved);
+void rnn_layer_backward(RnnCell cell, bool reverse, const Tensor& x, const RnnWeights& w,
+                        const Tensor& lengths, const std::vector<Tensor>& saved, const Tensor& dy,
+                        const Tensor& dhn, const Tensor& dcn, const Tensor& dx,
+                        const RnnWeights& dw, const Tensor& dh0, const Tensor& dc0);
+void rnn_dropout_mask(const Tensor& mask, double p, uint64_t seed, uint64_t base);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -178,7 +190,7 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
         if (training && dropout > 0.0) {
           st.mask = empty(y.shape(), DType::f32, dev);
           const uint64_t base = g.reserve(static_cast<uint64_t>(y.numel()));
-          OAR_DISPATCH(dev, rnn_dropout_mask, st.mask, dropout, g.seed(), base);
+          OAR_DISPATCH_GPU(dev, rnn_dropout_mask, st.mask, dropout, g.seed(), base);
           layer_in = mul(y, st.mask);
         }
       }
@@ -187,10 +199,10 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
       for (int64_t d = 0; d < D; ++d) {
         const int64_t k = l * D + d;
         st.saved.push_back(rnn_saved(cell, T, N, H, dev, grad));
-        OAR_DISPATCH(dev, rnn_layer_forward, cell, d == 1, st.x, wd[k], lens, h0c.select(0, k),
-                     is_lstm ? c0c.select(0, k) : Tensor(), y.narrow(2, d * H, H),
-                     res.h_n.select(0, k), is_lstm ? res.c_n.select(0, k) : Tensor(),
-                     st.saved.back());
+        OAR_DISPATCH_GPU(dev, rnn_layer_forward, cell, d == 1, st.x, wd[k], lens,
+                         h0c.select(0, k), is_lstm ? c0c.select(0, k) : Tensor(),
+                         y.narrow(2, d * H, H), res.h_n.select(0, k),
+                         is_lstm ? res.c_n.select(0, k) : Tensor(), st.saved.back());
       }
     }
     res.output = batch_first ? y.transpose(0, 1).contiguous() : y;
@@ -227,10 +239,11 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
                          dw.w_hh = slot(1, wd[k].w_hh);
                          dw.b_ih = wd[k].b_ih.defined() ? slot(2, wd[k].b_ih) : Tensor();
                          dw.b_hh = wd[k].b_hh.defined() ? slot(3, wd[k].b_hh) : Tensor();
-                         OAR_DISPATCH(dev, rnn_layer_backward, cell, d == 1, st.x, wd[k], lens,
-                                      st.saved[d], dy.narrow(2, d * H, H), dhn.select(0, k),
-                                      is_lstm ? dcn.select(0, k) : Tensor(), dx, dw,
-                                      dh0.select(0, k), is_lstm ? dc0.select(0, k) : Tensor());
+                         OAR_DISPATCH_GPU(dev, rnn_layer_backward, cell, d == 1, st.x, wd[k],
+                                          lens, st.saved[d], dy.narrow(2, d * H, H),
+                                          dhn.select(0, k), is_lstm ? dcn.select(0, k) : Tensor(),
+                                          dx, dw, dh0.select(0, k),
+                                          is_lstm ? dc0.select(0, k) : Tensor());
                        }
                        dy = l > 0 && st.mask.defined() ? mul(dx, st.mask) : dx;
                      }

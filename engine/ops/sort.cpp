@@ -16,6 +16,14 @@ void cumsum(const Tensor& out, const Tensor& x, int64_t dim, bool exclusive, boo
 // Defined with max/min (engine/ops/cpu/minmax.cpp): out = zeros with src put at index along dim.
 void put_along(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim, int64_t k,
+               bool descending);
+void cumsum(const Tensor& out, const Tensor& x, int64_t dim, bool exclusive, bool reverse);
+void put_along(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -33,7 +41,7 @@ std::pair<Tensor, Tensor> select_sorted(const Tensor& x_in, int64_t k, int64_t d
   shape[static_cast<size_t>(d)] = k;
   Tensor values = empty(shape, x.dtype(), x.device());
   Tensor indices = empty(shape, DType::i64, x.device());
-  OAR_DISPATCH(x.device(), sort_rows, values, indices, x, d, k, descending);
+  OAR_DISPATCH_GPU(x.device(), sort_rows, values, indices, x, d, k, descending);
   if (x_in.dim() == 0) {
     values = values.view({});
     indices = indices.view({});
@@ -44,7 +52,7 @@ std::pair<Tensor, Tensor> select_sorted(const Tensor& x_in, int64_t k, int64_t d
                       shape0 = x_in.shape()](const autograd::Grads& g) {
                        const Tensor gv = g[0].reshape(idx.shape()).contiguous();
                        Tensor gx = empty(shape1, gv.dtype(), gv.device());
-                       OAR_DISPATCH(gv.device(), put_along, gx, d, idx, gv);
+                       OAR_DISPATCH_GPU(gv.device(), put_along, gx, d, idx, gv);
                        return autograd::TensorList{gx.view(shape0)};
                      });
   }
@@ -74,7 +82,7 @@ Tensor cumsum(const Tensor& x_in, int64_t dim, bool exclusive, bool reverse) {
   const int64_t d = wrap_dim(dim, x.dim(), "cumsum");
   const DType dt = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = empty(x.shape(), dt, x.device());
-  OAR_DISPATCH(x.device(), cumsum, out, x, d, exclusive, reverse);
+  OAR_DISPATCH_GPU(x.device(), cumsum, out, x, d, exclusive, reverse);
   out = out.view(x_in.shape());
   if (autograd::needs_grad({x_in})) {
     autograd::record("cumsum", {&out}, {x_in}, [d, exclusive, reverse](const autograd::Grads& g) {

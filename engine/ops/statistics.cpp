@@ -22,6 +22,14 @@ void pnorm(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims,
 // out = log(sum exp(x)) over dims, shifted by the row max so nothing overflows.
 void logsumexp(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims);
 }  // namespace cpu
+#ifdef OAR_WITH_CUDA
+namespace cuda {
+void moments(const Tensor& var, const Tensor& mean, const Tensor& x,
+             const std::vector<int64_t>& dims, int64_t correction);
+void pnorm(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims, double p);
+void logsumexp(const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims);
+}  // namespace cuda
+#endif
 
 namespace {
 
@@ -47,7 +55,7 @@ Tensor var(const Tensor& x, const Shape& dims_in, int64_t correction, bool keepd
   const Shape keep = reduced_shape(x.shape(), dims, true);
   Tensor out = empty(keep, x.dtype(), x.device());
   Tensor mu = empty(keep, x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), moments, out, mu, x, dims, correction);
+  OAR_DISPATCH_GPU(x.device(), moments, out, mu, x, dims, correction);
   out = out.view(reduced_shape(x.shape(), dims, keepdim));
   if (autograd::needs_grad({x})) {
     const double scale = 2.0 / static_cast<double>(count - correction);
@@ -69,7 +77,7 @@ Tensor norm(const Tensor& x, double p, const Shape& dims_in, bool keepdim) {
   if (std::isinf(p)) return p > 0 ? amax(abs(x), dims_in, keepdim) : amin(abs(x), dims_in, keepdim);
   const Shape keep = reduced_shape(x.shape(), dims, true);
   Tensor out = empty(keep, x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), pnorm, out, x, dims, p);
+  OAR_DISPATCH_GPU(x.device(), pnorm, out, x, dims, p);
   const Tensor out_keep = out;
   out = out.view(reduced_shape(x.shape(), dims, keepdim));
   if (autograd::needs_grad({x})) {
@@ -89,7 +97,7 @@ Tensor norm(const Tensor& x, double p, const Shape& dims_in, bool keepdim) {
 Tensor logsumexp(const Tensor& x, const Shape& dims_in, bool keepdim) {
   const auto dims = float_reduction(x, dims_in, "logsumexp");
   Tensor out = empty(reduced_shape(x.shape(), dims, true), x.dtype(), x.device());
-  OAR_DISPATCH(x.device(), logsumexp, out, x, dims);
+  OAR_DISPATCH_GPU(x.device(), logsumexp, out, x, dims);
   const Tensor out_keep = out;
   out = out.view(reduced_shape(x.shape(), dims, keepdim));
   if (autograd::needs_grad({x})) {

@@ -21,12 +21,25 @@
 #include "engine/ops/matmul.h"
 #include "engine/ops/minmax.h"
 #include "engine/ops/norm.h"
+#include "engine/ops/one_hot.h"
 #include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/rnn.h"
 #include "engine/ops/softmax.h"
+#include "engine/ops/sort.h"
+#include "engine/ops/statistics.h"
 #include "engine/ops/unary.h"
 #include "engine/ops/where.h"
 #include "engine/tensor/tensor.h"
+
+#ifdef OAR_WITH_CUDA
+#include "engine/core/cuda/runtime.h"
+namespace oar::cuda {
+// engine/ops/cuda/cudnn_conv.h: whether convolutions try cuDNN before im2col + cuBLAS.
+bool cudnn_conv_enabled();
+void set_cudnn_conv_enabled(bool on);
+}  // namespace oar::cuda
+#endif
 
 using namespace oar;
 
@@ -565,7 +578,7 @@ TEST(BackendOps, Conv) {
       {"conv3d", {1, 2, 5, 6, 5}, {3, 2, 3, 3, 3}, {{1}, {1}, {1}, 1}, true}};
   std::vector<Case> cases;
   for (const C& c : cs)
-    for (DType dt : {DType::f32, DType::bf16})
+    for (DType dt : {DType::f32, DType::bf16, DType::f16})
       for (Layout l : {Layout::contiguous, Layout::strided}) {
         if (l != Layout::contiguous && dt != DType::f32) continue;
         std::vector<Shape> shapes{c.x, c.w};
@@ -575,9 +588,69 @@ TEST(BackendOps, Conv) {
                          [p](const std::vector<Tensor>& x) {
                            return conv(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), p);
                          },
-                         shapes, dt, l, -1, 1, true, dt == DType::bf16 ? 2e-3 : 0});
+                         shapes, dt, l, -1, 1, true, dt == DType::f32 ? 0 : 2e-3});
       }
+#ifdef OAR_WITH_CUDA
+  // The same cases through cuDNN (where the build has it) and through im2col + cuBLAS, the path
+  // that takes what cuDNN does not (asymmetric padding).
+  const bool had_cudnn = cuda::cudnn_conv_enabled();
+  std::printf("  cuDNN %s\n", had_cudnn ? "on" : "not in this build");
   EXPECT_EQ(run_all(cases), 0);
+  cuda::set_cudnn_conv_enabled(false);
+  std::printf("  im2col + cuBLAS (cuDNN off)\n");
+  EXPECT_EQ(run_all(cases), 0);
+  cuda::set_cudnn_conv_enabled(had_cudnn);
+#else
+  EXPECT_EQ(run_all(cases), 0);
+#endif
+}
+
+TEST(BackendOps, ConvMore) {
+  REQUIRE_CUDA();
+  struct C {
+    std::string name;
+    Shape x, w;
+    ConvParams p;
+    bool bias;
+  };
+  const std::vector<C> cs = {
+      {"conv2d depthwise stride2", {2, 6, 9, 8}, {6, 1, 3, 3}, {{2}, {1}, {1}, 6}, true},
+      {"conv2d depthwise x2 5x5", {1, 4, 11, 10}, {8, 1, 5, 5}, {{1}, {2}, {1}, 4}, false},
+      {"conv2d groups4 dil2 s2", {2, 8, 13, 12}, {8, 2, 3, 3}, {{2}, {2}, {2}, 4}, true},
+      {"conv2d 7x7 s2 p3", {2, 3, 20, 18}, {8, 3, 7, 7}, {{2}, {3}, {1}, 1}, true},
+      {"conv2d 64ch", {2, 64, 8, 8}, {32, 64, 3, 3}, {{1}, {1}, {1}, 1}, true},
+      {"conv1d dilation3 groups2", {2, 4, 30}, {6, 2, 5}, {{1}, {6}, {3}, 2}, true},
+      {"conv1d depthwise", {3, 5, 21}, {5, 1, 3}, {{2}, {1}, {1}, 5}, false},
+      {"conv3d stride2 groups2", {2, 4, 7, 6, 7}, {4, 2, 3, 3, 3}, {{2}, {1}, {1}, 2}, true},
+      {"conv3d 1x3x3", {1, 3, 4, 8, 8}, {5, 3, 1, 3, 3}, {{1}, {0, 1, 1}, {1}, 1}, true}};
+  std::vector<Case> cases;
+  for (const C& c : cs)
+    for (DType dt : {DType::f32, DType::bf16}) {
+      std::vector<Shape> shapes{c.x, c.w};
+      if (c.bias) shapes.push_back({c.w[0]});
+      const ConvParams p = c.p;
+      cases.push_back({c.name,
+                       [p](const std::vector<Tensor>& x) {
+                         return conv(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), p);
+                       },
+                       shapes, dt, Layout::contiguous, -1, 1, true, dt == DType::f32 ? 0 : 2e-3});
+    }
+  EXPECT_EQ(run_all(cases), 0);
+#ifdef OAR_WITH_CUDA
+  // TF32 tensor cores (cuDNN's default math, cuBLAS's fast TF32): about 1e-3 relative error.
+  std::vector<Case> tf32;
+  for (const Case& c : cases)
+    if (c.dtype == DType::f32) {
+      Case t = c;
+      t.op += " tf32";
+      t.tol = 1e-5;
+      tf32.push_back(t);
+    }
+  const bool had_tf32 = cuda::allow_tf32();
+  cuda::set_allow_tf32(true);
+  EXPECT_EQ(run_all(tf32), 0);
+  cuda::set_allow_tf32(had_tf32);
+#endif
 }
 
 TEST(BackendOps, Pooling) {
@@ -883,5 +956,329 @@ TEST(BackendOps, MaxMinAndConcat) {
                          dt,
                          l});
     }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, PadAndOneHot) {
+  REQUIRE_CUDA();
+  struct P {
+    Shape shape;
+    std::vector<int64_t> pads;
+    std::string mode;
+  };
+  const std::vector<P> ps = {{{4, 5}, {1, 2, 0, 3}, "constant"},
+                             {{2, 3, 6}, {0, 0, 2, 1, 1, 2}, "constant"},
+                             {{3, 7}, {-1, 2, 2, -3}, "constant"},
+                             {{2, 4, 5}, {0, 0, 3, 2, 4, 1}, "reflect"},
+                             {{3, 6}, {2, 0, 1, 5}, "reflect"},
+                             {{2, 3, 4}, {1, 1, 3, 0, 2, 5}, "edge"},
+                             {{9}, {4, 7}, "edge"},
+                             {{5, 6}, {-2, 1, 3, -1}, "edge"}};
+  std::vector<Case> cases;
+  for (const P& p : ps)
+    for (DType dt : {DType::f32, DType::bf16, DType::i64})
+      for (Layout l : {Layout::contiguous, Layout::transposed}) {
+        if (l != Layout::contiguous && (dt != DType::f32 || p.shape.size() < 2)) continue;
+        cases.push_back(
+            {"pad " + p.mode + " " + shape_str(p.pads),
+             [p](const std::vector<Tensor>& x) { return pad(x[0], p.pads, p.mode, 1.5); },
+             {p.shape},
+             dt,
+             l});
+      }
+  for (DType out : {DType::f32, DType::bf16, DType::i64, DType::boolean})
+    for (const Shape& s : {Shape{7}, Shape{3, 5}, Shape{2, 3, 4}})
+      cases.push_back({std::string("one_hot 6 -> ") + dtype_name(out),
+                       [out](const std::vector<Tensor>& x) { return one_hot(x[0], 6, out); },
+                       {s},
+                       DType::i64,
+                       Layout::contiguous,
+                       0,
+                       5,
+                       false});
+  cases.push_back({"one_hot transposed i64",
+                   [](const std::vector<Tensor>& x) { return one_hot(x[0], 4); },
+                   {{5, 3}},
+                   DType::i64,
+                   Layout::transposed,
+                   0,
+                   3,
+                   false});
+  EXPECT_EQ(run_all(cases), 0);
+  // A bad index is reported as on the CPU (index and position), not written out of bounds.
+  const Tensor bad = tensor<int64_t>({0, 2, 7, 1}, {4});
+  for (Device d : {Device::cpu(), kGpu}) {
+    try {
+      one_hot(bad.to(d), 5);
+      ADD_FAILURE() << "one_hot accepted index 7 of 5 classes on " << d.str();
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("index 7 at position 2"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(BackendOps, SmoothL1AndGroupNorm) {
+  REQUIRE_CUDA();
+  std::vector<Case> cases;
+  for (double beta : {1.0, 0.3, 0.0})
+    for (const std::string red : {"none", "mean", "sum"})
+      for (DType dt : {DType::f32, DType::bf16})
+        for (Layout l : {Layout::contiguous, Layout::transposed}) {
+          if (l != Layout::contiguous && dt != DType::f32) continue;
+          cases.push_back({"smooth_l1 beta=" + std::to_string(beta).substr(0, 3) + " " + red,
+                           [beta, red](const std::vector<Tensor>& x) {
+                             return smooth_l1_loss(x[0], x[1], beta, red);
+                           },
+                           {{6, 9}, {6, 9}},
+                           dt,
+                           l});
+        }
+  struct G {
+    Shape shape;
+    int64_t groups;
+    bool affine;
+  };
+  const std::vector<G> gs = {{{2, 6, 5, 4}, 3, true},   {{2, 6, 5, 4}, 1, false},
+                             {{3, 4, 7}, 4, true},      {{4, 8}, 2, true},
+                             {{2, 32, 9, 9}, 8, true},  {{1, 6, 300}, 2, false},
+                             {{2, 4, 2, 3, 3}, 2, true}};
+  for (const G& g : gs)
+    for (Layout l : {Layout::contiguous, Layout::strided}) {
+      const int64_t c = g.shape[1], groups = g.groups;
+      std::vector<Shape> shapes{g.shape};
+      if (g.affine) shapes.insert(shapes.end(), {{c}, {c}});
+      cases.push_back({"group_norm groups=" + std::to_string(groups),
+                       [groups](const std::vector<Tensor>& x) {
+                         return x.size() > 1 ? group_norm(x[0], groups, x[1], x[2])
+                                             : group_norm(x[0], groups, Tensor(), Tensor());
+                       },
+                       shapes, DType::f32, l, -2, 2, true, 1e-6});
+    }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, SortTopkCumsum) {
+  REQUIRE_CUDA();
+  std::vector<Case> cases;
+  // i64 inputs in [-3, 3] tie often: ties must keep the lower index first on both devices.
+  for (const Shape& s : {Shape{5, 9}, Shape{3, 3000}, Shape{2000, 5}, Shape{4, 3, 6}, Shape{1}})
+    for (DType dt : {DType::f32, DType::bf16, DType::i64})
+      for (bool desc : {false, true})
+        for (int64_t d : {int64_t{-1}, int64_t{0}}) {
+          const std::string tag = std::string(desc ? " desc" : "") + " dim=" + std::to_string(d);
+          cases.push_back(
+              {"sort values" + tag,
+               [d, desc](const std::vector<Tensor>& x) { return sort(x[0], d, desc).first; },
+               {s},
+               dt,
+               Layout::contiguous,
+               -3,
+               3});
+          cases.push_back(
+              {"argsort" + tag,
+               [d, desc](const std::vector<Tensor>& x) { return argsort(x[0], d, desc); },
+               {s},
+               dt,
+               Layout::contiguous,
+               -3,
+               3,
+               false});
+        }
+  for (DType dt : {DType::f32, DType::bf16, DType::i64})
+    for (bool largest : {true, false})
+      for (int64_t k : {1, 3, 7}) {
+        const std::string tag =
+            std::string(largest ? " largest" : " smallest") + " k=" + std::to_string(k);
+        cases.push_back(
+            {"topk values" + tag,
+             [k, largest](const std::vector<Tensor>& x) { return topk(x[0], k, 1, largest).first; },
+             {{4, 7, 3}},
+             dt,
+             dt == DType::f32 ? Layout::transposed : Layout::contiguous,
+             -3,
+             3});
+        cases.push_back({"topk indices" + tag,
+                         [k, largest](const std::vector<Tensor>& x) {
+                           return topk(x[0], k, -1, largest).second;
+                         },
+                         {{6, 300}},
+                         dt,
+                         Layout::contiguous,
+                         -3,
+                         3,
+                         false});
+      }
+  // NaN counts as the largest value; -0 ties with +0.
+  for (bool desc : {false, true})
+    cases.push_back({std::string("sort with nan and -0") + (desc ? " desc" : ""),
+                     [desc](const std::vector<Tensor>& x) {
+                       const Tensor y = masked_fill(x[0], gt(x[0], 1.2), NAN);
+                       const Tensor z = masked_fill(y, lt(abs(x[0]), 0.3), -0.0);
+                       return argsort(z, -1, desc);
+                     },
+                     {{6, 40}},
+                     DType::f32,
+                     Layout::contiguous,
+                     -2,
+                     2,
+                     false});
+  for (const Shape& s : {Shape{5, 9}, Shape{4, 3, 6}, Shape{17}, Shape{3, 4000}})
+    for (DType dt : {DType::f32, DType::bf16, DType::i64})
+      for (int64_t d : {int64_t{0}, int64_t{-1}})
+        for (int mode = 0; mode < 3; ++mode) {
+          const bool excl = mode == 1, rev = mode == 2;
+          cases.push_back(
+              {std::string("cumsum dim=") + std::to_string(d) + (excl ? " exclusive" : "") +
+                   (rev ? " reverse" : ""),
+               [d, excl, rev](const std::vector<Tensor>& x) { return cumsum(x[0], d, excl, rev); },
+               {s},
+               dt,
+               dt == DType::f32 && s.size() >= 2 ? Layout::transposed : Layout::contiguous});
+        }
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+TEST(BackendOps, Statistics) {
+  REQUIRE_CUDA();
+  struct R {
+    Shape shape, dims;
+  };
+  const std::vector<R> rs = {{{4, 5, 6}, {}},       {{4, 5, 6}, {1}}, {{4, 5, 6}, {0, 2}},
+                             {{3, 5000}, {1}},      {{5000, 3}, {0}}, {{7}, {0}},
+                             {{2, 3, 4, 5}, {1, 3}}};
+  std::vector<Case> cases;
+  for (const R& r : rs)
+    for (DType dt : {DType::f32, DType::bf16})
+      for (Layout l : {Layout::contiguous, Layout::transposed}) {
+        if (l != Layout::contiguous && (dt != DType::f32 || r.shape.size() < 2)) continue;
+        const std::string dims = " dims=" + shape_str(r.dims);
+        for (int64_t corr : {0, 1})
+          cases.push_back({"var correction=" + std::to_string(corr) + dims,
+                           [r, corr](const std::vector<Tensor>& x) {
+                             return var(x[0], r.dims, corr, corr == 1);
+                           },
+                           {r.shape},
+                           dt,
+                           l});
+        cases.push_back({"std" + dims,
+                         [r](const std::vector<Tensor>& x) { return oar::std(x[0], r.dims); },
+                         {r.shape},
+                         dt,
+                         l});
+        for (double p : {0.0, 1.0, 2.0, 3.0, 0.5})
+          cases.push_back({"norm p=" + std::to_string(p).substr(0, 3) + dims,
+                           [r, p](const std::vector<Tensor>& x) { return norm(x[0], p, r.dims); },
+                           {r.shape},
+                           dt,
+                           l,
+                           -2,
+                           2,
+                           p != 0.0});
+        cases.push_back(
+            {"logsumexp" + dims,
+             [r](const std::vector<Tensor>& x) { return logsumexp(x[0], r.dims, true); },
+             {r.shape},
+             dt,
+             l,
+             -4,
+             4});
+      }
+  // Rows of -inf give -inf (no NaN), an inf dominates.
+  cases.push_back({"logsumexp -inf rows",
+                   [](const std::vector<Tensor>& x) {
+                     const Tensor y = masked_fill(x[0], lt(x[0], 10.0), -INFINITY);
+                     return logsumexp(masked_fill(y, gt(x[0], 0.0), INFINITY), {1});
+                   },
+                   {{3, 4}},
+                   DType::f32,
+                   Layout::contiguous,
+                   -2,
+                   2,
+                   false});
+  EXPECT_EQ(run_all(cases), 0);
+}
+
+namespace {
+
+// Inputs: x, then (w_ih, w_hh, b_ih, b_hh) per layer and direction, then h0 (and c0).
+struct RnnSpec {
+  bool lstm;
+  int64_t layers;
+  bool bidirectional, batch_first, biases, states;
+  std::vector<int64_t> lengths;  // empty: all T
+  double dropout;
+};
+
+Case rnn_case(const RnnSpec& r, int64_t T, int64_t N, int64_t I, int64_t H, DType dt) {
+  const int64_t G = r.lstm ? 4 : 3, D = r.bidirectional ? 2 : 1;
+  std::vector<Shape> shapes{r.batch_first ? Shape{N, T, I} : Shape{T, N, I}};
+  for (int64_t l = 0; l < r.layers; ++l)
+    for (int64_t d = 0; d < D; ++d) {
+      shapes.push_back({G * H, l == 0 ? I : D * H});
+      shapes.push_back({G * H, H});
+      if (r.biases) shapes.insert(shapes.end(), {{G * H}, {G * H}});
+    }
+  if (r.states) {
+    shapes.push_back({r.layers * D, N, H});
+    if (r.lstm) shapes.push_back({r.layers * D, N, H});
+  }
+  const Tensor lens = r.lengths.empty()
+                          ? Tensor()
+                          : tensor<int64_t>(r.lengths, {static_cast<int64_t>(r.lengths.size())});
+  Fn f = [r, D, lens](const std::vector<Tensor>& x) {
+    const Device dev = x[0].device();
+    std::vector<RnnWeights> ws;
+    size_t k = 1;
+    for (int64_t i = 0; i < r.layers * D; ++i) {
+      RnnWeights w;
+      w.w_ih = x[k++];
+      w.w_hh = x[k++];
+      if (r.biases) {
+        w.b_ih = x[k++];
+        w.b_hh = x[k++];
+      }
+      ws.push_back(w);
+    }
+    const Tensor h0 = r.states ? x[k++] : Tensor();
+    const Tensor c0 = r.states && r.lstm ? x[k++] : Tensor();
+    const Tensor len = lens.defined() ? lens.to(dev) : Tensor();
+    Generator g(77);
+    const bool train = r.dropout > 0;
+    const RnnOutput o = r.lstm ? lstm(x[0], ws, r.layers, r.bidirectional, r.batch_first, len, h0,
+                                      c0, r.dropout, train, &g)
+                               : gru(x[0], ws, r.layers, r.bidirectional, r.batch_first, len, h0,
+                                     r.dropout, train, &g);
+    std::vector<Tensor> parts{o.output.reshape({-1}), o.h_n.reshape({-1})};
+    if (o.c_n.defined()) parts.push_back(o.c_n.reshape({-1}));
+    return concat(parts, 0);
+  };
+  std::ostringstream name;
+  name << (r.lstm ? "lstm" : "gru") << " L=" << r.layers << (r.bidirectional ? " bi" : "")
+       << (r.batch_first ? " batch_first" : "") << (r.biases ? "" : " no-bias")
+       << (r.states ? " h0" : "") << (r.lengths.empty() ? "" : " lengths")
+       << (r.dropout > 0 ? " dropout" : "") << " T=" << T << " N=" << N << " H=" << H;
+  // The CPU's gates use polynomial exp/tanh (~1e-7 absolute error), the GPU libm's.
+  return {
+      name.str(), f, shapes, dt, Layout::contiguous, -1, 1, true, dt == DType::f32 ? 1e-6 : 2e-3};
+}
+
+}  // namespace
+
+TEST(BackendOps, Rnn) {
+  REQUIRE_CUDA();
+  std::vector<Case> cases;
+  for (bool is_lstm : {true, false}) {
+    const std::vector<RnnSpec> specs = {{is_lstm, 1, false, false, true, false, {}, 0.0},
+                                        {is_lstm, 1, true, false, true, true, {}, 0.0},
+                                        {is_lstm, 2, true, true, true, true, {5, 2, 0, 4}, 0.0},
+                                        {is_lstm, 2, false, false, false, false, {3, 5, 1, 5}, 0.0},
+                                        {is_lstm, 3, true, false, true, false, {}, 0.3},
+                                        {is_lstm, 1, true, false, true, true, {5, 5, 3, 1}, 0.0}};
+    for (const RnnSpec& r : specs) cases.push_back(rnn_case(r, 5, 4, 6, 7, DType::f32));
+    cases.push_back(rnn_case(specs[1], 5, 4, 6, 7, DType::bf16));
+    // Larger hidden size and batch: several blocks per step kernel and real GEMM tiles.
+    cases.push_back(
+        rnn_case({is_lstm, 1, true, false, true, true, {}, 0.0}, 9, 33, 40, 300, DType::f32));
+  }
   EXPECT_EQ(run_all(cases), 0);
 }

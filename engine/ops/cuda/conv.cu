@@ -1,10 +1,13 @@
-// CUDA convolution (the cpu::conv_* contract) as im2col + cuBLAS: per image, the patches of all
-// channels become a matrix [C * K, L] (K kernel taps, L output positions) and each group is one
-// product with its weights, batched over groups. Backward data multiplies by the weights'
-// transpose and folds the patches back with a gather (no atomics: deterministic); backward
-// weights accumulates one product per image in f32. Spatial dims are padded to three.
+// CUDA convolution (the cpu::conv_* contract): cuDNN first (cudnn_conv.cpp), and where cuDNN
+// does not take a configuration (asymmetric padding, a build without cuDNN, OAR_CUDNN=0)
+// im2col + cuBLAS: per image, the patches of all channels become a matrix [C * K, L] (K kernel
+// taps, L output positions) and each group is one product with its weights, batched over groups.
+// Backward data multiplies by the weights' transpose and folds the patches back with a gather (no
+// atomics: deterministic); backward weights accumulates one product per image in f32. Spatial dims
+// are padded to three.
 #include "engine/ops/conv_backward.h"
 #include "engine/ops/cuda/blas.h"
+#include "engine/ops/cuda/cudnn_conv.h"
 #include "engine/ops/cuda/loops.cuh"
 #include "engine/ops/reduce.h"
 
@@ -100,9 +103,13 @@ void im2col_any(DType dt, Device dev, const Geo3& g, const char* x, char* col) {
 
 }  // namespace
 
+void im2col_backward_weights(const Tensor& gw, const Tensor& x, const Tensor& gy,
+                             const ConvGeometry& geo);
+
 void conv_forward(const Tensor& out, const Tensor& x_in, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& geo, bool /*cache_weight*/) {
   const Tensor x = x_in.contiguous();
+  if (cudnn_conv_forward(out, x, w, bias, geo)) return;
   const Geo3 g = geo3(x.shape(), w.shape(), out.shape(), geo);
   const Device dev = x.device();
   const DType dt = x.dtype();
@@ -136,6 +143,7 @@ void conv_forward(const Tensor& out, const Tensor& x_in, const Tensor& w, const 
 
 void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
                         const ConvGeometry& geo, bool /*cache_weight*/) {
+  if (cudnn_conv_backward_data(gx, gy, w, geo)) return;
   const Geo3 g = geo3(gx.shape(), w.shape(), gy.shape(), geo);
   const Device dev = gy.device();
   const DType dt = gy.dtype();
@@ -162,6 +170,17 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x_in, const Tensor& gy,
                            const ConvGeometry& geo) {
   const Tensor x = x_in.contiguous();
+  if (!cudnn_conv_backward_filter(gw, x, gy, geo)) im2col_backward_weights(gw, x, gy, geo);
+  if (gb.defined()) {
+    Shape dims{0};
+    for (int64_t d = 2; d < gy.dim(); ++d) dims.push_back(d);
+    Tensor b = gb;
+    b.copy_(::oar::sum(gy.to(DType::f32), dims));
+  }
+}
+
+void im2col_backward_weights(const Tensor& gw, const Tensor& x, const Tensor& gy,
+                             const ConvGeometry& geo) {
   const Geo3 g = geo3(x.shape(), gw.shape(), gy.shape(), geo);
   const Device dev = x.device();
   const DType dt = x.dtype();
@@ -184,12 +203,6 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x_i
   if (acc.raw_data() != gw.raw_data()) {
     Tensor w = gw;
     w.copy_(acc);
-  }
-  if (gb.defined()) {
-    Shape dims{0};
-    for (int64_t d = 2; d < gy.dim(); ++d) dims.push_back(d);
-    Tensor b = gb;
-    b.copy_(::oar::sum(gy.to(DType::f32), dims));
   }
 }
 

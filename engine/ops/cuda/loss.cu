@@ -260,3 +260,56 @@ void nll_loss_backward(const Tensor& gx, const Tensor& g, const Tensor& target,
 
 }  // namespace cuda
 }  // namespace oar
+
+// ---- smooth L1 (the cpu::smooth_l1 contract: f32 math on compute types)
+
+namespace oar::cuda {
+
+namespace {
+
+struct SmoothL1 {
+  float b;
+  __device__ __forceinline__ float operator()(float x, float y) const {
+    const float d = fabsf(x - y);
+    return d < b ? 0.5f * d * d / b : d - 0.5f * b;
+  }
+};
+
+template <typename T>
+struct SmoothL1Backward {
+  float b;
+  __device__ __forceinline__ void operator()(Ptrs<4> p) const {
+    const float gv = load<T>(p.p[1]), d = load<T>(p.p[2]) - load<T>(p.p[3]);
+    float r;
+    if (fabsf(d) < b)
+      r = gv * d / b;
+    else
+      r = d > 0.f ? gv : (d < 0.f ? -gv : 0.f);
+    store<T>(p.p[0], r);
+  }
+};
+
+}  // namespace
+
+void smooth_l1(const Tensor& out, const Tensor& input, const Tensor& target, double beta) {
+  const float b = static_cast<float>(beta);
+  OAR_CUDA_FLOAT_SWITCH(input.dtype(), "smooth_l1_loss",
+                        map2<T, T, T>(out, input, target, SmoothL1{b}));
+}
+
+void smooth_l1_backward(const Tensor& out, const Tensor& g, const Tensor& input,
+                        const Tensor& target, double beta) {
+  const float b = static_cast<float>(beta);
+  const Tensor gt = g.to(input.dtype());
+  const Shape& s = out.shape();
+  OAR_CUDA_FLOAT_SWITCH(input.dtype(), "smooth_l1_loss", {
+    launch<4>(out.device(), s,
+              {static_cast<char*>(out.raw_data()), static_cast<char*>(gt.raw_data()),
+               static_cast<char*>(input.raw_data()), static_cast<char*>(target.raw_data())},
+              {byte_strides(out), broadcast_byte_strides(gt, s), broadcast_byte_strides(input, s),
+               broadcast_byte_strides(target, s)},
+              SmoothL1Backward<T>{b});
+  });
+}
+
+}  // namespace oar::cuda

@@ -224,3 +224,157 @@ void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
 }
 
 }  // namespace oar::cuda
+
+// ---- group normalisation (the cpu::group_norm_* contract, f32, contiguous x [N, C, *]): a
+// block per (n, group) for the statistics and gx, a block per (n, c) for the per-channel sums of
+// gy and gy * x, and a thread per channel for the parameter gradients; all sums in double.
+
+namespace oar::cuda {
+
+namespace {
+
+__global__ void gn_forward_kernel(int64_t rows, int64_t groups, int64_t cpg, int64_t hw,
+                                  const float* x, float* y, float* mean, float* rstd,
+                                  const float* w, const float* b, double eps) {
+  __shared__ double shared[kThreads];
+  const int64_t m = cpg * hw;
+  for (int64_t ng = blockIdx.x; ng < rows; ng += gridDim.x) {
+    const int64_t g = ng % groups;
+    const float* xg = x + ng * m;  // a group's channels are contiguous
+    float* yg = y + ng * m;
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) s += xg[i];
+    const double mu = m > 0 ? block_sum(s, shared) / static_cast<double>(m) : 0.0;
+    double ss = 0;
+    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) ss += (xg[i] - mu) * (xg[i] - mu);
+    const double var = m > 0 ? block_sum(ss, shared) / static_cast<double>(m) : 0.0;
+    const double r = 1.0 / sqrt(var + eps);
+    if (threadIdx.x == 0) {
+      mean[ng] = static_cast<float>(mu);
+      rstd[ng] = static_cast<float>(r);
+    }
+    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
+      const int64_t ch = g * cpg + i / hw;
+      const float a = static_cast<float>(r) * (w ? w[ch] : 1.0f);
+      const float sh = (b ? b[ch] : 0.0f) - static_cast<float>(mu) * a;
+      yg[i] = xg[i] * a + sh;
+    }
+  }
+}
+
+// sdy[nc], sdyx[nc] = sums of gy and gy * x over the spatial positions of (n, c).
+__global__ void gn_channel_sums_kernel(int64_t rows, int64_t hw, const float* x, const float* gy,
+                                       double* sdy, double* sdyx) {
+  __shared__ double shared[kThreads];
+  for (int64_t nc = blockIdx.x; nc < rows; nc += gridDim.x) {
+    double a = 0, bb = 0;
+    for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) {
+      const float g = gy[nc * hw + i];
+      a += g;
+      bb += static_cast<double>(g) * x[nc * hw + i];
+    }
+    a = block_sum(a, shared);
+    bb = block_sum(bb, shared);
+    if (threadIdx.x == 0) {
+      sdy[nc] = a;
+      sdyx[nc] = bb;
+    }
+  }
+}
+
+__global__ void gn_backward_kernel(int64_t rows, int64_t c, int64_t groups, int64_t cpg, int64_t hw,
+                                   const float* x, const float* gy, const float* mean,
+                                   const float* rstd, const float* w, const double* sdy,
+                                   const double* sdyx, float* gx) {
+  const int64_t m = cpg * hw;
+  for (int64_t ng = blockIdx.x; ng < rows; ng += gridDim.x) {
+    const int64_t nn = ng / groups, g = ng % groups;
+    const double mu = mean[ng], r = rstd[ng];
+    double sw = 0, swx = 0;  // every thread sums the group's channels in the same order
+    for (int64_t cc = 0; cc < cpg; ++cc) {
+      const int64_t ch = g * cpg + cc;
+      const double wc = w ? w[ch] : 1.0;
+      sw += wc * sdy[nn * c + ch];
+      swx += wc * sdyx[nn * c + ch];
+    }
+    const double a = sw / static_cast<double>(m);
+    const double bcoef = r * (swx - mu * sw) / static_cast<double>(m);
+    const int64_t base = ng * m;  // == (nn * c + g * cpg) * hw
+    for (int64_t i = threadIdx.x; i < m; i += blockDim.x) {
+      const int64_t ch = g * cpg + i / hw;
+      const float wc = w ? w[ch] : 1.0f;
+      const double xhat = (x[base + i] - mu) * r;
+      gx[base + i] = static_cast<float>(r * (gy[base + i] * wc - a - xhat * bcoef));
+    }
+  }
+}
+
+__global__ void gn_param_grad_kernel(int64_t n, int64_t c, int64_t groups, int64_t cpg,
+                                     const float* mean, const float* rstd, const double* sdy,
+                                     const double* sdyx, float* gw, float* gb) {
+  for (int64_t ch = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; ch < c;
+       ch += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t g = ch / cpg;
+    double aw = 0, ab = 0;
+    for (int64_t nn = 0; nn < n; ++nn) {
+      const int64_t ng = nn * groups + g;
+      aw += rstd[ng] * (sdyx[nn * c + ch] - mean[ng] * sdy[nn * c + ch]);
+      ab += sdy[nn * c + ch];
+    }
+    if (gw) gw[ch] = static_cast<float>(aw);
+    if (gb) gb[ch] = static_cast<float>(ab);
+  }
+}
+
+int blocks_for_rows(int64_t rows) {
+  return static_cast<int>(std::min<int64_t>(std::max<int64_t>(rows, 1), 1 << 20));
+}
+
+}  // namespace
+
+void group_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias, int64_t groups, double eps) {
+  const int64_t n = x.size(0), c = x.size(1), hw = c > 0 && n > 0 ? x.numel() / (n * c) : 0;
+  const int64_t rows = n * groups;
+  if (rows == 0) return;
+  const Device dev = x.device();
+  DeviceGuard guard(dev.index);
+  gn_forward_kernel<<<blocks_for_rows(rows), kThreads, 0, stream_of(dev)>>>(
+      rows, groups, c / groups, hw, cptr(x), mptr(y), mptr(mean), mptr(rstd), cptr(weight),
+      cptr(bias), eps);
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+void group_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy,
+                         const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                         const Tensor& weight, int64_t groups) {
+  const int64_t n = x.size(0), c = x.size(1), hw = c > 0 && n > 0 ? x.numel() / (n * c) : 0;
+  const int64_t cpg = c / groups;
+  const Device dev = x.device();
+  if (n * c == 0) {
+    for (const Tensor* t : {&gx, &gw, &gb})
+      if (t->defined()) {
+        Tensor z = *t;
+        z.zero_();
+      }
+    return;
+  }
+  // Per-(n, c) sums in double (two i64 buffers of 8-byte elements).
+  Tensor sums = empty({2 * n * c}, DType::i64, dev);
+  double* sdy = static_cast<double*>(sums.raw_data());
+  double* sdyx = sdy + n * c;
+  DeviceGuard guard(dev.index);
+  cudaStream_t s = stream_of(dev);
+  gn_channel_sums_kernel<<<blocks_for_rows(n * c), kThreads, 0, s>>>(n * c, hw, cptr(x), cptr(gy),
+                                                                     sdy, sdyx);
+  if (gx.defined())
+    gn_backward_kernel<<<blocks_for_rows(n * groups), kThreads, 0, s>>>(
+        n * groups, c, groups, cpg, hw, cptr(x), cptr(gy), cptr(mean), cptr(rstd), cptr(weight),
+        sdy, sdyx, mptr(gx));
+  if (gw.defined() || gb.defined())
+    gn_param_grad_kernel<<<grid_for(c), kThreads, 0, s>>>(n, c, groups, cpg, cptr(mean), cptr(rstd),
+                                                          sdy, sdyx, mptr(gw), mptr(gb));
+  OAR_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace oar::cuda
