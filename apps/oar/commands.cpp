@@ -1,7 +1,7 @@
 #include "apps/oar/commands.h"
-#include "apps/oar/video_tag_cmd.h"
 
 #include "apps/oar/text_cmd.h"
+#include "apps/oar/video_tag_cmd.h"
 
 namespace oar::app {
 
