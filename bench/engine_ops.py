@@ -3,6 +3,7 @@
 Run through bench/run_engine, which installs PyTorch into bench/.venv (never a dependency of oar).
 """
 import json
+import os
 import sys
 import time
 
@@ -10,14 +11,18 @@ import torch
 import torch.nn.functional as F
 
 
+# OAR_BENCH_CLOCK=cpu: process CPU time instead of the wall clock (as bench/engine_ops.cpp).
+CLOCK = time.process_time if os.environ.get("OAR_BENCH_CLOCK") == "cpu" else time.perf_counter
+
+
 def median_ms(fn, warmup, iters):
     for _ in range(warmup):
         fn()
     t = []
     for _ in range(iters):
-        a = time.perf_counter()
+        a = CLOCK()
         fn()
-        t.append((time.perf_counter() - a) * 1e3)
+        t.append((CLOCK() - a) * 1e3)
     t.sort()
     return t[len(t) // 2]
 

@@ -1,7 +1,10 @@
 #include "apps/oar/commands.h"
 
 #include "apps/oar/text_cmd.h"
+#ifdef OAR_HAVE_VIDEO
+#include "apps/oar/video_synth_cmd.h"
 #include "apps/oar/video_tag_cmd.h"
+#endif
 
 namespace oar::app {
 
@@ -120,9 +123,12 @@ void Commands::add_to(CLI::App& app) {
   cw->callback(
       [this] { action_ = [this] { return cmd_compare_weights(file_a_, file_b_, rtol_); }; });
 
-  add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
-  add_video_tag(app, action_);
   add_text_commands(app, action_);
+  add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
+#ifdef OAR_HAVE_VIDEO
+  add_video_synth(app.get_subcommand("video"), action_);
+  add_video_tag(app, action_);
+#endif
 
   auto* version =
       app.add_subcommand("version", "version, build options, libraries and CPU features");

@@ -22,9 +22,10 @@ namespace oar::app {
 int cmd_list(const std::string& what) {
   register_all();
   static const std::map<std::string, std::string> kinds{
-      {"models", "model"},   {"readers", "reader"},       {"transforms", "transform"},
-      {"metrics", "metric"}, {"optimizers", "optimizer"}, {"schedules", "lr"},
-      {"tasks", "task"}};
+      {"models", "model"},         {"readers", "reader"},
+      {"transforms", "transform"}, {"video_transforms", "video_transform"},
+      {"metrics", "metric"},       {"optimizers", "optimizer"},
+      {"schedules", "lr"},         {"tasks", "task"}};
   std::vector<std::pair<std::string, std::string>> chosen;
   if (what.empty()) {
     for (const auto& kv : kinds) chosen.push_back(kv);

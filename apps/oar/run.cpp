@@ -7,6 +7,9 @@
 #include "apps/oar/app.h"
 #include "apps/oar/commands.h"
 #include "engine/core/context.h"
+#ifdef OAR_WITH_CUDA
+#include "engine/core/cuda/runtime.h"
+#endif
 #include "engine/core/error.h"
 #include "engine/dist/process_group.h"
 #include "engine/dist/rendezvous.h"
@@ -34,18 +37,22 @@ std::vector<std::string> flag_overrides(const RunOptions& o) {
   return ov;
 }
 
-void setup_device(const RunOptions& o, const Config& c) {
-  const Device d = Device::parse(o.device);
+// The device a command runs on: --device cpu, cuda or cuda:N (with several ranks, plain `cuda`
+// means the rank's local GPU). Also sizes the CPU thread pool.
+Device setup_device(const RunOptions& o, const Config& c, int local_rank = -1) {
+  Device d = Device::parse(o.device);
   if (!d.is_cpu() && !cuda_available())
     OAR_FAIL("--device ", o.device,
              ": no CUDA device is available to this build of oar (use --device cpu)");
-  // The CUDA backend covers elementwise ops, reductions and copies so far; whole models need
-  // matmul/conv/norm kernels on the GPU first, so refuse rather than silently use the CPU.
-  if (!d.is_cpu())
-    OAR_FAIL("--device ", o.device,
-             ": whole models on CUDA are not supported by this build yet (use --device cpu)");
+  if (d.is_cuda() && o.device == "cuda" && local_rank >= 0) d.index = local_rank;
+#ifdef OAR_WITH_CUDA
+  if (d.is_cuda() && d.index >= cuda::device_count())
+    OAR_FAIL("--device ", o.device, ": ", d.str(), " is not available: ", cuda::device_count(),
+             " CUDA device(s) visible (cuda:0..cuda:", cuda::device_count() - 1, ")");
+#endif
   int64_t threads = o.threads > 0 ? o.threads : c.get<int64_t>("trainer.threads", 0);
   if (threads > 0) set_num_threads(static_cast<int>(threads));
+  return d;
 }
 
 std::string weights_for(const Source& s, const RunOptions& o, const Config& c) {
@@ -73,7 +80,6 @@ int cmd_train(const RunOptions& o) {
   Source s = load_source(o.config, flag_overrides(o));
   Config& c = s.config;
   validate_all(c);
-  setup_device(o, c);
   TrainerOptions t = trainer_options(c);
   if (t.output_dir.empty()) t.output_dir = default_output_dir(c);
   t.plain_progress = o.plain;
@@ -82,9 +88,12 @@ int cmd_train(const RunOptions& o) {
   // several ranks; everything else stays as in a single-process run.
   std::unique_ptr<dist::ProcessGroup> group;
   std::string resume = o.resume;
-  if (auto env = dist::rendezvous_from_env(); env && env->world_size > 1) {
-    Device d = Device::parse(o.device);
-    if (d.is_cuda() && o.device == "cuda") d.index = env->local_rank;  // one GPU per rank
+  auto env = dist::rendezvous_from_env();
+  const bool distributed = env && env->world_size > 1;
+  // One GPU per rank: plain `cuda` is the rank's local GPU.
+  const Device device = setup_device(o, c, distributed ? env->local_rank : -1);
+  if (distributed) {
+    const Device d = device;
     group = dist::init_process_group(
         *env, t.distributed.backend, d,
         std::chrono::milliseconds(static_cast<int64_t>(t.distributed.timeout_s * 1000)));
@@ -97,6 +106,8 @@ int cmd_train(const RunOptions& o) {
   const int rank = group ? group->rank() : 0, world = group ? group->size() : 1;
   Built b = build(c, t.seed);
   if (!s.checkpoint.empty()) load_weights(*b.model, s.checkpoint);
+  // The model moves before the optimizer sees its parameters, so its state is made there too.
+  b.model->to(device);
   if (group && t.distributed.sync_batch_norm) dist::enable_sync_batch_norm(*group);
   auto optimizer = optimizers().create_from(c, "optimizer", b.model.get());
   auto train = readers::make_loader(c, "train", t.seed, rank, world);
@@ -105,9 +116,10 @@ int cmd_train(const RunOptions& o) {
   const int64_t steps_per_epoch = (train->num_batches() + t.grad_accum - 1) / t.grad_accum;
   const int64_t total = t.max_steps > 0 ? t.max_steps : steps_per_epoch * t.epochs;
   auto schedule = schedules().create_from(c, "lr", optimizer->lr(), total);
-  std::fprintf(stderr, "oar train: %s -> %s (%ld parameters, %ld training samples, %ld steps)\n",
-               o.config.c_str(), t.output_dir.c_str(), static_cast<long>(b.model->num_parameters()),
-               static_cast<long>(train->num_samples()), static_cast<long>(total));
+  std::fprintf(
+      stderr, "oar train: %s -> %s (%ld parameters, %ld training samples, %ld steps, %s)\n",
+      o.config.c_str(), t.output_dir.c_str(), static_cast<long>(b.model->num_parameters()),
+      static_cast<long>(train->num_samples()), static_cast<long>(total), device.str().c_str());
   Trainer trainer(*b.task, *optimizer, schedule.get(), *train, valid.get(), t, c.dump());
   trainer.set_process_group(group.get());
   FitResult r = trainer.fit(resume);
@@ -125,7 +137,7 @@ int cmd_eval(const RunOptions& o) {
   Source s = load_source(o.config, flag_overrides(o));
   Config& c = s.config;
   validate_all(c);
-  setup_device(o, c);
+  const Device device = setup_device(o, c);
   const std::string split = !o.split.empty()               ? o.split
                             : readers::has_mode(c, "test") ? "test"
                                                            : "valid";
@@ -135,6 +147,7 @@ int cmd_eval(const RunOptions& o) {
   t.plain_progress = o.plain;
   Built b = build(c, t.seed);
   load_weights(*b.model, weights);
+  b.model->to(device);
   auto source = readers::make_loader(c, split, t.seed);
   // Evaluation needs no optimizer; the trainer's evaluate() only uses the task.
   auto optimizer = optimizers().create_from(c, "optimizer", b.model.get());
@@ -179,15 +192,16 @@ int cmd_predict(const RunOptions& o) {
     }
   }
   validate_all(c);
-  setup_device(o, c);
+  const Device device = setup_device(o, c);
   const std::string weights = weights_for(s, o, c);
   TrainerOptions t = trainer_options(c);
   Built b = build(c, t.seed);
   load_weights(*b.model, weights);
+  b.model->to(device);
   auto source = readers::make_loader(c, "infer", t.seed);
   const fs::path out = fs::path(out_dir_for(s, o, c)) / "predictions.jsonl";
   ensure_output_dir(out.parent_path().string());
-  const int64_t n = predict_to_file(*b.task, *source, out.string(), t.bf16, o.plain);
+  const int64_t n = predict_to_file(*b.task, *source, out.string(), t.bf16, o.plain, t.fp16);
   std::ifstream in(out);
   std::string line;
   for (int i = 0; i < o.show && std::getline(in, line); ++i) {

@@ -60,7 +60,7 @@ Tensor MultiHeadAttention::forward(const Tensor& query, const Tensor& key, const
   Tensor mask;
   if (attn_mask.defined()) {
     mask = attn_mask.dtype() == DType::boolean
-               ? masked_fill(zeros(attn_mask.shape(), q.dtype()), attn_mask, neg_inf)
+               ? masked_fill(zeros(attn_mask.shape(), q.dtype(), q.device()), attn_mask, neg_inf)
                : attn_mask;
   }
   if (key_padding_mask.defined()) {
@@ -68,7 +68,7 @@ Tensor MultiHeadAttention::forward(const Tensor& query, const Tensor& key, const
                   key_padding_mask.size(0) == n && key_padding_mask.size(1) == lk,
               "MultiHeadAttention: key_padding_mask must be bool [", n, ", ", lk, "], got ",
               dtype_name(key_padding_mask.dtype()), " ", shape_str(key_padding_mask.shape()));
-    Tensor pad = masked_fill(zeros({n, 1, 1, lk}, q.dtype()),
+    Tensor pad = masked_fill(zeros({n, 1, 1, lk}, q.dtype(), q.device()),
                              key_padding_mask.reshape({n, 1, 1, lk}), neg_inf);
     mask = mask.defined() ? add(mask, pad) : pad;
   }

@@ -263,8 +263,8 @@ void move_impl(TensorImpl* impl, Device device) {
 void Module::to(Device device) {
   NoGradGuard no_grad;
   std::vector<std::pair<std::string, Module*>> mods = named_modules();
-  const bool was_flat = std::any_of(mods.begin(), mods.end(),
-                                    [](const auto& m) { return m.second->is_flat(); });
+  const bool was_flat =
+      std::any_of(mods.begin(), mods.end(), [](const auto& m) { return m.second->is_flat(); });
   std::vector<const TensorImpl*> seen;
   auto move = [&](const Tensor& t) {
     if (!t.defined() || std::find(seen.begin(), seen.end(), t.impl()) != seen.end()) return;
@@ -272,7 +272,9 @@ void Module::to(Device device) {
     move_impl(t.impl(), device);
     if (t.impl()->grad) {
       if (was_flat) {
-        t.impl()->grad.reset();  // flatten_parameters below makes a new flat gradient
+        // The gradient is a view of the old flat buffer: take a copy on the new device, which
+        // flatten_parameters below copies into the new flat gradient.
+        t.impl()->grad = t.grad().to(device).contiguous().impl_ptr();
       } else {
         move_impl(t.impl()->grad.get(), device);
       }

@@ -51,14 +51,16 @@ struct LayerState {
 };
 
 // Buffers backward needs, per layer and direction (LSTM: gates, c, h_prev, c_prev;
-// GRU: gates, W_hn h + b_hn, h_prev).
+// GRU: gates, W_hn h + b_hn, h_prev). The kernels write every valid step; with variable
+// lengths the padded steps stay zero (backward's weight GEMMs read them, times zero).
 std::vector<Tensor> rnn_saved(RnnCell cell, int64_t T, int64_t N, int64_t H, Device dev,
-                              bool for_backward) {
+                              bool for_backward, bool padded) {
   const int64_t G = cell == RnnCell::lstm ? 4 : 3;
   std::vector<Tensor> s{empty({T, N, G * H}, DType::f32, dev)};
   if (!for_backward) return s;
   const int64_t extra = cell == RnnCell::lstm ? 3 : 2;
-  for (int64_t i = 0; i < extra; ++i) s.push_back(zeros({T, N, H}, DType::f32, dev));
+  for (int64_t i = 0; i < extra; ++i)
+    s.push_back(padded ? zeros({T, N, H}, DType::f32, dev) : empty({T, N, H}, DType::f32, dev));
   return s;
 }
 
@@ -198,7 +200,7 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
       y = empty({T, N, D * H}, DType::f32, dev);
       for (int64_t d = 0; d < D; ++d) {
         const int64_t k = l * D + d;
-        st.saved.push_back(rnn_saved(cell, T, N, H, dev, grad));
+        st.saved.push_back(rnn_saved(cell, T, N, H, dev, grad, lens.defined()));
         OAR_DISPATCH_GPU(dev, rnn_layer_forward, cell, d == 1, st.x, wd[k], lens,
                          h0c.select(0, k), is_lstm ? c0c.select(0, k) : Tensor(),
                          y.narrow(2, d * H, H), res.h_n.select(0, k),

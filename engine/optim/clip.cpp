@@ -14,13 +14,16 @@ namespace oar::optim {
 double clip_norm_(const std::vector<Tensor>& grads, double max_norm) {
   OAR_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be > 0, got ", max_norm);
   NoGradGuard no_grad;
-  double sq = 0.0;
+  // Squares summed on the gradients' device and read once (one device sync per step on CUDA).
+  Tensor acc;
   for (const Tensor& g : grads) {
     if (!g.defined()) continue;
     const Tensor gf = g.dtype() == DType::f32 ? g : g.to(DType::f32);
-    sq += sum(mul(gf, gf)).item_double();
+    Tensor s = sum(mul(gf, gf));
+    if (acc.defined() && s.device() != acc.device()) s = s.to(acc.device());
+    acc = acc.defined() ? add(acc, s) : s;
   }
-  const double norm = std::sqrt(sq);
+  const double norm = acc.defined() ? std::sqrt(acc.item_double()) : 0.0;
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)
     for (const Tensor& g : grads) {

@@ -114,3 +114,14 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state) {
 }
 
 }  // namespace oar::optim
+
+namespace oar::optim {
+
+void Optimizer::to(Device device) {
+  NoGradGuard no_grad;
+  for (auto& [impl, ps] : state_)
+    for (auto& [n, t] : ps.buffers)
+      if (t.device() != device) t = t.to(device);
+}
+
+}  // namespace oar::optim

@@ -56,6 +56,8 @@ class Optimizer {
   // Replaces the state; throws naming the key for entries that match no parameter, and for
   // buffers whose shape differs from the parameter's.
   virtual void load_state(const std::map<std::string, Tensor>& state);
+  // Moves every state buffer to `device` (after the parameters moved with Module::to).
+  void to(Device device);
 
  protected:
   Optimizer(std::vector<ParamGroup> groups, double lr, double weight_decay, const char* what);

@@ -267,6 +267,9 @@ const Schema& trainer_schema() {
         .key<double>("clip_grad_norm", 0.0, "global gradient-norm clip (0: off)")
         .min(0)
         .key<bool>("bf16", false, "bf16 autocast for matmul and convolution")
+        .key<bool>("fp16", false,
+                   "fp16 autocast with dynamic loss scaling (f32 master weights); not with bf16")
+        .map("loss_scale", "fp16 loss scaling: {init: 65536, growth_interval: 2000}")
         .key<int64_t>("seed", 42, "seed for initialisation, shuffling, augmentation and dropout")
         .min(0)
         .key<std::string>("output_dir", "", "run directory (default: runs/<config name>)")
@@ -297,6 +300,21 @@ const Schema& distributed_schema() {
   return s;
 }
 
+const Schema& loss_scale_schema() {
+  static const Schema s = [] {
+    Schema l("trainer", "loss_scale",
+             "dynamic loss scaling for trainer.fp16 (PyTorch's GradScaler): a step with inf/NaN "
+             "gradients is skipped and the scale halves; it doubles after growth_interval good "
+             "steps");
+    l.key<double>("init", 65536.0, "the first scale")
+        .range(1e-8, 1e30)
+        .key<int64_t>("growth_interval", 2000, "good steps in a row before the scale doubles")
+        .min(1);
+    return l;
+  }();
+  return s;
+}
+
 TrainerOptions trainer_options(Config& config) {
   if (!config.has("trainer"))
     config.set("trainer", YAML::Node(YAML::NodeType::Map), Origin{config.file(), 0, 0, "default"});
@@ -305,6 +323,10 @@ TrainerOptions trainer_options(Config& config) {
     config.set("trainer.distributed", YAML::Node(YAML::NodeType::Map),
                Origin{config.file(), 0, 0, "default"});
   validate(config, "trainer.distributed", distributed_schema());
+  if (!config.has("trainer.loss_scale"))
+    config.set("trainer.loss_scale", YAML::Node(YAML::NodeType::Map),
+               Origin{config.file(), 0, 0, "default"});
+  validate(config, "trainer.loss_scale", loss_scale_schema());
   TrainerOptions o;
   o.distributed.backend = config.get<std::string>("trainer.distributed.backend");
   o.distributed.bucket_mb = config.get<double>("trainer.distributed.bucket_mb");
@@ -323,6 +345,12 @@ TrainerOptions trainer_options(Config& config) {
   o.keep_last = config.get<int64_t>("trainer.keep_last");
   o.clip_grad_norm = config.get<double>("trainer.clip_grad_norm");
   o.bf16 = config.get<bool>("trainer.bf16");
+  o.fp16 = config.get<bool>("trainer.fp16");
+  o.loss_scale.init_scale = config.get<double>("trainer.loss_scale.init");
+  o.loss_scale.growth_interval = config.get<int64_t>("trainer.loss_scale.growth_interval");
+  if (o.bf16 && o.fp16)
+    throw config.error("trainer.fp16", "trainer.bf16 and trainer.fp16 are both true",
+                       "choose one mixed-precision mode");
   o.seed = static_cast<uint64_t>(config.get<int64_t>("trainer.seed"));
   o.output_dir = config.get<std::string>("trainer.output_dir");
   if (o.epochs == 0 && o.max_steps == 0)

@@ -40,6 +40,7 @@ void register_engine_components();
 // The `trainer` section: its schema and the options it yields (validated, defaults filled).
 const Schema& trainer_schema();
 const Schema& distributed_schema();  // trainer.distributed
+const Schema& loss_scale_schema();   // trainer.loss_scale
 TrainerOptions trainer_options(Config& config);
 
 // The top-level sections a config may have.

@@ -22,6 +22,7 @@
 #include "engine/optim/clip.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
+#include "engine/train/device_batches.h"
 #include "engine/train/event_writer.h"
 #include "engine/train/progress.h"
 
@@ -153,7 +154,15 @@ Trainer::Trainer(Task& task, optim::Optimizer& optimizer, const optim::LrSchedul
   OAR_CHECK(o_.grad_accum >= 1, "trainer.grad_accum must be at least 1");
   OAR_CHECK(o_.epochs >= 1 || o_.max_steps >= 1, "trainer: set epochs or max_steps");
   OAR_CHECK(!o_.output_dir.empty(), "trainer: no output directory");
+  OAR_CHECK(!(o_.bf16 && o_.fp16), "trainer: bf16 and fp16 are both on; choose one");
   best_name_ = o_.best_metric;
+  device_ = module_device(task_.model());
+  for (const auto& [name, t] : task_.model().state_dict())
+    OAR_CHECK(t.device() == device_, "trainer: the model is on several devices (", name, " is on ",
+              t.device().str(), ", the first parameter on ", device_.str(),
+              "); move it with Module::to");
+  opt_.to(device_);  // state restored or created elsewhere follows the model
+  if (o_.fp16) scaler_ = std::make_unique<GradScaler>(o_.loss_scale);
 }
 
 Trainer::~Trainer() = default;
@@ -228,9 +237,9 @@ void Trainer::save_checkpoint(bool also_best) {
   io::write_safetensors((tmp / "optim.safetensors").string(), opt_.state_tensors(),
                         {{"optimizer", opt_.name()}});
   io::write_file_atomic((tmp / "config.yaml").string(), config_yaml_);
-  const Json state =
-      state_json(st_.epoch, st_.batch_in_epoch, st_.step, st_.rng, st_.has_best, st_.best_value,
-                 st_.best_step, st_.evals_without_improvement, best_name_);
+  Json state = state_json(st_.epoch, st_.batch_in_epoch, st_.step, st_.rng, st_.has_best,
+                          st_.best_value, st_.best_step, st_.evals_without_improvement, best_name_);
+  if (scaler_) state["loss_scale"] = scaler_->state();
   // state.json last: a checkpoint without it is incomplete and never resumed from.
   io::write_file_atomic((tmp / "state.json").string(), state.dump(2) + "\n");
   fsync_dir(tmp);
@@ -280,6 +289,11 @@ void Trainer::load_checkpoint(const std::string& dir) {
   st_.best_step = b.at("step").as_int();
   st_.evals_without_improvement = b.at("evals_without_improvement").as_int();
   if (best_name_.empty()) best_name_ = b.at("metric").as_string();
+  // A run resumed with fp16 from a checkpoint without a scale starts from the initial scale.
+  if (scaler_)
+    if (const Json* ls = j.find("loss_scale"))
+      scaler_->load_state(*ls, (d / "state.json").string());
+  // Tensors are read onto the CPU and copied to the model's device by the loaders below.
   auto model = io::read_safetensors((d / "model.safetensors").string());
   task_.model().load_state_dict(model.as_map(), true);
   auto optim = io::read_safetensors((d / "optim.safetensors").string());
@@ -288,27 +302,32 @@ void Trainer::load_checkpoint(const std::string& dir) {
 
 EvalResult Trainer::evaluate(BatchSource& source, const std::string& artifacts_dir) {
   NoGradGuard no_grad;
-  AutocastGuard ac(o_.bf16);
+  AutocastGuard ac(o_.bf16 || o_.fp16, o_.fp16 ? DType::f16 : DType::bf16);
   nn::Module& model = task_.model();
   const bool was_training = model.is_training();
   model.eval();
   auto metrics = task_.metrics();
   for (auto& m : metrics) m->reset();
-  source.start_epoch(0, 0);
+  DeviceBatches on_device(source, device_);
+  on_device.start_epoch(0, 0);
   Progress bar("eval", source.num_batches(),
                is_rank0() ? std::max<int64_t>(1, source.num_batches() / 4) : INT64_MAX / 2,
                o_.plain_progress || !is_rank0());
   double loss_sum = 0, n = 0;
   int64_t done = 0, samples = 0;
   Batch batch;
-  while (source.next(batch)) {
+  while (on_device.next(batch)) {
     Outputs out = task_.forward(batch);
     if (batch.has("label") || !metrics.empty()) {
       const Tensor l = task_.loss(out, batch);
       loss_sum += l.item<double>() * static_cast<double>(batch.size);
       n += static_cast<double>(batch.size);
     }
-    for (auto& m : metrics) m->update(out, batch);
+    if (!metrics.empty()) {
+      // Metrics count on the CPU: they read the host batch and CPU copies of the outputs.
+      const Outputs host_out = device_.is_cpu() ? out : to_host(out);
+      for (auto& m : metrics) m->update(host_out, on_device.host());
+    }
     samples += batch.size;
     bar.update(++done, samples, "");
   }
@@ -428,17 +447,19 @@ FitResult Trainer::fit(const std::string& resume) {
   bool stop = false;
   auto t_log = std::chrono::steady_clock::now();
 
+  // Batches reach the model's device one step ahead (pinned memory and a copy stream on CUDA).
+  DeviceBatches train_batches(train_, device_);
   for (int64_t epoch = st_.epoch; epoch < epochs && !stop; ++epoch) {
-    train_.start_epoch(epoch, st_.batch_in_epoch);
+    train_batches.start_epoch(epoch, st_.batch_in_epoch);
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), per_epoch,
                  is_rank0() ? o_.log_every * o_.grad_accum : INT64_MAX / 2,
                  o_.plain_progress || !is_rank0());
     int64_t samples = 0;
-    while (!stop && train_.next(batch)) {
+    while (!stop && train_batches.next(batch)) {
       ++st_.batch_in_epoch;
       Tensor loss;
       {
-        AutocastGuard ac(o_.bf16);
+        AutocastGuard ac(o_.bf16 || o_.fp16, o_.fp16 ? DType::f16 : DType::bf16);
         Outputs out = task_.forward(batch);
         loss = task_.loss(out, batch);
       }
@@ -454,7 +475,10 @@ FitResult Trainer::fit(const std::string& resume) {
       // Gradients are averaged over ranks only on the batch that completes an optimizer step.
       if (reducer_)
         reducer_->prepare(micro + 1 >= o_.grad_accum || st_.batch_in_epoch == per_epoch);
-      (o_.grad_accum > 1 ? div(loss, static_cast<double>(o_.grad_accum)) : loss).backward();
+      {
+        Tensor l = o_.grad_accum > 1 ? div(loss, static_cast<double>(o_.grad_accum)) : loss;
+        (scaler_ ? scaler_->scale_loss(l) : l).backward();
+      }
       loss_acc += lv;
       ++loss_n;
       samples += batch.size;
@@ -467,9 +491,13 @@ FitResult Trainer::fit(const std::string& resume) {
       const double lr = schedule_ ? schedule_->lr(st_.step) : opt_.lr();
       if (schedule_) opt_.set_lr(lr);
       double gnorm = 0;
-      if (o_.clip_grad_norm > 0)
+      // fp16: gradients are unscaled before clipping; a step with inf/NaN gradients is skipped
+      // and the scale halves (GradScaler).
+      const bool finite = scaler_ ? scaler_->unscale_(model.parameters()) : true;
+      if (o_.clip_grad_norm > 0 && finite)
         gnorm = optim::clip_grad_norm(model.parameters(), o_.clip_grad_norm);
-      opt_.step();
+      if (finite) opt_.step();
+      if (scaler_) scaler_->update();
       opt_.zero_grad();
       ++st_.step;
       bar.update(st_.batch_in_epoch, samples,
@@ -485,6 +513,10 @@ FitResult Trainer::fit(const std::string& resume) {
         rec["loss"] = loss_acc / std::max<int64_t>(1, loss_n);
         rec["lr"] = lr;
         if (o_.clip_grad_norm > 0) rec["grad_norm"] = gnorm;
+        if (scaler_) {
+          rec["loss_scale"] = scaler_->scale();
+          rec["skipped_steps"] = scaler_->skipped_steps();
+        }
         rec["samples_per_s"] =
             el > 0 ? samples_since_log * (group_ ? group_->size() : 1) / el : 0.0;
         log_record(rec);
@@ -565,19 +597,24 @@ FitResult Trainer::fit(const std::string& resume) {
 }
 
 int64_t predict_to_file(Task& task, BatchSource& source, const std::string& jsonl_path, bool bf16,
-                        bool plain_progress) {
+                        bool plain_progress, bool fp16) {
+  OAR_CHECK(!(bf16 && fp16), "predict: bf16 and fp16 are both on; choose one");
   NoGradGuard no_grad;
-  AutocastGuard ac(bf16);
+  AutocastGuard ac(bf16 || fp16, fp16 ? DType::f16 : DType::bf16);
   task.model().eval();
-  source.start_epoch(0, 0);
+  const Device device = module_device(task.model());
+  DeviceBatches on_device(source, device);
+  on_device.start_epoch(0, 0);
   io::AtomicWriter out(jsonl_path);
   Progress bar("predict", source.num_batches(), std::max<int64_t>(1, source.num_batches() / 4),
                plain_progress);
   int64_t n = 0, done = 0;
   Batch batch;
-  while (source.next(batch)) {
+  while (on_device.next(batch)) {
     Outputs o = task.forward(batch);
-    for (const Json& rec : task.predict(o, batch)) {
+    // Post-processing reads the outputs on the CPU, with the host batch's labels and metadata.
+    const Outputs host_out = device.is_cpu() ? o : to_host(o);
+    for (const Json& rec : task.predict(host_out, on_device.host())) {
       out.write(rec.dump() + "\n");
       ++n;
     }

@@ -1,7 +1,13 @@
 #pragma once
 // One trainer for every task: epochs or steps, gradient accumulation, periodic evaluation,
-// best-by-metric and last-K checkpoints, early stopping, bf16 autocast, exact resume, clean
-// stops on SIGINT/SIGTERM, and logs (progress bar, metrics.jsonl, TensorBoard events).
+// best-by-metric and last-K checkpoints, early stopping, bf16 autocast or fp16 autocast with
+// dynamic loss scaling, exact resume, clean stops on SIGINT/SIGTERM, and logs (progress bar,
+// metrics.jsonl, TensorBoard events).
+//
+// Devices: the trainer runs where the task's model lives (move it with Module::to before building
+// the optimizer). Batches are copied there ahead of use (DeviceBatches); metrics and predictions
+// read CPU copies of the outputs. Checkpoints hold CPU tensors and load onto the model's device,
+// so a run saved on a GPU resumes on the CPU and the other way round.
 //
 // Run directory layout (DESIGN.md): config.yaml, metrics.jsonl, events.out.tfevents.*,
 // ckpt/step-N/{model,optim}.safetensors + state.json + config.yaml, best/ (model, state, config).
@@ -14,6 +20,7 @@
 #include "engine/core/generator.h"
 #include "engine/io/json.h"
 #include "engine/train/batch.h"
+#include "engine/train/grad_scaler.h"
 #include "engine/train/task.h"
 
 namespace oar {
@@ -48,6 +55,8 @@ struct TrainerOptions {
   int64_t keep_last = 2;                // step checkpoints kept (best/ is separate)
   double clip_grad_norm = 0.0;          // 0: off
   bool bf16 = false;                    // autocast matmul/conv to bf16
+  bool fp16 = false;                    // autocast to fp16 with dynamic loss scaling
+  GradScalerOptions loss_scale;         // fp16 only
   uint64_t seed = 0;                    // dropout and other in-model randomness
   std::string output_dir;
   bool plain_progress = false;  // never draw the terminal bar
@@ -132,11 +141,14 @@ class Trainer {
   std::unique_ptr<Logs> logs_;
   dist::ProcessGroup* group_ = nullptr;
   std::unique_ptr<dist::GradReducer> reducer_;
+  Device device_;
+  std::unique_ptr<GradScaler> scaler_;  // fp16 only
 };
 
-// Runs the model over a source and writes one JSON record per sample to `jsonl_path`
-// (atomically: the file appears complete or not at all). Returns the number of records.
+// Runs the model (on its device) over a source and writes one JSON record per sample to
+// `jsonl_path` (atomically: the file appears complete or not at all). Returns the number of
+// records. bf16 / fp16: autocast to that dtype (at most one of them).
 int64_t predict_to_file(Task& task, BatchSource& source, const std::string& jsonl_path,
-                        bool bf16 = false, bool plain_progress = false);
+                        bool bf16 = false, bool plain_progress = false, bool fp16 = false);
 
 }  // namespace oar

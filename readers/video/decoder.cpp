@@ -115,7 +115,8 @@ struct VideoDecoder::Impl {
   void open() {
     init_ffmpeg();
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) fail("no such video file");
+    if (!std::filesystem::exists(path, ec)) fail("no such video file");
+    if (!std::filesystem::is_regular_file(path, ec)) fail("not a file (a folder or a device)");
     open_format();
     AVStream* st = fmt->streams[stream];
     const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);

@@ -322,19 +322,21 @@ void register_video_readers() {
       .key<std::string>("filename_tmpl", "img_{:05d}.jpg", "frame file names (format: frames)")
       .key<int64_t>("start_index", 1, "file number of a folder's first frame (format: frames)")
       .min(0)
-      .key<std::string>("sampling", "tsn",
-                        "tsn: seg_num segments of seglen frames; dense: num_clips clips of "
-                        "clip_len frames frame_interval apart")
+      .optional<std::string>("sampling",
+                             "tsn: seg_num segments of seglen frames; dense: num_clips clips of "
+                             "clip_len frames frame_interval apart (default: dense when any of "
+                             "those three keys is set, else tsn)")
       .choices({"tsn", "dense"})
-      .key<int64_t>("seg_num", 8, "TSN segments")
+      .optional<int64_t>("seg_num", "TSN segments (default 8)")
       .range(1, 4096)
-      .key<int64_t>("seglen", 1, "consecutive frames per TSN segment")
+      .optional<int64_t>("seglen", "consecutive frames per TSN segment (default 1)")
       .range(1, 4096)
-      .key<int64_t>("clip_len", 8, "frames per dense clip")
+      .optional<int64_t>("clip_len", "frames per dense clip (default 8)")
       .range(1, 4096)
-      .key<int64_t>("frame_interval", 8, "frames between a dense clip's frames")
+      .optional<int64_t>("frame_interval", "frames between a dense clip's frames (default 8)")
       .range(1, 4096)
-      .key<int64_t>("num_clips", 1, "dense clips (views) per sample: >1 for multi-view testing")
+      .optional<int64_t>("num_clips",
+                         "dense clips (views) per sample, >1 for multi-view testing (default 1)")
       .range(1, 1024)
       .any("decode_size",
            "scale while decoding (swscale): an integer (short side, aspect kept) or "
@@ -367,16 +369,31 @@ void register_video_readers() {
       throw c.error(k + ".filename_tmpl", e.what(), "e.g. img_{:05d}.jpg");
     }
     o.start_index = c.get<int64_t>(k + ".start_index");
-    o.sampling.dense = c.get<std::string>(k + ".sampling") == "dense";
-    o.sampling.seg_num = c.get<int64_t>(k + ".seg_num");
-    o.sampling.seglen = c.get<int64_t>(k + ".seglen");
-    o.sampling.clip_len = c.get<int64_t>(k + ".clip_len");
-    o.sampling.frame_interval = c.get<int64_t>(k + ".frame_interval");
-    o.sampling.num_clips = c.get<int64_t>(k + ".num_clips");
+    // TSN or dense: said by `sampling`, else by which family of keys the config sets; keys of
+    // the other family are errors rather than silently ignored.
+    const std::vector<std::string> tsn_keys = {"seg_num", "seglen"},
+                                   dense_keys = {"clip_len", "frame_interval", "num_clips"};
+    auto first_set = [&](const std::vector<std::string>& keys) -> std::string {
+      for (const auto& key : keys)
+        if (c.has(k + "." + key)) return key;
+      return "";
+    };
+    o.sampling.dense = c.has(k + ".sampling") ? c.get<std::string>(k + ".sampling") == "dense"
+                                              : !first_set(dense_keys).empty();
+    const std::string stray = first_set(o.sampling.dense ? tsn_keys : dense_keys);
+    if (!stray.empty())
+      throw c.error(
+          k + "." + stray,
+          stray + " applies to " + (o.sampling.dense ? "tsn" : "dense") +
+              " sampling, but this section samples " +
+              (o.sampling.dense ? "dense clips" : "TSN segments"),
+          "remove it, or set sampling: " + std::string(o.sampling.dense ? "tsn" : "dense"));
+    o.sampling.seg_num = c.get<int64_t>(k + ".seg_num", 8);
+    o.sampling.seglen = c.get<int64_t>(k + ".seglen", 1);
+    o.sampling.clip_len = c.get<int64_t>(k + ".clip_len", 8);
+    o.sampling.frame_interval = c.get<int64_t>(k + ".frame_interval", 8);
+    o.sampling.num_clips = c.get<int64_t>(k + ".num_clips", 1);
     o.sampling.train = ctx.mode == "train";
-    if (!o.sampling.dense && o.sampling.num_clips != 1)
-      throw c.error(k + ".num_clips", "num_clips applies to dense sampling",
-                    "set sampling: dense, or leave num_clips at 1 for TSN segments");
     if (c.has(k + ".decode_size")) {
       const YAML::Node n = c.node(k + ".decode_size");
       int64_t v = -1;

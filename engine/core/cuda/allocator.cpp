@@ -93,7 +93,91 @@ class CudaCachingAllocator final : public Allocator {
   MemoryStats stats_;
 };
 
+// Pinned host blocks, cached by rounded size. A block is handed back only when its tensor dies;
+// the staging code that owns the tensor keeps it alive until the copy reading it has finished.
+class PinnedHostAllocator final : public Allocator {
+ public:
+  void* allocate(size_t nbytes) override {
+    const size_t sz = round_size(nbytes == 0 ? 1 : nbytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    void* p = nullptr;
+    auto it = free_.find(sz);
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      stats_.cached_bytes -= static_cast<int64_t>(sz);
+    } else {
+      cudaError_t e = cudaHostAlloc(&p, sz, cudaHostAllocDefault);
+      if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        release_all_locked();
+        e = cudaHostAlloc(&p, sz, cudaHostAllocDefault);
+      }
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        OAR_FAIL("cannot allocate ", sz, " bytes of pinned host memory (", stats_.current_bytes,
+                 " bytes pinned already): ", cudaGetErrorString(e));
+      }
+      ++stats_.os_allocations;
+    }
+    stats_.current_bytes += static_cast<int64_t>(sz);
+    if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
+    return p;
+  }
+
+  void deallocate(void* p, size_t nbytes) override {
+    if (p == nullptr) return;
+    const size_t sz = round_size(nbytes == 0 ? 1 : nbytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.current_bytes -= static_cast<int64_t>(sz);
+    free_[sz].push_back(p);
+    stats_.cached_bytes += static_cast<int64_t>(sz);
+  }
+
+  MemoryStats stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+  void reset_peak() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.peak_bytes = stats_.current_bytes;
+  }
+  void empty_cache() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_all_locked();
+  }
+
+ private:
+  void release_all_locked() {
+    for (auto& [sz, v] : free_) {
+      for (void* p : v) cudaFreeHost(p);
+      stats_.cached_bytes -= static_cast<int64_t>(sz * v.size());
+    }
+    free_.clear();
+  }
+
+  mutable std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+  MemoryStats stats_;
+};
+
 }  // namespace
+
+namespace cuda {
+
+Allocator& pinned_allocator() {
+  static auto* a = new PinnedHostAllocator();  // leaked: tensors may die after main returns
+  return *a;
+}
+
+Tensor pinned_empty(const Shape& shape, DType dtype) {
+  const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  void* p = pinned_allocator().allocate(nbytes);
+  return from_blob(p, shape, dtype,
+                   [nbytes](void* q) { pinned_allocator().deallocate(q, nbytes); });
+}
+
+}  // namespace cuda
 
 Allocator& cuda_allocator(int index) {
   constexpr int kMax = 16;

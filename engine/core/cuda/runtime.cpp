@@ -88,6 +88,29 @@ void Event::record(Device d) {
   OAR_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event_), stream_of(d)));
 }
 
+void Event::record_on(void* stream, int index) {
+  DeviceGuard g(index);
+  if (event_ && device_ != index) {
+    cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+    event_ = nullptr;
+  }
+  if (!event_) {
+    cudaEvent_t e;
+    OAR_CUDA_CHECK(
+        cudaEventCreateWithFlags(&e, timing_ ? cudaEventDefault : cudaEventDisableTiming));
+    event_ = e;
+    device_ = index;
+  }
+  OAR_CUDA_CHECK(
+      cudaEventRecord(static_cast<cudaEvent_t>(event_), static_cast<cudaStream_t>(stream)));
+}
+
+void Event::block_stream(void* stream) const {
+  if (!event_) return;
+  OAR_CUDA_CHECK(
+      cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event_), 0));
+}
+
 void Event::block(Device d) const {
   if (!event_) return;
   DeviceGuard g(d.index);
@@ -123,6 +146,35 @@ void* alloc_pinned(size_t nbytes) {
 
 void free_pinned(void* p) {
   if (p) cudaFreeHost(p);  // runs in deleters: never throws
+}
+
+bool is_pinned(const void* p) {
+  if (p == nullptr) return false;
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeHost;
+}
+
+void* copy_stream(int index) {
+  constexpr int kMax = 16;
+  static std::once_flag once[kMax];
+  static cudaStream_t streams[kMax] = {};
+  default_stream(index);  // checks the index with the usual message
+  std::call_once(once[index], [index] {
+    DeviceGuard g(index);
+    OAR_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[index], cudaStreamNonBlocking));
+  });
+  return streams[index];
+}
+
+void memcpy_to_device_async(void* dst, const void* src, size_t nbytes, int index, void* stream) {
+  if (nbytes == 0) return;
+  DeviceGuard g(index);
+  OAR_CUDA_CHECK(
+      cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
 }
 
 }  // namespace cuda

@@ -10,7 +10,9 @@
 #ifdef OAR_WITH_CUDA
 #include <cstddef>
 
+#include "engine/core/allocator.h"
 #include "engine/core/device.h"
+#include "engine/tensor/tensor.h"
 
 namespace oar::cuda {
 
@@ -34,8 +36,12 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
   void record(Device d);
+  // Marks the current point of `stream` (a cudaStream_t of device `index`, e.g. copy_stream).
+  void record_on(void* stream, int index);
   // Makes the current stream of `d` wait for this event (no host blocking).
   void block(Device d) const;
+  // Makes `stream` (a cudaStream_t) wait for this event (no host blocking).
+  void block_stream(void* stream) const;
   void synchronize() const;
   bool done() const;
   // Milliseconds from this event to `end` (both recorded, created with timing = true).
@@ -52,6 +58,21 @@ class Event {
 // from_blob(p, shape, dtype, free_pinned).
 void* alloc_pinned(size_t nbytes);
 void free_pinned(void* p);
+// A caching allocator of pinned host blocks (engine/core/cuda/allocator.cpp): the loaders'
+// staging buffers come back every step, and cudaHostAlloc is far too slow to call per batch.
+// Its stats count pinned bytes.
+Allocator& pinned_allocator();
+// A CPU tensor in pinned memory from pinned_allocator (uninitialised, contiguous).
+Tensor pinned_empty(const Shape& shape, DType dtype);
+// Whether `p` points into page-locked host memory that this process registered with CUDA.
+bool is_pinned(const void* p);
+
+// A second non-blocking stream per device for host-to-device batch copies, so the next batch
+// travels while the current step computes on the default stream (created on first use).
+void* copy_stream(int index);
+// Queues a plain byte copy from host `src` to device memory `dst` on `stream` (a cudaStream_t of
+// device `index`). Asynchronous when `src` is pinned: keep it alive until the stream passes it.
+void memcpy_to_device_async(void* dst, const void* src, size_t nbytes, int index, void* stream);
 
 }  // namespace oar::cuda
 #endif

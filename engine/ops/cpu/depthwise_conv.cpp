@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/ops/cpu/loops.h"
+#include "engine/ops/cpu/vec8.h"
 
 namespace oar::cpu {
 
@@ -42,6 +43,290 @@ struct Plane {
   }
 };
 
+// Stride-1 fast paths (vectorised over output columns with GCC/Clang vector types: AVX2 under
+// the project's x86-64-v3 flags). Each output element sums its taps in a register in the same
+// order (bias first, then taps row by row) as the plain loops, so the vector and scalar columns
+// of a row round identically.
+
+// One plane of a correlation with column stride 1:
+// out[o][q] = init + sum_{i,j} k[i][j] * in[o * sh - ph + i * dh][q - pw + j * dw]
+// (in is zero outside [0, ih) x [0, iw)). KW > 0 fixes kw at compile time.
+struct Corr {
+  int64_t ih, iw, oh, ow, kh, kw, sh, dh, dw, ph, pw;
+};
+
+// Taps [i0, i1) of output row o land inside [0, ih) (rows grow with i, so they are a range).
+inline void tap_rows(const Corr& c, int64_t o, int64_t& i0, int64_t& i1) {
+  const int64_t r0 = o * c.sh - c.ph;  // row of tap 0
+  i0 = r0 >= 0 ? 0 : (-r0 + c.dh - 1) / c.dh;
+  i1 = c.ih - 1 - r0 < 0 ? 0 : (c.ih - 1 - r0) / c.dh + 1;
+  i1 = std::min(i1, c.kh);
+  i0 = std::min(i0, i1);
+}
+
+// wv: the kh * kw taps, each splat to a vector. KW > 0 fixes kw at compile time.
+template <int KW>
+void corr_plane(const Corr& geom, const float* in, const v8f* wv, float init, float* out) {
+  const Corr c = geom;  // a local copy: the stores to out cannot alias it
+  const int64_t kw = KW > 0 ? KW : c.kw;
+  const int64_t off_max = (kw - 1) * c.dw - c.pw;  // column offset of the last tap
+  // Columns [qa, qb) have every tap inside the row.
+  const int64_t qa = std::clamp<int64_t>(c.pw, 0, c.ow);
+  const int64_t qb = std::clamp<int64_t>(c.iw - off_max, qa, c.ow);
+  const int64_t row_step = c.dh * c.iw;
+  // With row stride 1 and rows of one length (iw == ow), tap (i, j) of flat output element p
+  // reads in[p + (i * dh - ph) * iw + j * dw - pw]: rows [oa, ob), whose taps are all inside,
+  // run as one flat range, and their edge columns (which that wraps into the neighbouring rows)
+  // are recomputed below.
+  int64_t oa = 0, ob = 0;
+  if (c.sh == 1 && c.iw == c.ow) {
+    oa = std::clamp<int64_t>(c.ph, 0, c.oh);
+    ob = std::clamp<int64_t>(c.ih - (c.kh - 1) * c.dh + c.ph, oa, c.oh);
+    if (ob == oa || qb - qa < 1 || (ob - 1) * c.ow + qb - (oa * c.ow + qa) < 2 * kV) oa = ob = 0;
+  }
+  if (ob > oa) {
+    const int64_t p0 = oa * c.ow + qa, p1 = (ob - 1) * c.ow + qb;
+    auto flat = [&](int64_t p) {  // flat elements [p, p + 16)
+      v8f a = splat(init), b = a;
+      for (int64_t i = 0; i < c.kh; ++i) {
+        const float* xr = in + (p + (i * c.dh - c.ph) * c.iw - c.pw);
+        for (int64_t j = 0; j < kw; ++j) {
+          a += wv[i * kw + j] * load8(xr + j * c.dw);
+          b += wv[i * kw + j] * load8(xr + j * c.dw + kV);
+        }
+      }
+      store8(out + p, a);
+      store8(out + p + kV, b);
+    };
+    int64_t p = p0;
+    for (; p + 2 * kV <= p1; p += 2 * kV) flat(p);
+    if (p < p1) flat(p1 - 2 * kV);  // overlaps elements already written, with the same values
+  }
+  for (int64_t o = 0; o < c.oh; ++o) {
+    float* orow = out + o * c.ow;
+    int64_t i0, i1;
+    tap_rows(c, o, i0, i1);
+    // Column q of tap (i, j) of this row: base[(i - i0) * row_step + q + j * dw].
+    const float* base = in + (o * c.sh - c.ph + i0 * c.dh) * c.iw - c.pw;
+    auto scalar = [&](int64_t q) {
+      float s = init;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* xr = base + (i - i0) * row_step;
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t col = q - c.pw + j * c.dw;
+          if (col >= 0 && col < c.iw) s += wv[i * kw + j][0] * xr[q + j * c.dw];
+        }
+      }
+      orow[q] = s;
+    };
+    auto vec2 = [&](int64_t q) {  // columns [q, q + 16)
+      v8f a = splat(init), b = a;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* xr = base + (i - i0) * row_step + q;
+        for (int64_t j = 0; j < kw; ++j) {
+          a += wv[i * kw + j] * load8(xr + j * c.dw);
+          b += wv[i * kw + j] * load8(xr + j * c.dw + kV);
+        }
+      }
+      store8(orow + q, a);
+      store8(orow + q + kV, b);
+    };
+    auto vec = [&](int64_t q) {  // columns [q, q + 8)
+      v8f a = splat(init);
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* xr = base + (i - i0) * row_step + q;
+        for (int64_t j = 0; j < kw; ++j) a += wv[i * kw + j] * load8(xr + j * c.dw);
+      }
+      store8(orow + q, a);
+    };
+    for (int64_t q = 0; q < qa; ++q) scalar(q);
+    if (o >= oa && o < ob) {  // done by the flat pass but for the edge columns
+      for (int64_t q = qb; q < c.ow; ++q) scalar(q);
+      continue;
+    }
+    if (qb - qa >= kV) {
+      // Vectors cover [qa, qb); the last one may overlap columns already written, with the
+      // same values.
+      int64_t q = qa;
+      for (; q + 2 * kV <= qb; q += 2 * kV) vec2(q);
+      if (q < qb) {
+        if (qb - q > kV && qb - 2 * kV >= qa)
+          vec2(qb - 2 * kV);
+        else {
+          if (qb - q > kV) vec(q);
+          vec(qb - kV);
+        }
+      }
+    } else {
+      for (int64_t q = qa; q < qb; ++q) scalar(q);
+    }
+    for (int64_t q = qb; q < c.ow; ++q) scalar(q);
+  }
+}
+
+// One plane; k: the kh * kw taps, splat into wv (kh * kw vectors of scratch).
+void corr(const Corr& c, const float* in, const float* k, v8f* wv, float init, float* out) {
+  for (int64_t t = 0; t < c.kh * c.kw; ++t) wv[t] = splat(k[t]);
+  switch (c.kw) {
+    case 3:
+      return corr_plane<3>(c, in, wv, init, out);
+    case 5:
+      return corr_plane<5>(c, in, wv, init, out);
+    case 7:
+      return corr_plane<7>(c, in, wv, init, out);
+    default:
+      return corr_plane<0>(c, in, wv, init, out);
+  }
+}
+
+// Column-stride-1 weight gradient of one plane pair: acc[i * KW + j] += sum over (o, q) of
+// gy[o][q] * x[o * sh - ph + i * dh][q - pw + j * dw] (c.ih/iw: x's plane, c.oh/ow: gy's).
+// va (kh * KW vectors) and sa (kh * KW floats) are scratch.
+template <int KW>
+void wgrad_plane(const Corr& geom, const float* x, const float* gy, v8f* va, float* sa,
+                 double* acc) {
+  const Corr c = geom;
+  const int64_t n_taps = c.kh * KW;
+  std::fill(va, va + n_taps, v8f{});
+  std::fill(sa, sa + n_taps, 0.0f);
+  const int64_t off_max = (KW - 1) * c.dw - c.pw;
+  const int64_t qa = std::clamp<int64_t>(c.pw, 0, c.ow);
+  const int64_t qb = std::clamp<int64_t>(c.iw - off_max, qa, c.ow);
+  const int64_t qv = qa + (qb - qa) / kV * kV;  // vector columns [qa, qv)
+  int64_t lo[KW], hi[KW];
+  for (int64_t j = 0; j < KW; ++j) {
+    lo[j] = std::clamp<int64_t>(c.pw - j * c.dw, 0, c.ow);
+    hi[j] = std::clamp<int64_t>(c.iw + c.pw - j * c.dw, lo[j], c.ow);
+  }
+  for (int64_t o = 0; o < c.oh; ++o) {
+    const float* g = gy + o * c.ow;
+    int64_t i0, i1;
+    tap_rows(c, o, i0, i1);
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t r = o * c.sh - c.ph + i * c.dh;
+      const float* xr = x + r * c.iw - c.pw;  // column q of tap j: xr[q + j * dw]
+      v8f a[KW] = {}, b[KW] = {};
+      int64_t q = qa;
+      for (; q + 2 * kV <= qv; q += 2 * kV) {
+        const v8f g0 = load8(g + q), g1 = load8(g + q + kV);
+        for (int64_t j = 0; j < KW; ++j) {
+          a[j] += g0 * load8(xr + q + j * c.dw);
+          b[j] += g1 * load8(xr + q + kV + j * c.dw);
+        }
+      }
+      if (q < qv) {
+        const v8f g0 = load8(g + q);
+        for (int64_t j = 0; j < KW; ++j) a[j] += g0 * load8(xr + q + j * c.dw);
+      }
+      for (int64_t j = 0; j < KW; ++j) {
+        va[i * KW + j] += a[j] + b[j];
+        float s = 0;
+        for (int64_t t = lo[j]; t < std::min(qa, hi[j]); ++t) s += g[t] * xr[t + j * c.dw];
+        for (int64_t t = std::max(qv, lo[j]); t < hi[j]; ++t) s += g[t] * xr[t + j * c.dw];
+        sa[i * KW + j] += s;
+      }
+    }
+  }
+  for (int64_t t = 0; t < n_taps; ++t) acc[t] += static_cast<double>(hsum(va[t]) + sa[t]);
+}
+
+// Dot product of n floats.
+float dot(const float* a, const float* b, int64_t n) {
+  v8f s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  int64_t q = 0;
+  for (; q + 4 * kV <= n; q += 4 * kV) {
+    s0 += load8(a + q) * load8(b + q);
+    s1 += load8(a + q + kV) * load8(b + q + kV);
+    s2 += load8(a + q + 2 * kV) * load8(b + q + 2 * kV);
+    s3 += load8(a + q + 3 * kV) * load8(b + q + 3 * kV);
+  }
+  for (; q + kV <= n; q += kV) s0 += load8(a + q) * load8(b + q);
+  float s = hsum((s0 + s1) + (s2 + s3));
+  for (; q < n; ++q) s += a[q] * b[q];
+  return s;
+}
+
+// Weight gradient of one plane pair with row stride 1 and iw == ow: as in corr_plane, tap
+// (i, j) pairs flat gy element p with x[p + (i * dh - ph) * iw + j * dw - pw], so its sum is
+// one dot product over a flat range, with gy zeroed (a copy in gm, kw planes of scratch) at the
+// columns where tap j falls outside the row.
+void wgrad_flat(const Corr& geom, const float* x, const float* gy, float* gm, double* acc) {
+  const Corr c = geom;
+  const int64_t np = c.oh * c.ow;
+  for (int64_t j = 0; j < c.kw; ++j) {
+    const int64_t lo = std::clamp<int64_t>(c.pw - j * c.dw, 0, c.ow);
+    const int64_t hi = std::clamp<int64_t>(c.iw + c.pw - j * c.dw, lo, c.ow);
+    if (hi == lo) continue;
+    const float* g = gy;
+    if (lo > 0 || hi < c.ow) {
+      float* m = gm + j * np;
+      for (int64_t o = 0; o < c.oh; ++o) {
+        const float* gr = gy + o * c.ow;
+        float* mr = m + o * c.ow;
+        std::fill(mr, mr + lo, 0.0f);
+        std::copy(gr + lo, gr + hi, mr + lo);
+        std::fill(mr + hi, mr + c.ow, 0.0f);
+      }
+      g = m;
+    }
+    for (int64_t i = 0; i < c.kh; ++i) {
+      // Output rows whose tap row i is inside [0, ih).
+      const int64_t o_lo = std::clamp<int64_t>(c.ph - i * c.dh, 0, c.oh);
+      const int64_t o_hi = std::clamp<int64_t>(c.ih + c.ph - i * c.dh, o_lo, c.oh);
+      if (o_hi == o_lo) continue;
+      const int64_t p0 = o_lo * c.ow + lo, p1 = (o_hi - 1) * c.ow + hi;
+      const float* xs = x + (p0 + (i * c.dh - c.ph) * c.iw + j * c.dw - c.pw);
+      acc[i * c.kw + j] += static_cast<double>(dot(g + p0, xs, p1 - p0));
+    }
+  }
+}
+
+// Sum of a plane of n floats.
+float plane_sum(const float* p, int64_t n) {
+  v8f a = {};
+  int64_t q = 0;
+  for (; q + kV <= n; q += kV) a += load8(p + q);
+  float s = hsum(a);
+  for (; q < n; ++q) s += p[q];
+  return s;
+}
+
+// Fills the fast path's weight gradient of channel ch when kw has a specialisation.
+bool wgrad_channel(const Corr& c, const float* x, const float* gy, int64_t n, int64_t nc_stride,
+                   double* acc) {
+  if (c.sh == 1 && c.iw == c.ow) {
+    std::vector<float> gm(static_cast<size_t>(c.kw * c.oh * c.ow));
+    for (int64_t b = 0; b < n; ++b)
+      wgrad_flat(c, x + b * nc_stride * c.ih * c.iw, gy + b * nc_stride * c.oh * c.ow, gm.data(),
+                 acc);
+    return true;
+  }
+  std::vector<v8f> va(static_cast<size_t>(c.kh * c.kw));
+  std::vector<float> sa(static_cast<size_t>(c.kh * c.kw));
+  auto run = [&](auto plane) {
+    for (int64_t b = 0; b < n; ++b)
+      plane(c, x + b * nc_stride * c.ih * c.iw, gy + b * nc_stride * c.oh * c.ow, va.data(),
+            sa.data(), acc);
+    return true;
+  };
+  switch (c.kw) {
+    case 1:
+      return run(wgrad_plane<1>);
+    case 2:
+      return run(wgrad_plane<2>);
+    case 3:
+      return run(wgrad_plane<3>);
+    case 4:
+      return run(wgrad_plane<4>);
+    case 5:
+      return run(wgrad_plane<5>);
+    case 7:
+      return run(wgrad_plane<7>);
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 bool plain_depthwise(const Tensor& x, const Tensor& w, const ConvGeometry& g) {
@@ -58,6 +343,20 @@ void depthwise_forward(const Tensor& out, const Tensor& x, const Tensor& w, cons
   const float* pw = w.data<float>();
   const float* pb = bias.defined() ? bias.data<float>() : nullptr;
   float* po = out.data<float>();
+  if (p.sw == 1) {
+    const Corr k{p.h, p.w, p.oh, p.ow, p.kh, p.kw, p.sh, p.dh, p.dw, p.ph, p.pw};
+#pragma omp parallel if (out.numel() > kGrain && n * c > 1)
+    {
+      std::vector<v8f> wv(static_cast<size_t>(p.kh * p.kw));
+#pragma omp for schedule(static)
+      for (int64_t nc = 0; nc < n * c; ++nc) {
+        const int64_t ch = nc % c;
+        corr(k, px + nc * p.h * p.w, pw + ch * p.kh * p.kw, wv.data(), pb ? pb[ch] : 0.0f,
+             po + nc * p.oh * p.ow);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (out.numel() > kGrain && n * c > 1)
   for (int64_t nc = 0; nc < n * c; ++nc) {
     const int64_t ch = nc % c;
@@ -92,6 +391,33 @@ void depthwise_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w
   const float* pg = gy.data<float>();
   const float* pw = w.data<float>();
   float* pdx = gx.data<float>();
+  if (p.sh == 1 && p.sw == 1) {
+    // gx is the correlation of gy with the flipped kernel, padded by dilation * (k - 1) - pad.
+    const Corr k{p.oh,
+                 p.ow,
+                 p.h,
+                 p.w,
+                 p.kh,
+                 p.kw,
+                 1,
+                 p.dh,
+                 p.dw,
+                 p.dh * (p.kh - 1) - p.ph,
+                 p.dw * (p.kw - 1) - p.pw};
+    const int64_t taps = p.kh * p.kw;
+#pragma omp parallel if (gx.numel() > kGrain && n * c > 1)
+    {
+      std::vector<float> flipped(static_cast<size_t>(taps));
+      std::vector<v8f> wv(static_cast<size_t>(taps));
+#pragma omp for schedule(static)
+      for (int64_t nc = 0; nc < n * c; ++nc) {
+        const float* wp = pw + (nc % c) * taps;
+        for (int64_t t = 0; t < taps; ++t) flipped[t] = wp[taps - 1 - t];
+        corr(k, pg + nc * p.oh * p.ow, flipped.data(), wv.data(), 0.0f, pdx + nc * p.h * p.w);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (gx.numel() > kGrain && n * c > 1)
   for (int64_t nc = 0; nc < n * c; ++nc) {
     const int64_t ch = nc % c;
@@ -131,9 +457,15 @@ void depthwise_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor
   for (int64_t ch = 0; ch < c; ++ch) {
     std::vector<double> acc(p.kh * p.kw, 0.0);
     double bias_acc = 0;
+    const bool fast =
+        p.sw == 1 &&
+        wgrad_channel(Corr{p.h, p.w, p.oh, p.ow, p.kh, p.kw, p.sh, p.dh, p.dw, p.ph, p.pw},
+                      px + ch * p.h * p.w, pg + ch * p.oh * p.ow, n, c, acc.data());
     for (int64_t b = 0; b < n; ++b) {
       const float* xp = px + (b * c + ch) * p.h * p.w;
       const float* gp = pg + (b * c + ch) * p.oh * p.ow;
+      if (pdb) bias_acc += plane_sum(gp, p.oh * p.ow);
+      if (fast) continue;
       for (int64_t i = 0; i < p.kh; ++i)
         for (int64_t j = 0; j < p.kw; ++j) {
           int64_t lo, hi;
@@ -154,11 +486,6 @@ void depthwise_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor
           }
           acc[i * p.kw + j] += s;
         }
-      if (pdb) {
-        float t = 0;
-        for (int64_t q = 0; q < p.oh * p.ow; ++q) t += gp[q];
-        bias_acc += t;
-      }
     }
     for (int64_t k = 0; k < p.kh * p.kw; ++k)
       pdw[ch * p.kh * p.kw + k] = static_cast<float>(acc[k]);

@@ -299,3 +299,46 @@ TEST(Module, OptimizerCanStepTheFlatBuffer) {
   EXPECT_NEAR(per_param->b.item<float>(), flat->b.item<float>(), 1e-6);
   EXPECT_GT(std::fabs(wa[0]), 0.5);  // it moved towards 1
 }
+
+TEST(Module, ToTheSameDeviceKeepsHandlesValuesAndGradients) {
+  // Plain: nothing is copied, so handles, storage, values and gradients are untouched.
+  auto m = std::make_shared<Regression>(3);
+  const Tensor x = tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  sum(m->forward(x)).backward();
+  const Tensor w = m->w;
+  const auto storage_before = w.impl()->storage;
+  m->to(Device::cpu());
+  EXPECT_EQ(w.impl()->storage, storage_before);
+  EXPECT_EQ(m->w.grad().to_vector<float>(), (std::vector<float>{5, 7, 9}));
+  // An optimizer built before the move still steps the same parameters.
+  optim::SGD opt(m->parameters(), optim::SgdOptions{0.1, 0.0});
+  opt.step();
+  for (int i = 0; i < 3; ++i) EXPECT_FLOAT_EQ(w.to_vector<float>()[i], -0.1f * (5.0f + 2 * i));
+
+  // Flat: the module stays flat and the gradients keep their values in the new flat buffer.
+  auto f = std::make_shared<Regression>(3);
+  f->flatten_parameters();
+  sum(f->forward(x)).backward();
+  const Tensor fw = f->w;
+  f->to(Device::cpu());
+  ASSERT_TRUE(f->is_flat());
+  EXPECT_TRUE(fw.same_storage(f->flat_parameters()[0]));
+  EXPECT_TRUE(fw.grad().same_storage(f->flat_gradients()[0]));
+  EXPECT_EQ(fw.grad().to_vector<float>(), (std::vector<float>{5, 7, 9}));
+  EXPECT_FLOAT_EQ(f->b.grad().item<float>(), 2.0f);
+  optim::SGD fopt(f->parameters(), optim::SgdOptions{0.1, 0.0});
+  fopt.step();
+  for (int i = 0; i < 3; ++i) EXPECT_FLOAT_EQ(fw.to_vector<float>()[i], -0.1f * (5.0f + 2 * i));
+}
+
+TEST(Module, ToCudaWithoutAGpuNamesTheDevice) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is visible: tests/engine/gpu_models_test covers it";
+  auto m = std::make_shared<Regression>(3);
+  try {
+    m->to(Device::cuda(0));
+    FAIL() << "moved to cuda:0 without a GPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(m->w.device().is_cpu());  // nothing moved
+}

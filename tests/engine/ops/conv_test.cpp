@@ -81,6 +81,13 @@ std::vector<Case> cases() {
       {{2, 3, 7, 6}, {5, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},  // same 3x3
       {{1, 2, 9, 8}, {3, 2, 3, 2}, {2, 3}, {0, 1}, {2, 0}, {1, 2}, 1, true},  // asym pad
       {{2, 4, 6, 5}, {4, 1, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {2, 1}, 4, true},  // depthwise
+      // Depthwise rows wide enough for the vectorised column-stride-1 paths: 3x3, 5x5 with
+      // row stride, asymmetric padding and column dilation, kw = 6 (no specialisation), and
+      // padding wider than the kernel's reach.
+      {{2, 3, 7, 21}, {3, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 3, true},
+      {{1, 2, 9, 19}, {2, 1, 5, 5}, {2, 1}, {2, 1}, {1, 3}, {1, 2}, 2, false},
+      {{1, 2, 6, 18}, {2, 1, 2, 6}, {1, 1}, {0, 0}, {1, 2}, {1, 1}, 2, true},
+      {{1, 2, 5, 17}, {2, 1, 3, 3}, {1, 1}, {3, 3}, {3, 2}, {1, 1}, 2, true},
       {{1, 6, 5, 5}, {4, 3, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 2, false}, // grouped 1x1
       {{1, 2, 4, 5, 3}, {3, 2, 2, 3, 2}, {1, 2, 1}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 1, true},
   };

@@ -252,6 +252,44 @@ TEST(GroupNorm, LargeInputThreaded) {
                ref_chunk_norm(x, 4 * 576, Tensor(), Tensor(), 576, 32, 1e-5), 1e-4);
 }
 
+TEST(LayerNorm, WideRowsMatchDoubleReference) {
+  // Rows long enough for the vector loops (with tails: 531 = 66 * 8 + 3) and enough of them to
+  // split across threads; forward and all three gradients against a reference in double.
+  const int64_t m = 70, k = 531;
+  Tensor x = rand_input({m, k}, 40, -2.0, 3.0), w = rand_input({k}, 41, 0.5, 1.5),
+         b = rand_input({k}, 42);
+  Tensor gy = rand_input({m, k}, 43).detach();
+  Tensor y = layer_norm(x, 1, w, b);
+  auto grads = autograd::grad({y}, {x, w, b}, {gy});
+  const auto xv = x.detach().to_vector<float>(), wv = w.detach().to_vector<float>(),
+             bv = b.detach().to_vector<float>(), gv = gy.to_vector<float>();
+  std::vector<double> ry(m * k), rdx(m * k), rdw(k, 0.0), rdb(k, 0.0);
+  for (int64_t r = 0; r < m; ++r) {
+    double mu = 0, var = 0;
+    for (int64_t j = 0; j < k; ++j) mu += xv[r * k + j];
+    mu /= k;
+    for (int64_t j = 0; j < k; ++j) var += (xv[r * k + j] - mu) * (xv[r * k + j] - mu);
+    const double rstd = 1.0 / std::sqrt(var / k + 1e-5);
+    double mg = 0, mgx = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      const double xh = (xv[r * k + j] - mu) * rstd, g = double(gv[r * k + j]) * wv[j];
+      ry[r * k + j] = xh * wv[j] + bv[j];
+      mg += g / k;
+      mgx += g * xh / k;
+      rdw[j] += double(gv[r * k + j]) * xh;
+      rdb[j] += gv[r * k + j];
+    }
+    for (int64_t j = 0; j < k; ++j) {
+      const double xh = (xv[r * k + j] - mu) * rstd, g = double(gv[r * k + j]) * wv[j];
+      rdx[r * k + j] = rstd * (g - mg - xh * mgx);
+    }
+  }
+  expect_close(y, ry);
+  expect_close(grads[0], rdx, 1e-3);
+  expect_close(grads[1], rdw, 1e-3);
+  expect_close(grads[2], rdb, 1e-3);
+}
+
 TEST(GroupNorm, BadInputsThrow) {
   Tensor x = rand_input({3, 6, 4}, 1);
   EXPECT_THROW(group_norm(x, 4, Tensor(), Tensor()), Error);

@@ -338,6 +338,15 @@ TEST(Lstm, HiddenUnitsSplitOverThreads) {
   expect_threads_agree(c);
 }
 
+// Full lengths take other paths (saved buffers left unzeroed, the bias gradient summed in the
+// step loop), bidirectional over two layers.
+TEST(Lstm, FullLengthsSplitOverThreads) {
+  Config c;
+  c.T = 5, c.N = 32, c.I = 8, c.H = 72, c.L = 2;
+  check_against_reference(c, true);
+  expect_threads_agree(c);
+}
+
 TEST(Gru, HiddenUnitsSplitOverThreads) {
   Config c;
   c.lstm = false;

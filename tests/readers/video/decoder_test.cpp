@@ -274,6 +274,8 @@ TEST(Decoder, CorruptFilesAreErrorsNamingTheFile) {
   write_text(empty, "");
   expect_error_naming(empty.string(), "empty file");
   expect_error_naming((tmp.path / "missing.mp4").string(), "missing file");
+  std::filesystem::create_directories(tmp.path / "dir.mp4");
+  expect_error_naming((tmp.path / "dir.mp4").string(), "a folder");
   // Index first, data cut: the frames that exist decode; asking for more is an error.
   const auto fast = tmp.path / "fast.mp4", fast_half = tmp.path / "fast_half.mp4";
   ASSERT_TRUE(ffmpeg("-i " + good.string() + " -c copy -movflags +faststart " + fast.string()));

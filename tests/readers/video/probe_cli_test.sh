@@ -4,8 +4,9 @@
 # Usage: probe_cli_test.sh OAR_BINARY SOURCE_DIR
 set -u
 oar=$1
-if ! command -v ffmpeg > /dev/null 2>&1; then
-  echo "SKIP: the ffmpeg CLI is not installed"
+encoders=$(ffmpeg -hide_banner -encoders 2> /dev/null)
+if ! grep -q ' libx264 ' <<< "$encoders" || ! grep -q ' libvpx-vp9 ' <<< "$encoders"; then
+  echo "SKIP: needs the ffmpeg CLI with the libx264 and libvpx-vp9 encoders"
   exit 0
 fi
 tmp=$(mktemp -d)

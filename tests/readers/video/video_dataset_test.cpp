@@ -102,7 +102,7 @@ TEST(VideoReader, DenseMultiViewWithCropsAndDecodeSize) {
   OAR_NEED_FFMPEG();
   Videos v;
   auto l = loader("  batch_size: 2\n  test:\n    list: " + v.list() +
-                      "\n    sampling: dense\n    clip_len: 4\n    frame_interval: 2\n"
+                      "\n    clip_len: 4\n    frame_interval: 2\n"
                       "    num_clips: 2\n    decode_size: [32, 64]\n"
                       "    transforms:\n      - {name: group_three_crop, size: 32}\n"
                       "      - {name: group_normalize}\n",
@@ -237,7 +237,14 @@ TEST(VideoReader, PredictionInputsAndListErrors) {
   EXPECT_THROW(loader("  valid: {list: " + v.list() + ", filename_tmpl: img.jpg}\n", "valid"),
                ConfigError);
   EXPECT_THROW(loader("  valid: {list: " + v.list() + ", seg_nm: 3}\n", "valid"), ConfigError);
-  EXPECT_THROW(loader("  valid: {list: " + v.list() + ", num_clips: 3}\n", "valid"), ConfigError);
+  // TSN keys with dense sampling (and the reverse) are errors, not silently ignored.
+  EXPECT_THROW(loader("  valid: {list: " + v.list() + ", sampling: tsn, num_clips: 3}\n", "valid"),
+               ConfigError);
+  EXPECT_THROW(loader("  seg_num: 4\n  valid: {list: " + v.list() + ", clip_len: 4}\n", "valid"),
+               ConfigError);
+  EXPECT_THROW(loader("  valid: {list: " + v.list() + ", sampling: dense, seglen: 2}\n", "valid"),
+               ConfigError);
+  EXPECT_THROW(loader("  valid: {list: " + v.list() + ", seg_num: 0}\n", "valid"), ConfigError);
   EXPECT_THROW(loader("  valid: {list: " + v.list() + ", corrupt: ignore}\n", "valid"),
                ConfigError);
 }

@@ -27,13 +27,19 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+// The ffmpeg CLI with the encoders the tests use.
 inline bool have_ffmpeg() {
-  static const bool ok = std::system("ffmpeg -version > /dev/null 2>&1") == 0;
+  static const bool ok =
+      std::system(
+          "ffmpeg -hide_banner -encoders 2>/dev/null | grep -q ' libx264 ' && "
+          "ffmpeg -hide_banner -encoders 2>/dev/null | grep -q ' mpeg4 ' && "
+          "ffmpeg -hide_banner -encoders 2>/dev/null | grep -q ' libvpx-vp9 '") == 0;
   return ok;
 }
 
-#define OAR_NEED_FFMPEG() \
-  if (!::oar::test_video::have_ffmpeg()) GTEST_SKIP() << "the ffmpeg CLI is not installed"
+#define OAR_NEED_FFMPEG()                \
+  if (!::oar::test_video::have_ffmpeg()) \
+  GTEST_SKIP() << "needs the ffmpeg CLI with the libx264, mpeg4 and libvpx-vp9 encoders"
 
 // The bar-code filter: luma 255 where bit floor(X / 16) of the frame number N is set.
 inline std::string code_filter() {
