@@ -3,6 +3,7 @@
 #include "apps/oar/text_cmd.h"
 #ifdef OAR_HAVE_VIDEO
 #include "apps/oar/video_synth_cmd.h"
+#include "apps/oar/video_tag_cmd.h"
 #endif
 
 namespace oar::app {
@@ -126,6 +127,7 @@ void Commands::add_to(CLI::App& app) {
   add_video_commands(app, action_);  // `oar video probe`; further video tools go after it
 #ifdef OAR_HAVE_VIDEO
   add_video_synth(app.get_subcommand("video"), action_);
+  add_video_tag(app, action_);
 #endif
 
   auto* version =

@@ -8,6 +8,7 @@
 
 #include "apps/oar/app.h"
 #include "apps/oar/commands.h"
+#include "apps/oar/video_extract_cmd.h"
 #include "engine/io/json.h"
 #include "readers/video/decoder.h"
 
@@ -89,6 +90,7 @@ void add_video_commands(CLI::App& app, std::function<int()>& action) {
                   "files)");
   probe->callback(
       [probe_opts, &action] { action = [probe_opts] { return cmd_video_probe(*probe_opts); }; });
+  add_video_extract(video, action);
 }
 
 }  // namespace oar::app
