@@ -5,6 +5,10 @@
 // side. One JSON line per run:
 //   oar_bench_gpu_models MODEL PRECISION BATCH STEPS [WARMUP]
 //   MODEL: resnet50 | bert_base | tsm_r50    PRECISION: fp32 | tf32 | bf16
+// OAR_BENCH_DEVICE=cpu runs on the CPU (OAR_BENCH_RES sets the image side, 224 by default).
+// OAR_BENCH_MODE=infer times inference instead: eval mode, no gradients, STEPS forward passes of
+// BATCH inputs; the line then gives ms_per_step as the latency of one batch. On the CPU the line
+// also gives the process's peak resident memory (peak_rss_mib), which PyTorch's peer reports too.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,8 +16,13 @@
 #include <memory>
 #include <string>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "engine/autograd/autocast.h"
+#include "engine/autograd/grad_mode.h"
 #include "engine/core/allocator.h"
+#include "engine/core/context.h"
 #include "engine/core/cuda/runtime.h"
 #include "engine/core/device.h"
 #include "engine/nn.h"
@@ -25,6 +34,16 @@
 #include "vision/models/resnet.h"
 
 using namespace oar;
+
+// The resident memory of this process now (Linux /proc), MiB; 0 where it cannot be read.
+static double rss_mib() {
+  long pages = 0, resident = 0;
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
+}
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -45,7 +64,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "oar_bench_gpu_models: no CUDA device\n");
     return 1;
   }
+  const double base_rss_mib = rss_mib();
+  const char* mode_env = std::getenv("OAR_BENCH_MODE");
+  const std::string mode = mode_env ? mode_env : "train";
+  if (mode != "train" && mode != "infer") {
+    std::fprintf(stderr, "OAR_BENCH_MODE must be train or infer, not %s\n", mode.c_str());
+    return 2;
+  }
+  const bool infer = mode == "infer";
+#ifdef OAR_WITH_CUDA
   if (d.is_cuda()) cuda::set_allow_tf32(precision == "tf32");
+#endif
   reset_peak_memory(d);
   Generator gen(0);
 
@@ -80,7 +109,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   model->to(d);
-  model->train();
+  model->train(!infer);
   x = x.to(d);
   y = y.to(d);
   if (tt.defined()) tt = tt.to(d), mask = mask.to(d);
@@ -112,27 +141,56 @@ int main(int argc, char** argv) {
     opt->zero_grad();
     return loss;
   };
+  // Inference: one forward pass without gradients; the loss of its logits is only reported.
+  auto forward_only = [&] {
+    NoGradGuard ng;
+    AutocastGuard ac(precision == "bf16", DType::bf16);
+    Tensor logits;
+    if (head) {
+      auto* bert = static_cast<nlp::BertModel*>(model.get());
+      logits = (*head)(bert->encode(x, tt, mask).pooled);
+    } else {
+      logits = (*model)(x);
+    }
+    return cross_entropy(logits.to(DType::f32), y);
+  };
+  auto run = [&] { return infer ? forward_only() : step(); };
   auto sync = [&] {
+#ifdef OAR_WITH_CUDA
     if (d.is_cuda()) cuda::synchronize(d);
+#endif
   };
   for (int64_t i = 0; i < warmup; ++i) {
-    last_loss = step().item_double();
+    last_loss = run().item_double();
     if (std::getenv("OAR_BENCH_VERBOSE"))
       std::fprintf(stderr, "warmup %ld loss %.4f\n", static_cast<long>(i), last_loss);
   }
   sync();
   const auto t0 = std::chrono::steady_clock::now();
   Tensor loss;
-  for (int64_t i = 0; i < steps; ++i) loss = step();
+  for (int64_t i = 0; i < steps; ++i) loss = run();
   sync();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   last_loss = loss.item_double();
   const MemoryStats m = memory_stats(d);
+  std::string extra;
+  if (!d.is_cuda()) {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);  // ru_maxrss is in KiB on Linux
+    char buf[200];
+    std::snprintf(buf, sizeof(buf),
+                  ", \"device\": \"cpu\", \"res\": %ld, \"threads\": %d, \"peak_rss_mib\": %.1f, "
+                  "\"base_rss_mib\": %.1f",
+                  static_cast<long>(res), num_threads(), ru.ru_maxrss / 1024.0, base_rss_mib);
+    extra = buf;
+  }
+  if (infer) extra += ", \"mode\": \"infer\"";
   std::printf(
       "{\"impl\": \"oar\", \"model\": \"%s\", \"precision\": \"%s\", \"batch\": %ld, \"steps\": "
       "%ld, \"ms_per_step\": %.3f, \"throughput\": %.2f, \"unit\": \"%s\", \"peak_mib\": %.1f, "
-      "\"loss\": %.4f}\n",
+      "\"loss\": %.4f%s}\n",
       model_name.c_str(), precision.c_str(), static_cast<long>(batch), static_cast<long>(steps),
-      1000.0 * s / steps, batch * steps / s, unit, m.peak_bytes / 1048576.0, last_loss);
+      1000.0 * s / steps, batch * steps / s, unit, m.peak_bytes / 1048576.0, last_loss,
+      extra.c_str());
   return 0;
 }

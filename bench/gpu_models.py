@@ -3,9 +3,15 @@ precisions, one JSON line per run. Plain torch only (no torchvision/transformers
 ResNet-50 v1.5 (torchvision's layout), TSM-ResNet-50 (shift 1/8 each way on every bottleneck's
 residual branch, average consensus) and BERT-base (post-LN, GELU, scaled_dot_product_attention
 as Hugging Face's SDPA attention) with a classifier on the pooled [CLS].
-  python3 bench/gpu_models.py MODEL PRECISION BATCH STEPS [WARMUP]"""
+  python3 bench/gpu_models.py MODEL PRECISION BATCH STEPS [WARMUP]
+As the C++ bench: OAR_BENCH_DEVICE=cpu runs on the CPU (threads: OMP_NUM_THREADS), OAR_BENCH_RES
+sets the image side (224), OAR_BENCH_MODE=infer times eval-mode forward passes without gradients.
+On the CPU the line gives the peak resident memory of the process (peak_rss_mib) and the resident
+memory before the model was built (base_rss_mib); PyTorch keeps no CPU allocator statistics."""
 import json
 import math
+import os
+import resource
 import sys
 import time
 
@@ -122,24 +128,38 @@ class Bert(nn.Module):
         return self.cls(torch.tanh(self.pool(x[:, 0])))
 
 
+def rss_mib():
+    """The resident memory of this process now (Linux /proc), MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
+
+
 def main():
     model_name, precision = sys.argv[1], sys.argv[2]
     batch, steps = int(sys.argv[3]), int(sys.argv[4])
     warmup = int(sys.argv[5]) if len(sys.argv) > 5 else 5
-    dev = torch.device("cuda:0")
+    dev = torch.device(os.environ.get("OAR_BENCH_DEVICE", "cuda:0"))
+    res = int(os.environ.get("OAR_BENCH_RES", "224"))
+    mode = os.environ.get("OAR_BENCH_MODE", "train")
+    if mode not in ("train", "infer"):
+        sys.exit(f"OAR_BENCH_MODE must be train or infer, not {mode}")
+    infer = mode == "infer"
+    cuda = dev.type == "cuda"
+    base_rss = rss_mib()
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     torch.manual_seed(0)
-    torch.zeros(1, device=dev)  # initialise CUDA: the memory statistics need a context
-    torch.cuda.reset_peak_memory_stats(dev)
+    if cuda:
+        torch.zeros(1, device=dev)  # initialise CUDA: the memory statistics need a context
+        torch.cuda.reset_peak_memory_stats(dev)
     unit = "images/s"
     if model_name == "resnet50":
         model = ResNet50(1000)
-        inputs = (torch.randn(batch, 3, 224, 224),)
+        inputs = (torch.randn(batch, 3, res, res),)
         y = torch.randint(0, 1000, (batch,))
     elif model_name == "tsm_r50":
         model = Tsm(400, 8)
-        inputs = (torch.randn(batch, 8, 3, 224, 224),)
+        inputs = (torch.randn(batch, 8, 3, res, res),)
         y = torch.randint(0, 400, (batch,))
         unit = "clips/s"
     else:
@@ -148,7 +168,7 @@ def main():
                   torch.ones(batch, 128, dtype=torch.long))
         y = torch.randint(0, 2, (batch,))
         unit = "sequences/s"
-    model = model.to(dev).train()
+    model = model.to(dev).train(not infer)
     inputs = tuple(t.to(dev) for t in inputs)
     y = y.to(dev)
     if model_name == "bert_base":
@@ -157,27 +177,43 @@ def main():
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        if infer:  # one forward pass, eval mode, no gradients
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16,
+                                                 enabled=precision == "bf16"):
+                return F.cross_entropy(model(*inputs).float(), y)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = F.cross_entropy(model(*inputs).float(), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(dev)
+
     for _ in range(warmup):
         step()
-    torch.cuda.synchronize(dev)
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         loss = step()
-    torch.cuda.synchronize(dev)
+    sync()
     s = time.perf_counter() - t0
+    extra = {}
+    if not cuda:
+        extra = {"device": "cpu", "res": res, "threads": torch.get_num_threads(),
+                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                 "base_rss_mib": round(base_rss, 1)}
+    if infer:
+        extra["mode"] = "infer"
     print(json.dumps({"impl": "torch " + torch.__version__, "model": model_name,
                       "precision": precision, "batch": batch, "steps": steps,
                       "ms_per_step": round(1000 * s / steps, 3),
                       "throughput": round(batch * steps / s, 2), "unit": unit,
-                      "peak_mib": round(torch.cuda.max_memory_allocated(dev) / 1048576, 1),
-                      "loss": round(loss.item(), 4)}))
+                      "peak_mib": round(torch.cuda.max_memory_allocated(dev) / 1048576, 1)
+                      if cuda else None,
+                      "loss": round(loss.item(), 4), **extra}))
 
 
 if __name__ == "__main__":
