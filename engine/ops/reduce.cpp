@@ -50,8 +50,9 @@ Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
   if (!keepdim) out = out.view(reduced_shape(x.shape(), dims, false));
   if (autograd::needs_grad({x})) {
     autograd::record("sum", {&out}, {x}, [shape = x.shape(), dims](const autograd::Grads& g) {
-      return autograd::TensorList{
-          g[0].reshape(reduced_shape(shape, dims, true)).expand(shape).contiguous()};
+      // A broadcast view, not a materialised copy: the consumers read it through strides (a
+      // leaf's .grad is a contiguous copy made by accumulate_leaf).
+      return autograd::TensorList{g[0].reshape(reduced_shape(shape, dims, true)).expand(shape)};
     });
   }
   return out;
