@@ -1,5 +1,7 @@
 #include "engine/io/json.h"
 
+#include <cerrno>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -301,6 +303,7 @@ struct Parser {
       do {
         ws();
         std::string k = str();
+        if (o.find(k)) fail(("duplicate key \"" + k + "\"").c_str());
         expect(':');
         o[k] = value(depth + 1);
       } while (eat(','));
@@ -341,8 +344,12 @@ struct Parser {
     const std::string num = s.substr(start, i - start);
     char* end = nullptr;
     if (!is_float) {
+      errno = 0;
       long long v = std::strtoll(num.c_str(), &end, 10);
-      if (end && *end == '\0') return Json(static_cast<int64_t>(v));
+      if (end && *end == '\0') {
+        if (errno == ERANGE) fail(("integer " + num + " out of range").c_str());
+        return Json(static_cast<int64_t>(v));
+      }
     }
     double d = std::strtod(num.c_str(), &end);
     if (!end || *end != '\0') fail("bad number");

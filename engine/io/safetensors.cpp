@@ -1,5 +1,7 @@
 #include "engine/io/safetensors.h"
 
+#include "engine/io/json.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -19,232 +21,6 @@ namespace {
 
 constexpr uint64_t kMaxHeader = 100'000'000;
 
-// ---- a small JSON reader: just enough for safetensors headers, strict about syntax ----
-struct Json {
-  enum Kind { null, boolean, number, string, array, object } kind = null;
-  bool b = false;
-  std::string text;  // number literal or decoded string
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;  // object, file order
-};
-
-class JsonParser {
- public:
-  JsonParser(const char* p, size_t n, const std::string& where) : p_(p), n_(n), where_(where) {}
-
-  Json parse_document() {
-    Json v = value(0);
-    skip_ws();
-    if (i_ != n_) fail("unexpected trailing characters");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    OAR_FAIL(where_, ": malformed header JSON at byte ", i_, ": ", what);
-  }
-  void skip_ws() {
-    while (i_ < n_ && (p_[i_] == ' ' || p_[i_] == '\t' || p_[i_] == '\n' || p_[i_] == '\r')) ++i_;
-  }
-  char peek() {
-    skip_ws();
-    if (i_ >= n_) fail("unexpected end");
-    return p_[i_];
-  }
-  void expect(char c) {
-    if (peek() != c) fail(std::string("expected '") + c + "'");
-    ++i_;
-  }
-  bool literal(const char* word) {
-    const size_t len = std::strlen(word);
-    if (n_ - i_ >= len && std::memcmp(p_ + i_, word, len) == 0) {
-      i_ += len;
-      return true;
-    }
-    return false;
-  }
-
-  Json value(int depth) {
-    if (depth > 64) fail("nesting too deep");
-    Json v;
-    const char c = peek();
-    if (c == '{') {
-      v.kind = Json::object;
-      ++i_;
-      if (peek() == '}') {
-        ++i_;
-        return v;
-      }
-      while (true) {
-        if (peek() != '"') fail("expected a string key");
-        std::string key = str();
-        expect(':');
-        for (const auto& m : v.members)
-          if (m.first == key) fail("duplicate key \"" + key + "\"");
-        v.members.emplace_back(std::move(key), value(depth + 1));
-        const char d = peek();
-        ++i_;
-        if (d == '}') break;
-        if (d != ',') fail("expected ',' or '}' in object");
-      }
-    } else if (c == '[') {
-      v.kind = Json::array;
-      ++i_;
-      if (peek() == ']') {
-        ++i_;
-        return v;
-      }
-      while (true) {
-        v.items.push_back(value(depth + 1));
-        const char d = peek();
-        ++i_;
-        if (d == ']') break;
-        if (d != ',') fail("expected ',' or ']' in array");
-      }
-    } else if (c == '"') {
-      v.kind = Json::string;
-      v.text = str();
-    } else if (literal("true")) {
-      v.kind = Json::boolean;
-      v.b = true;
-    } else if (literal("false")) {
-      v.kind = Json::boolean;
-    } else if (literal("null")) {
-      v.kind = Json::null;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-      v.kind = Json::number;
-      v.text = number();
-    } else {
-      fail(std::string("unexpected character '") + c + "'");
-    }
-    return v;
-  }
-
-  std::string number() {
-    const size_t start = i_;
-    auto digits = [&] {
-      const size_t s = i_;
-      while (i_ < n_ && p_[i_] >= '0' && p_[i_] <= '9') ++i_;
-      if (i_ == s) fail("malformed number");
-    };
-    if (p_[i_] == '-') ++i_;
-    if (i_ < n_ && p_[i_] == '0')
-      ++i_;
-    else
-      digits();
-    if (i_ < n_ && p_[i_] == '.') {
-      ++i_;
-      digits();
-    }
-    if (i_ < n_ && (p_[i_] == 'e' || p_[i_] == 'E')) {
-      ++i_;
-      if (i_ < n_ && (p_[i_] == '+' || p_[i_] == '-')) ++i_;
-      digits();
-    }
-    return std::string(p_ + start, i_ - start);
-  }
-
-  unsigned hex4() {
-    if (n_ - i_ < 4) fail("truncated \\u escape");
-    unsigned v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = p_[i_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9')
-        v |= static_cast<unsigned>(h - '0');
-      else if (h >= 'a' && h <= 'f')
-        v |= static_cast<unsigned>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F')
-        v |= static_cast<unsigned>(h - 'A' + 10);
-      else
-        fail("bad hex digit in \\u escape");
-    }
-    return v;
-  }
-
-  static void put_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  std::string str() {
-    ++i_;  // opening quote
-    std::string out;
-    while (true) {
-      if (i_ >= n_) fail("unterminated string");
-      const char c = p_[i_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= n_) fail("unterminated escape");
-      const char e = p_[i_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          unsigned cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00) {
-            if (!(literal("\\u"))) fail("lone high surrogate");
-            const unsigned lo = hex4();
-            if (lo < 0xDC00 || lo > 0xDFFF) fail("bad low surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp < 0xE000) {
-            fail("lone low surrogate");
-          }
-          put_utf8(out, cp);
-          break;
-        }
-        default:
-          fail(std::string("bad escape '\\") + e + "'");
-      }
-    }
-  }
-
-  const char* p_;
-  size_t n_;
-  size_t i_ = 0;
-  const std::string& where_;
-};
-
-// ---- dtypes ----
 struct FileDType {
   const char* name;
   size_t size;  // bytes per element in the file
@@ -285,14 +61,9 @@ uint64_t read_le64(const uint8_t* p) {
 }
 
 uint64_t as_u64(const Json& v, const std::string& where, const std::string& what) {
-  OAR_CHECK(v.kind == Json::number && !v.text.empty() && v.text[0] != '-' &&
-                v.text.find_first_of(".eE") == std::string::npos,
-            where, ": ", what, " must be a non-negative integer, got '", v.text, "'");
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long x = std::strtoull(v.text.c_str(), &end, 10);
-  OAR_CHECK(errno == 0 && *end == '\0', where, ": ", what, " '", v.text, "' is out of range");
-  return x;
+  OAR_CHECK(v.is_int() && v.as_int() >= 0, where, ": ", what,
+            " must be a non-negative integer, got '", v.dump(), "'");
+  return static_cast<uint64_t>(v.as_int());
 }
 
 // Converts n elements of a file dtype that we widen into the destination tensor's memory.
@@ -385,8 +156,13 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
             " bytes follow");
   OAR_CHECK(n >= 2 && data[8] == '{', origin, ": header must be a JSON object starting with '{'");
   const char* hp = reinterpret_cast<const char*>(data + 8);
-  const Json root = JsonParser(hp, n, origin).parse_document();
-  OAR_CHECK(root.kind == Json::object, origin, ": header must be a JSON object");
+  Json root;
+  try {
+    root = Json::parse(std::string(hp, n), origin);
+  } catch (const Error& e) {
+    OAR_FAIL(origin, ": malformed header JSON (", e.what(), ")");
+  }
+  OAR_CHECK(root.is_object(), origin, ": header must be a JSON object");
 
   const uint8_t* buffer = data + 8 + n;
   const uint64_t buffer_size = size - 8 - n;
@@ -399,39 +175,31 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
     const FileDType* dt;
   };
   std::vector<Entry> entries;
-  for (const auto& [name, info] : root.members) {
+  for (const auto& [name, info] : root.as_object()) {
     const std::string where = origin + ": tensor '" + name + "'";
     if (name == "__metadata__") {
-      OAR_CHECK(info.kind == Json::object, origin, ": __metadata__ must be an object of strings");
-      for (const auto& [k, v] : info.members) {
-        OAR_CHECK(v.kind == Json::string, origin, ": __metadata__ value for '", k,
-                  "' must be a string");
-        out.metadata[k] = v.text;
+      OAR_CHECK(info.is_object(), origin, ": __metadata__ must be an object of strings");
+      for (const auto& [k, v] : info.as_object()) {
+        OAR_CHECK(v.is_string(), origin, ": __metadata__ value for '", k, "' must be a string");
+        out.metadata[k] = v.as_string();
       }
       continue;
     }
-    OAR_CHECK(info.kind == Json::object, where, ": entry must be an object");
-    const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-    for (const auto& [k, v] : info.members) {
-      if (k == "dtype")
-        dtype = &v;
-      else if (k == "shape")
-        shape = &v;
-      else if (k == "data_offsets")
-        offsets = &v;
-    }
+    OAR_CHECK(info.is_object(), where, ": entry must be an object");
+    const Json *dtype = info.find("dtype"), *shape = info.find("shape"),
+               *offsets = info.find("data_offsets");
     OAR_CHECK(dtype && shape && offsets, where,
               ": entry needs \"dtype\", \"shape\" and \"data_offsets\"");
-    OAR_CHECK(dtype->kind == Json::string, where, ": dtype must be a string");
-    Entry e{name, dtype->text, {}, 0, 0, nullptr};
+    OAR_CHECK(dtype->is_string(), where, ": dtype must be a string");
+    Entry e{name, dtype->as_string(), {}, 0, 0, nullptr};
     for (const auto& fd : kFileDTypes)
       if (e.fdt == fd.name) e.dt = &fd;
     OAR_CHECK(e.dt, where, ": unsupported dtype '", e.fdt,
               "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U64 U32 U16 U8 BOOL)");
-    OAR_CHECK(shape->kind == Json::array, where, ": shape must be an array");
+    OAR_CHECK(shape->is_array(), where, ": shape must be an array");
     // Element count with overflow checks (a hostile header must not wrap around).
     uint64_t numel = 1;
-    for (const Json& d : shape->items) {
+    for (const Json& d : shape->as_array()) {
       const uint64_t v = as_u64(d, where, "shape entry");
       OAR_CHECK(v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) &&
                     (v == 0 || numel <= std::numeric_limits<uint64_t>::max() / v),
@@ -439,10 +207,10 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
       numel *= v;
       e.shape.push_back(static_cast<int64_t>(v));
     }
-    OAR_CHECK(offsets->kind == Json::array && offsets->items.size() == 2, where,
+    OAR_CHECK(offsets->is_array() && offsets->size() == 2, where,
               ": data_offsets must be [begin, end]");
-    e.begin = as_u64(offsets->items[0], where, "data_offsets begin");
-    e.end = as_u64(offsets->items[1], where, "data_offsets end");
+    e.begin = as_u64(offsets->as_array()[0], where, "data_offsets begin");
+    e.end = as_u64(offsets->as_array()[1], where, "data_offsets end");
     OAR_CHECK(e.begin <= e.end, where, ": data_offsets begin ", e.begin, " > end ", e.end);
     OAR_CHECK(e.end <= buffer_size, where, ": data_offsets [", e.begin, ", ", e.end,
               "] out of range (data section is ", buffer_size, " bytes; file truncated?)");

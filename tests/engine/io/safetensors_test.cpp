@@ -193,6 +193,12 @@ TEST(Safetensors, CorruptFilesGiveErrors) {
       "negative.safetensors",
       make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", ok_data),
       "non-negative integer");
+  expect_corrupt(
+      "bigint.safetensors",
+      make_file(
+          "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,99999999999999999999]}}",
+          ok_data),
+      "out of range");
   expect_corrupt("empty.safetensors", "", "empty file");
   EXPECT_THROW(read_safetensors((temp_dir() / "absent.safetensors").string()), Error);
 }
