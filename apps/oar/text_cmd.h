@@ -1,6 +1,8 @@
 #pragma once
-// `oar text ...`: streaming text tools. `segment` runs Baidu's LAC (word segmentation with POS
-// and PER/LOC/ORG/TIME tags) over lines of stdin or files, in input order.
+// `oar text ...`: streaming text tools over lines of stdin or files, in input order, on the shared
+// line pipeline (nlp/text/line_pipeline.h). `segment` runs Baidu's LAC (word segmentation with
+// POS and PER/LOC/ORG/TIME tags); normalize, tokenize, build-vocab, split and stats are in
+// text_tools_cmd.cpp (docs/nlp-text-tools.md).
 #include <CLI/CLI.hpp>
 
 #include <functional>
@@ -24,5 +26,8 @@ struct SegmentOptions {
 void add_text_commands(CLI::App& app, std::function<int()>& action);
 
 int cmd_text_segment(const SegmentOptions& o);
+
+// Registers normalize, tokenize, build-vocab, split and stats under `text`.
+void add_text_tool_commands(CLI::App& text, std::function<int()>& action);
 
 }  // namespace oar::app
