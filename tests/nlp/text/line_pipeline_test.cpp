@@ -105,7 +105,9 @@ TEST(Pipeline, OrderKeptAcrossThreadsAndBatches) {
       std::string want;
       for (int i = 0; i < 1000; ++i) want += std::to_string(2 * i) + "\n";
       EXPECT_EQ(got, want) << threads << " threads, batch " << batch;
-      if (threads > 1) EXPECT_GT(seen_by[1], 0);
+      if (threads > 1) {
+        EXPECT_GT(seen_by[1], 0);
+      }
     }
   }
 }

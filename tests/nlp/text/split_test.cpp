@@ -12,7 +12,8 @@ namespace {
 
 TEST(Split, CountsByLargestRemainder) {
   EXPECT_EQ(split_counts(10, {0.8, 0.1, 0.1}), (std::vector<int64_t>{8, 1, 1}));
-  EXPECT_EQ(split_counts(7, {0.5, 0.25, 0.25}), (std::vector<int64_t>{4, 2, 1}));  // 3.5 1.75 1.75
+  // 3.5, 1.75, 1.75: floors 3, 1, 1; the two left go to the larger remainders (.75, .75).
+  EXPECT_EQ(split_counts(7, {0.5, 0.25, 0.25}), (std::vector<int64_t>{3, 2, 2}));
   EXPECT_EQ(split_counts(3, {1, 1, 1}), (std::vector<int64_t>{1, 1, 1}));
   EXPECT_EQ(split_counts(0, {0.8, 0.2}), (std::vector<int64_t>{0, 0}));
   EXPECT_EQ(split_counts(5, {8, 2}), (std::vector<int64_t>{4, 1}));  // ratios need not sum to 1
