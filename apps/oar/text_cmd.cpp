@@ -73,19 +73,25 @@ int cmd_text_segment(const SegmentOptions& o) {
   nlp::text::PipelineOptions po;
   po.threads = o.threads;
   po.batch_size = static_cast<size_t>(o.batch_size);
-  nlp::text::run_pipeline_batched(
-      reader, po,
-      [&](int, std::span<const nlp::text::Line> lines, std::span<std::string> outs) {
-        // One OpenMP thread per worker: LAC's per-step matrices are too small to split, and idle
-        // pool threads only add synchronisation.
-        set_num_threads(1);
-        std::vector<std::string> texts;
-        texts.reserve(lines.size());
-        for (const auto& l : lines) texts.push_back(l.text);
-        const auto words = lac.segment(texts);
-        for (size_t k = 0; k < lines.size(); ++k) outs[k] = format_line(words[k], json);
-      },
-      [&](std::string_view s) { out.write(s); });
+  // On a bad line, the lines before it are published, as on stdout (docs/nlp-lac.md).
+  try {
+    nlp::text::run_pipeline_batched(
+        reader, po,
+        [&](int, std::span<const nlp::text::Line> lines, std::span<std::string> outs) {
+          // One OpenMP thread per worker: LAC's per-step matrices are too small to split, and idle
+          // pool threads only add synchronisation.
+          set_num_threads(1);
+          std::vector<std::string> texts;
+          texts.reserve(lines.size());
+          for (const auto& l : lines) texts.push_back(l.text);
+          const auto words = lac.segment(texts);
+          for (size_t k = 0; k < lines.size(); ++k) outs[k] = format_line(words[k], json);
+        },
+        [&](std::string_view s) { out.write(s); });
+  } catch (...) {
+    out.commit();
+    throw;
+  }
   out.commit();
   return 0;
 }

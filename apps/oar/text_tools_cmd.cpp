@@ -4,13 +4,13 @@
 
 #ifdef OAR_HAVE_NLP
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <sstream>
 #include <unordered_map>
-#include <unistd.h>
 
 #include "engine/core/error.h"
 #include "engine/io/atomic_file.h"
@@ -81,14 +81,13 @@ int run_normalize(const NormalizeCmd& o) {
   const tx::Normalizer normalizer(no);
   tx::LineReader reader(o.io.inputs, tx::parse_invalid_utf8(o.io.invalid_utf8));
   tx::Output out(o.io.output);
-  tx::run_pipeline(
+  tx::run_pipeline_to(
       reader, o.io.pipeline(),
       [&](int, const tx::Line& line, std::string& s) {
         normalizer.normalize(line.text, s);
         s += '\n';
       },
-      [&](std::string_view s) { out.write(s); });
-  out.commit();
+      out);
   return 0;
 }
 
@@ -118,7 +117,7 @@ int run_tokenize(TokenizeCmd o) {
     for (const auto& spec : specs) cols.push_back(tx::resolve_column(spec, header, h->where()));
   }
   tx::Output out(o.io.output);
-  tx::run_pipeline(
+  tx::run_pipeline_to(
       reader, o.io.pipeline(),
       [&](int, const tx::Line& line, std::string& s) {
         if (cols.empty()) {
@@ -143,8 +142,7 @@ int run_tokenize(TokenizeCmd o) {
         }
         s += '\n';
       },
-      [&](std::string_view s) { out.write(s); });
-  out.commit();
+      out);
   return 0;
 }
 
@@ -362,7 +360,6 @@ int run_stats(const StatsCmd& o) {
   const tx::PipelineOptions po = o.io.pipeline();
   std::vector<tx::TextStats> stats(static_cast<size_t>(po.threads));
   std::vector<nlp::BertTokenizer::Scratch> scratch(static_cast<size_t>(po.threads));
-  nlp::Encoding enc;
   std::vector<nlp::Encoding> encs(static_cast<size_t>(po.threads));
   tx::run_pipeline(
       reader, po,

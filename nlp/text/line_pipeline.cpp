@@ -275,6 +275,17 @@ void run_pipeline(LineReader& reader, const PipelineOptions& options,
       write);
 }
 
+void run_pipeline_to(LineReader& reader, const PipelineOptions& options,
+                     const std::function<void(int, const Line&, std::string&)>& map, Output& out) {
+  try {
+    run_pipeline(reader, options, map, [&](std::string_view s) { out.write(s); });
+  } catch (...) {
+    out.commit();
+    throw;
+  }
+  out.commit();
+}
+
 void run_pipeline_batched(
     LineReader& reader, const PipelineOptions& options,
     const std::function<void(int, std::span<const Line>, std::span<std::string>)>& map,

@@ -77,8 +77,8 @@ class LineReader {
   bool quiet_ = false;
 };
 
-// Where output goes: a file written atomically (published by commit(); an error before it leaves
-// the old file untouched), or stdout (empty path or "-").
+// Where output goes: a file written atomically (published by commit(); destroyed uncommitted, it
+// leaves the old file untouched), or stdout (empty path or "-").
 class Output {
  public:
   explicit Output(const std::string& path);
@@ -106,6 +106,13 @@ int resolve_threads(int threads);
 void run_pipeline(LineReader& reader, const PipelineOptions& options,
                   const std::function<void(int worker, const Line& line, std::string& out)>& map,
                   const std::function<void(std::string_view out)>& write);
+
+// run_pipeline into `out`, committed at the end. When a line fails (invalid UTF-8 with `error`, a
+// malformed row), the lines before it are committed, as on stdout, and the error is rethrown:
+// the output is always whole lines, a prefix of the full result, never a torn file.
+void run_pipeline_to(LineReader& reader, const PipelineOptions& options,
+                     const std::function<void(int worker, const Line& line, std::string& out)>& map,
+                     Output& out);
 
 // The batched form, for models that take several lines per call: `map` gets up to batch_size
 // consecutive lines and fills their outputs; on an exception none of that batch is written.

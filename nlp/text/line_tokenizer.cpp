@@ -1,5 +1,6 @@
 #include "nlp/text/line_tokenizer.h"
 
+#include <charconv>
 #include <optional>
 
 #include "engine/core/error.h"
@@ -36,6 +37,11 @@ void LineTokenizer::tokenize(std::string_view text, std::string& out) const {
     first = false;
     out += s;
   };
+  const auto put_number = [&](int32_t id) {
+    char buf[16];
+    const auto r = std::to_chars(buf, buf + sizeof buf, id);
+    put(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+  };
   if (impl_->bert) {
     const BertTokenizer& tok = *impl_->bert;
     thread_local BertTokenizer::Scratch scratch;
@@ -45,7 +51,7 @@ void LineTokenizer::tokenize(std::string_view text, std::string& out) const {
     tok.encode(text, enc, scratch);
     const auto put_id = [&](int32_t id) {
       if (options_.ids)
-        put(std::to_string(id));
+        put_number(id);
       else
         put(tok.vocab().token(id));
     };
@@ -55,7 +61,7 @@ void LineTokenizer::tokenize(std::string_view text, std::string& out) const {
     return;
   }
   if (options_.ids) {
-    for (const int32_t id : impl_->spm->encode_ids(text)) put(std::to_string(id));
+    for (const int32_t id : impl_->spm->encode_ids(text)) put_number(id);
   } else {
     for (const auto& p : impl_->spm->encode_pieces(text)) put(p);
   }

@@ -1,5 +1,8 @@
 #include "nlp/text/normalize.h"
 
+#include <algorithm>
+
+#include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
@@ -62,9 +65,12 @@ bool is_space(UChar32 c) {
 }  // namespace
 
 void Normalizer::normalize(std::string_view text, std::string& out) const {
+  // ASCII is unchanged by the width mapping and by NFC/NFKC: only the last step applies.
+  const bool ascii = std::all_of(text.begin(), text.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   std::string a;
   std::string_view cur = text;
-  if (options_.full_to_half) {
+  if (options_.full_to_half && !ascii) {
     a.reserve(text.size());
     for_each_code_point(text, [&](UChar32 c) {
       if (c >= 0xFF01 && c <= 0xFF5E) c -= 0xFEE0;
@@ -74,13 +80,13 @@ void Normalizer::normalize(std::string_view text, std::string& out) const {
     cur = a;
   }
   std::string b;
-  if (impl_->normalizer) {
+  if (impl_->normalizer && !ascii) {
+    // UTF-8 in and out: no UTF-16 round trip, and text already in the form is copied through.
     UErrorCode status = U_ZERO_ERROR;
-    const icu::UnicodeString u = icu::UnicodeString::fromUTF8(
-        icu::StringPiece(cur.data(), static_cast<int32_t>(cur.size())));
-    const icu::UnicodeString n = impl_->normalizer->normalize(u, status);
+    icu::StringByteSink<std::string> sink(&b, static_cast<int32_t>(cur.size()));
+    impl_->normalizer->normalizeUTF8(
+        0, icu::StringPiece(cur.data(), static_cast<int32_t>(cur.size())), sink, nullptr, status);
     OAR_CHECK(U_SUCCESS(status), "ICU normalize: ", u_errorName(status));
-    n.toUTF8String(b);
     cur = b;
   }
   out.clear();

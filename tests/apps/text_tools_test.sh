@@ -47,11 +47,16 @@ rc=$?
 [ $rc -eq 2 ] && grep -q "^error: .*bad.txt:2: invalid UTF-8 at byte 1" "$tmp/n3.err" \
   && [ "$(cat "$tmp/n3.out")" = "$(printf 'ABC\tx')" ] && ok \
   || fail "normalize error: rc=$rc $(cat "$tmp/n3.err")"
-# With -o, a fatal error leaves the old output file as it was (never half a file).
+# With -o, a fatal line publishes exactly the lines before it (as on stdout), atomically: no
+# temporary file is left; a tool that fails before its first line leaves the old file as it was.
 echo old > "$tmp/keep.txt"
 "$oar" text normalize --invalid-utf8 error "$tmp/bad.txt" -o "$tmp/keep.txt" 2> /dev/null
-[ $? -eq 2 ] && [ "$(cat "$tmp/keep.txt")" = old ] && [ "$(ls "$tmp" | grep -c keep)" -eq 1 ] && ok \
-  || fail "atomic output on error: $(ls "$tmp")"
+[ $? -eq 2 ] && [ "$(cat "$tmp/keep.txt")" = "$(printf 'ABC\tx')" ] && [ "$(ls "$tmp" | grep -c keep)" -eq 1 ] \
+  && ok || fail "output on a fatal line: $(ls "$tmp"; cat "$tmp/keep.txt")"
+echo old > "$tmp/keep2.txt"
+"$oar" text tokenize --vocab "$vocab" --columns nope "$tmp/data.tsv" -o "$tmp/keep2.txt" 2> /dev/null
+[ $? -eq 2 ] && [ "$(cat "$tmp/keep2.txt")" = old ] && [ "$(ls "$tmp" | grep -c keep2)" -eq 1 ] && ok \
+  || fail "old output kept on an early error"
 "$oar" text normalize "$tmp/many.txt" > "$tmp/n1.txt" && \
 "$oar" text normalize --threads 3 --batch-size 17 "$tmp/many.txt" -o "$tmp/n3.txt" && \
   cmp -s "$tmp/n1.txt" "$tmp/n3.txt" && [ "$(wc -l < "$tmp/n3.txt")" -eq 3000 ] \
