@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "engine/core/error.h"
@@ -51,6 +52,36 @@ TEST(WordPieceTrainer, LimitAlphabetKeepsTheMostFrequentCharacters) {
   // z is dropped; the "##" forms of the kept characters are added even past vocab_size, as in
   // Hugging Face, and no merge happens.
   EXPECT_EQ(v, (std::vector<std::string>{"[PAD]", "[UNK]", "a", "b", "##a", "##b"}));
+}
+
+// Against Hugging Face `tokenizers` 0.23.3's WordPieceTrainer
+// (data/make_wordpiece_trainer_golden.py): the same tokens, and the same merges in the same order.
+// The ids of the "##x" characters are not compared: Hugging Face assigns them in hash order.
+TEST(WordPieceTrainer, MatchesHuggingFaceOnAZipfCorpus) {
+  const std::string dir = std::string(OAR_SOURCE_DIR) + "/tests/nlp/text/data/";
+  std::unordered_map<std::string, int64_t> words;
+  std::ifstream in(dir + "zipf_words.tsv");
+  ASSERT_TRUE(in) << dir;
+  for (std::string line; std::getline(in, line);) {
+    const size_t tab = line.find('\t');
+    words[line.substr(0, tab)] = std::stoll(line.substr(tab + 1));
+  }
+  ASSERT_EQ(words.size(), 385u);
+  std::vector<std::string> want;
+  std::ifstream v(dir + "zipf_vocab100.txt");
+  for (std::string line; std::getline(v, line);) want.push_back(line);
+  ASSERT_EQ(want.size(), 100u);
+  WordPieceTrainerOptions o;
+  o.vocab_size = 100;
+  const auto got = train_wordpiece(words, o);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()),
+            std::set<std::string>(want.begin(), want.end()));
+  const size_t merges_from = 5 + 10 + 10;  // specials, a-j, ##a-##j
+  EXPECT_EQ(std::vector<std::string>(got.begin() + merges_from, got.end()),
+            std::vector<std::string>(want.begin() + merges_from, want.end()));
+  EXPECT_EQ(std::vector<std::string>(got.begin(), got.begin() + 15),
+            std::vector<std::string>(want.begin(), want.begin() + 15));
 }
 
 TEST(WordPieceTrainer, TrainedVocabularyCoversItsCorpus) {
