@@ -108,12 +108,13 @@ int run_tokenize(TokenizeCmd o) {
   // keeps one header (the chosen names) and then the tokens of those columns, TAB-separated.
   std::vector<std::string> specs = split_list(o.columns);
   std::vector<size_t> cols;
-  std::string header, first_file;
+  std::string header;
+  const std::string* first_file = nullptr;  // identifies the first input even if named twice
   if (!specs.empty()) {
     const tx::Line* h = reader.peek();
     OAR_CHECK(h, "--columns needs a header line, but the input is empty");
     header = h->text;
-    first_file = *h->file;
+    first_file = h->file;
     for (const auto& spec : specs) cols.push_back(tx::resolve_column(spec, header, h->where()));
   }
   tx::Output out(o.io.output);
@@ -126,8 +127,8 @@ int run_tokenize(TokenizeCmd o) {
           return;
         }
         if (line.number == 1) {
-          if (*line.file != first_file) {
-            OAR_CHECK(line.text == header, line.where(), ": header differs from ", first_file,
+          if (line.file != first_file) {
+            OAR_CHECK(line.text == header, line.where(), ": header differs from ", *first_file,
                       "'s");
             return;
           }

@@ -86,6 +86,14 @@ printf 'Hello\n' | "$oar" text tokenize --vocab "$vocab" --ids --special > "$tmp
   && [ "$(sed -n 1p "$tmp/tc.out")" = "$(printf 'text_b\ttext_a')" ] \
   && [ "$(sed -n 2p "$tmp/tc.out")" = "$(printf 'quick fox 0\t0 hello world')" ] \
   && [ "$(wc -l < "$tmp/tc.out")" -eq 201 ] && ok || fail "tokenize columns: $(head -2 "$tmp/tc.out")"
+# Several TSV inputs: one header out, each input's header checked against the first.
+"$oar" text tokenize --vocab "$vocab" --columns text_a "$tmp/data.tsv" "$tmp/data.tsv" > "$tmp/tc2.out" \
+  && [ "$(wc -l < "$tmp/tc2.out")" -eq 401 ] && [ "$(grep -c '^text_a$' "$tmp/tc2.out")" -eq 1 ] && ok \
+  || fail "tokenize columns over two inputs: $(wc -l < "$tmp/tc2.out")"
+printf 'text\tlabel\nx\ty\n' > "$tmp/other.tsv"
+"$oar" text tokenize --vocab "$vocab" --columns 1 "$tmp/data.tsv" "$tmp/other.tsv" > /dev/null 2> "$tmp/th.err"
+[ $? -eq 2 ] && grep -q "other.tsv:1: header differs from .*data.tsv's" "$tmp/th.err" && ok \
+  || fail "tokenize header mismatch: $(cat "$tmp/th.err")"
 "$oar" text tokenize --vocab "$vocab" --columns text_c "$tmp/data.tsv" > /dev/null 2> "$tmp/tc.err"
 rc=$?
 [ $rc -eq 2 ] && grep -q "data.tsv:1: no column 'text_c' in the header (columns: 'text_a', 'text_b', 'label')" "$tmp/tc.err" \
