@@ -565,4 +565,52 @@ void AnswerMetric::load_state(const std::vector<double>& s) {
   count_ = s[2];
 }
 
+// ---- MaskedLmMetric -------------------------------------------------------------------------
+
+MaskedLmMetric::MaskedLmMetric(std::string logits_key, std::string label_key)
+    : logits_key_(std::move(logits_key)), label_key_(std::move(label_key)) {}
+
+void MaskedLmMetric::add(const float* logits, int64_t vocab, int64_t label) {
+  OAR_CHECK(label < vocab, "masked_lm: label ", label, " is outside the vocabulary of ", vocab);
+  if (label < 0) return;
+  int64_t best = 0;
+  for (int64_t j = 1; j < vocab; ++j)
+    if (logits[j] > logits[best]) best = j;
+  double z = 0;
+  for (int64_t j = 0; j < vocab; ++j) z += std::exp(double(logits[j]) - double(logits[best]));
+  nll_ += std::log(z) + double(logits[best]) - double(logits[label]);
+  correct_ += best == label ? 1 : 0;
+  count_ += 1;
+}
+
+void MaskedLmMetric::update(const Outputs& outputs, const Batch& batch) {
+  const Tensor logits = output(outputs, logits_key_, "masked_lm")
+                            .detach()
+                            .to(Device::cpu())
+                            .to(DType::f32)
+                            .contiguous();
+  const auto labels = ids_of(batch[label_key_]);
+  OAR_CHECK(logits.dim() == 2 && logits.size(0) == static_cast<int64_t>(labels.size()),
+            "masked_lm: logits ", shape_str(logits.shape()), " for ", labels.size(),
+            " labels (expected [M, V])");
+  const float* p = logits.data<float>();
+  const int64_t v = logits.size(1);
+  for (size_t i = 0; i < labels.size(); ++i) add(p + static_cast<int64_t>(i) * v, v, labels[i]);
+}
+
+std::vector<std::pair<std::string, double>> MaskedLmMetric::compute() const {
+  const double loss = count_ > 0 ? nll_ / count_ : 0.0;
+  return {{"masked_accuracy", count_ > 0 ? correct_ / count_ : 0.0},
+          {"perplexity", std::exp(loss)},
+          {"mlm_loss", loss},
+          {"masked_tokens", count_}};
+}
+
+void MaskedLmMetric::load_state(const std::vector<double>& s) {
+  OAR_CHECK(s.size() == 3, "masked_lm: state of ", s.size(), " numbers, expected 3");
+  nll_ = s[0];
+  correct_ = s[1];
+  count_ = s[2];
+}
+
 }  // namespace oar::metrics

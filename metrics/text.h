@@ -146,4 +146,26 @@ class AnswerMetric : public Metric {
   double em_ = 0, f1_ = 0, count_ = 0;
 };
 
+// Masked-LM accuracy and perplexity: outputs[logits_key] [M, V] scores the masked tokens,
+// batch[label_key] [M] holds their true ids (labels < 0 are skipped). Perplexity is exp of the
+// mean cross entropy over the masked tokens.
+class MaskedLmMetric : public Metric {
+ public:
+  explicit MaskedLmMetric(std::string logits_key = "mlm_logits",
+                          std::string label_key = "mlm_labels");
+  std::string name() const override { return "masked_lm"; }
+  void reset() override { nll_ = correct_ = count_ = 0; }
+  void update(const Outputs& outputs, const Batch& batch) override;
+  // masked_accuracy, perplexity, mlm_loss (the mean cross entropy), masked_tokens
+  std::vector<std::pair<std::string, double>> compute() const override;
+  std::vector<double> state() const override { return {nll_, correct_, count_}; }
+  void load_state(const std::vector<double>& s) override;
+  // One masked token: its scores over the vocabulary and its true id.
+  void add(const float* logits, int64_t vocab, int64_t label);
+
+ private:
+  std::string logits_key_, label_key_;
+  double nll_ = 0, correct_ = 0, count_ = 0;
+};
+
 }  // namespace oar::metrics

@@ -4,12 +4,14 @@
 
 #include "engine/train/components.h"
 #include "nlp/heads/token_head.h"
+#include "nlp/masking/masked_text.h"
 #include "nlp/models/bert_pretrained.h"
 #include "nlp/models/lac.h"
 #include "nlp/readers/query_groups.h"
 #include "nlp/readers/squad.h"
 #include "nlp/readers/tagged_text.h"
 #include "nlp/readers/tsv.h"
+#include "nlp/tasks/masked_lm.h"
 #include "nlp/tasks/span_extraction.h"
 #include "nlp/tasks/text_classification.h"
 #include "nlp/tasks/text_matching.h"
@@ -350,6 +352,113 @@ void register_query_groups() {
   });
 }
 
+void register_masked_lm() {
+  Schema s("task", "masked_lm",
+           "masked-LM pre-training / further training: hidden states at the masked positions -> "
+           "cls.predictions (transform, logits tied to the word embeddings) -> cross entropy; "
+           "masked-token accuracy and perplexity. With model.pretrained, a checkpoint's "
+           "cls.predictions.* tensors are loaded when it has them");
+  s.key<int64_t>("top_k", 5, "predictions per masked token written by predict")
+      .range(1, 1000)
+      .key<int64_t>("init_seed", 0, "seed of the head's N(0, 0.02) initialisation")
+      .range(0, INT64_MAX);
+  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
+    MaskedLmOptions o;
+    o.top_k = c.get<int64_t>(k + ".top_k");
+    o.init_seed = static_cast<uint64_t>(c.get<int64_t>(k + ".init_seed"));
+    std::shared_ptr<MaskedLmTask> task;
+    try {
+      task = std::make_shared<MaskedLmTask>(std::move(model), o);
+    } catch (const Error& e) {
+      throw c.error("model.name", e.what(), "a BERT/ERNIE encoder (model: {name: bert})");
+    }
+    const std::string dir = c.get<std::string>("model.pretrained", "");
+    if (!dir.empty()) {
+      try {
+        load_hf_mlm_head(task->head(), dir + "/model.safetensors");
+      } catch (const Error& e) {
+        throw c.error("model.pretrained", e.what(), "a checkpoint whose cls.predictions fit");
+      }
+    }
+    return task;
+  });
+}
+
+void register_masked_text() {
+  Schema s("reader", "masked_text",
+           "plain text for masked-LM training, one document or sentence a line; tokenized by "
+           "BERT's WordPiece and masked per draw from the loader's seeded generator (BERT's "
+           "mask_prob with 80/10/10 [MASK]/random/keep; token, whole-word or phrase units)");
+  s.required_path("file", "the text file");
+  add_tokenizer_keys(s)
+      .key<int64_t>("max_seq_len", 128, "tokens per line including [CLS] and [SEP]")
+      .range(3, 100000)
+      .key<std::string>("tsv_column", "",
+                        "read this column of a TSV file with a header instead of plain lines")
+      .key<std::string>("masking", "token",
+                        "token (each WordPiece), whole_word (a word's pieces together) or phrase "
+                        "(spans from `segmenter` or `phrase_dictionary` together)")
+      .choices({"token", "whole_word", "phrase"})
+      .key<double>("mask_prob", 0.15, "chance that a unit is masked")
+      .range(0.001, 1)
+      .key<double>("replace_mask", 0.8, "of masked tokens: share replaced by [MASK]")
+      .range(0, 1)
+      .key<double>("replace_random", 0.1, "of masked tokens: share replaced by a random token")
+      .range(0, 1)
+      .path("segmenter", "",
+            "phrase masking: a Baidu LAC directory (jieba's lac_small); its words and entities "
+            "of two or more characters are the phrases")
+      .path("phrase_dictionary", "",
+            "phrase masking: a phrase list, the first field of each line (jieba's dict.txt), "
+            "matched longest-first");
+  readers::add_loader_keys(s);
+  readers::set_input_key("masked_text", "file");
+  readers::datasets().add(s, [](const Config& c, const std::string& k, readers::DataContext) {
+    auto tok = load_tokenizer(c, k);
+    MaskedTextOptions o;
+    o.max_seq_len = static_cast<size_t>(c.get<int64_t>(k + ".max_seq_len"));
+    o.tsv_column = c.get<std::string>(k + ".tsv_column");
+    const std::string unit = c.get<std::string>(k + ".masking");
+    o.unit = unit == "whole_word" ? MaskingUnit::whole_word
+             : unit == "phrase"   ? MaskingUnit::phrase
+                                  : MaskingUnit::token;
+    o.masking.mask_prob = c.get<double>(k + ".mask_prob");
+    o.masking.replace_mask = c.get<double>(k + ".replace_mask");
+    o.masking.replace_random = c.get<double>(k + ".replace_random");
+    if (o.masking.replace_mask + o.masking.replace_random > 1)
+      throw c.error(k + ".replace_random", "replace_mask + replace_random exceeds 1",
+                    "shares that sum to at most 1 (the rest keeps the token)");
+    const std::string seg = c.get<std::string>(k + ".segmenter");
+    const std::string dict = c.get<std::string>(k + ".phrase_dictionary");
+    if (o.unit == MaskingUnit::phrase) {
+      if (seg.empty() == dict.empty())
+        throw c.error(k + ".masking", "phrase masking needs exactly one phrase source",
+                      "segmenter: LAC_DIR or phrase_dictionary: FILE");
+      try {
+        if (!seg.empty()) o.segmenter = std::make_shared<LacSegmenter>(LacSegmenter::load(seg));
+      } catch (const Error& e) {
+        throw c.error(k + ".segmenter", e.what(),
+                      "a LAC directory (word.dic, tag.dic, "
+                      "model_baseline/)");
+      }
+      try {
+        if (!dict.empty())
+          o.dictionary = std::make_shared<PhraseDictionary>(PhraseDictionary::load(dict));
+      } catch (const Error& e) {
+        throw c.error(k + ".phrase_dictionary", e.what(), "one phrase a line");
+      }
+    } else if (!seg.empty() || !dict.empty()) {
+      throw c.error(k + (seg.empty() ? ".phrase_dictionary" : ".segmenter"),
+                    "a phrase source is only used by masking: phrase", "masking: phrase");
+    }
+    try {
+      return std::make_shared<MaskedTextDataset>(c.get<std::string>(k + ".file"), tok, o);
+    } catch (const Error& e) {
+      throw c.error(k + ".file", e.what(), "plain text, one document or sentence a line");
+    }
+  });
+}
+
 }  // namespace
 
 void register_components() {
@@ -373,6 +482,8 @@ void register_components() {
   register_squad();
   register_query_groups();
   register_lac_model();
+  register_masked_lm();
+  register_masked_text();
 }
 
 }  // namespace oar::nlp
