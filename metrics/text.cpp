@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/core/error.h"
+#include "engine/ops/minmax.h"
 
 namespace oar::metrics {
 
@@ -204,6 +205,20 @@ std::vector<Chunk> extract_chunks(const std::vector<std::string>& tags) {
   return out;
 }
 
+void check_tag_scheme(const std::vector<std::string>& tags, const std::string& scheme) {
+  OAR_CHECK(scheme == "auto" || scheme == "BIO" || scheme == "IOB1" || scheme == "BIOES",
+            "chunk F1: scheme '", scheme, "' is not one of auto, BIO, IOB1, BIOES");
+  for (const std::string& t : tags) {
+    const std::string prefix = split_tag(t).first;
+    const bool bio = prefix == "B" || prefix == "I" || prefix == "O";
+    const bool bioes = bio || prefix == "E" || prefix == "S";
+    OAR_CHECK(scheme == "BIOES" || scheme == "auto" ? bioes : bio, "chunk F1: tag '", t,
+              "' does not fit the ", scheme == "auto" ? std::string("BIOES") : scheme,
+              " scheme (prefixes ",
+              scheme == "BIOES" || scheme == "auto" ? "B, I, E, S, O" : "B, I, O", ")");
+  }
+}
+
 void ChunkCounts::add(const std::vector<std::string>& gold_tags,
                       const std::vector<std::string>& pred_tags) {
   OAR_CHECK(gold_tags.size() == pred_tags.size(), "chunk F1: ", gold_tags.size(), " gold tags but ",
@@ -391,8 +406,11 @@ void PrecisionRecallF1::add(int64_t label, int64_t pred) {
 }
 
 void PrecisionRecallF1::update(const Outputs& outputs, const Batch& batch) {
-  const auto pred = ids_of(output(outputs, pred_key_, "prf"));
-  const auto label = ids_of(batch[label_key_]);
+  const Tensor& out = output(outputs, pred_key_, "prf");
+  const Tensor& lt = batch[label_key_];
+  const bool scores = is_floating(out.dtype()) && out.dim() == lt.dim() + 1;
+  const auto pred = ids_of(scores ? argmax(out.detach().to(Device::cpu()), -1) : out);
+  const auto label = ids_of(lt);
   OAR_CHECK(pred.size() == label.size(), "prf: ", pred.size(), " predictions for ", label.size(),
             " labels");
   for (size_t i = 0; i < pred.size(); ++i) add(label[i], pred[i]);
