@@ -67,13 +67,13 @@ std::shared_ptr<Task> with_named_metrics(const Config& c, const std::string& k,
                                          const std::vector<std::string>& labels = {}) {
   if (!c.has(k + ".metrics")) return task;
   Config m = c;
-  YAML::Node list = YAML::Clone(m.node(k + ".metrics"));
-  if (list.IsMap()) {
-    YAML::Node seq(YAML::NodeType::Sequence);
-    seq.push_back(list);
-    list = seq;
-  }
-  if (!list.IsSequence() || list.size() == 0)
+  const YAML::Node given = YAML::Clone(m.node(k + ".metrics"));
+  // (A fresh node, not assignment: yaml-cpp's operator= writes through to the node it refers to.)
+  YAML::Node list(YAML::NodeType::Sequence);
+  if (given.IsMap()) list.push_back(given);
+  if (given.IsSequence())
+    for (const YAML::Node& item : given) list.push_back(item);
+  if (list.size() == 0)
     throw c.error(k + ".metrics", "not a metric section or a list of them",
                   "e.g. [{name: chunk_f1, scheme: BIO}]");
   m.set(k + ".metrics", list, c.origin(k + ".metrics"));
