@@ -3,6 +3,7 @@
 #include "metrics/classification.h"
 #include "metrics/multi_view.h"
 #include "metrics/multilabel.h"
+#include "metrics/text.h"
 
 namespace oar::metrics {
 
@@ -92,6 +93,69 @@ void register_components() {
           c.get<int64_t>(k + ".num_classes"), c.get<int64_t>(k + ".top_k"),
           c.get<bool>(k + ".from_logits"), c.get<std::string>(k + ".scores_key"),
           c.get<std::string>(k + ".label_key"));
+    });
+  }
+  {
+    Schema s("metric", "prf",
+             "accuracy and macro/micro precision, recall and F1 of class predictions (or the "
+             "argmax of scores)");
+    s.required<int64_t>("num_classes", "number of classes")
+        .min(1)
+        .key<std::vector<int64_t>>("exclude", {}, "classes left out of the averages (e.g. O)")
+        .key<std::string>("pred_key", "logits",
+                          "model output holding class ids, or scores with a class dimension")
+        .key<std::string>("label_key", "label", "batch field holding the labels (< 0: ignored)");
+    metrics().add(s, [](const Config& c, const std::string& k) -> std::shared_ptr<Metric> {
+      const int64_t n = c.get<int64_t>(k + ".num_classes");
+      const auto exclude = c.get<std::vector<int64_t>>(k + ".exclude");
+      for (int64_t e : exclude)
+        if (e < 0 || e >= n)
+          throw c.error(k + ".exclude", "class " + std::to_string(e) + " is outside [0, " +
+                                            std::to_string(n) + ")");
+      return std::make_shared<PrecisionRecallF1>(n, exclude, c.get<std::string>(k + ".pred_key"),
+                                                 c.get<std::string>(k + ".label_key"));
+    });
+  }
+  {
+    Schema s("metric", "chunk_f1",
+             "chunk precision, recall and F1 with conlleval's chunk rules (BIO, IOB1, BIOES)");
+    s.required<std::vector<std::string>>(
+         "labels", "tag names in id order (token_classification fills in task.labels)")
+        .key<std::string>("scheme", "auto", "tagging scheme the labels must follow")
+        .choices({"auto", "BIO", "IOB1", "BIOES"})
+        .key<std::string>("pred_key", "word_pred", "model output holding tag ids [N, W]")
+        .key<std::string>("label_key", "word_tags", "batch field holding tag ids [N, W] (-1 pads)");
+    metrics().add(s, [](const Config& c, const std::string& k) -> std::shared_ptr<Metric> {
+      const auto labels = c.get<std::vector<std::string>>(k + ".labels");
+      try {
+        check_tag_scheme(labels, c.get<std::string>(k + ".scheme"));
+      } catch (const Error& e) {
+        throw c.error(k + ".labels", e.what());
+      }
+      return std::make_shared<ChunkF1>(labels, c.get<std::string>(k + ".pred_key"),
+                                       c.get<std::string>(k + ".label_key"));
+    });
+  }
+  {
+    Schema s("metric", "ranking",
+             "mean reciprocal rank and mean average precision per query (queries without a "
+             "relevant candidate are skipped)");
+    s.key<std::string>("score_key", "score", "model output scoring each candidate [C]")
+        .key<std::string>("label_key", "label", "batch field: relevant (> 0) or not [C]")
+        .key<std::string>("group_key", "group", "batch field: the query of each candidate [C]");
+    metrics().add(s, [](const Config& c, const std::string& k) -> std::shared_ptr<Metric> {
+      return std::make_shared<RankingMetric>(c.get<std::string>(k + ".score_key"),
+                                             c.get<std::string>(k + ".label_key"),
+                                             c.get<std::string>(k + ".group_key"));
+    });
+  }
+  {
+    Schema s("metric", "masked_lm", "masked-token accuracy and perplexity of a masked LM");
+    s.key<std::string>("logits_key", "mlm_logits", "model output scoring the masked tokens [M, V]")
+        .key<std::string>("label_key", "mlm_labels", "batch field holding their ids [M]");
+    metrics().add(s, [](const Config& c, const std::string& k) -> std::shared_ptr<Metric> {
+      return std::make_shared<MaskedLmMetric>(c.get<std::string>(k + ".logits_key"),
+                                              c.get<std::string>(k + ".label_key"));
     });
   }
 }

@@ -6,7 +6,8 @@
 //     num_classes: 3862
 //     top_k: 20
 //
-// Registered: accuracy (top-k), confusion, multi_view_accuracy, youtube8m. A task builds the
+// Registered: accuracy (top-k), confusion, multi_view_accuracy, youtube8m; and the text metrics
+// prf, chunk_f1, ranking (MRR/MAP) and masked_lm (accuracy, perplexity). A task builds the
 // metric its config names with make_metric(config, "metrics").
 #include <memory>
 #include <string>

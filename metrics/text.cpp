@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/core/error.h"
+#include "engine/ops/minmax.h"
 
 namespace oar::metrics {
 
@@ -204,6 +205,20 @@ std::vector<Chunk> extract_chunks(const std::vector<std::string>& tags) {
   return out;
 }
 
+void check_tag_scheme(const std::vector<std::string>& tags, const std::string& scheme) {
+  OAR_CHECK(scheme == "auto" || scheme == "BIO" || scheme == "IOB1" || scheme == "BIOES",
+            "chunk F1: scheme '", scheme, "' is not one of auto, BIO, IOB1, BIOES");
+  for (const std::string& t : tags) {
+    const std::string prefix = split_tag(t).first;
+    const bool bio = prefix == "B" || prefix == "I" || prefix == "O";
+    const bool bioes = bio || prefix == "E" || prefix == "S";
+    OAR_CHECK(scheme == "BIOES" || scheme == "auto" ? bioes : bio, "chunk F1: tag '", t,
+              "' does not fit the ", scheme == "auto" ? std::string("BIOES") : scheme,
+              " scheme (prefixes ",
+              scheme == "BIOES" || scheme == "auto" ? "B, I, E, S, O" : "B, I, O", ")");
+  }
+}
+
 void ChunkCounts::add(const std::vector<std::string>& gold_tags,
                       const std::vector<std::string>& pred_tags) {
   OAR_CHECK(gold_tags.size() == pred_tags.size(), "chunk F1: ", gold_tags.size(), " gold tags but ",
@@ -391,8 +406,11 @@ void PrecisionRecallF1::add(int64_t label, int64_t pred) {
 }
 
 void PrecisionRecallF1::update(const Outputs& outputs, const Batch& batch) {
-  const auto pred = ids_of(output(outputs, pred_key_, "prf"));
-  const auto label = ids_of(batch[label_key_]);
+  const Tensor& out = output(outputs, pred_key_, "prf");
+  const Tensor& lt = batch[label_key_];
+  const bool scores = is_floating(out.dtype()) && out.dim() == lt.dim() + 1;
+  const auto pred = ids_of(scores ? argmax(out.detach().to(Device::cpu()), -1) : out);
+  const auto label = ids_of(lt);
   OAR_CHECK(pred.size() == label.size(), "prf: ", pred.size(), " predictions for ", label.size(),
             " labels");
   for (size_t i = 0; i < pred.size(); ++i) add(label[i], pred[i]);
@@ -562,6 +580,54 @@ void AnswerMetric::load_state(const std::vector<double>& s) {
   OAR_CHECK(s.size() == 3, "answer metric: state of ", s.size(), " numbers, expected 3");
   em_ = s[0];
   f1_ = s[1];
+  count_ = s[2];
+}
+
+// ---- MaskedLmMetric -------------------------------------------------------------------------
+
+MaskedLmMetric::MaskedLmMetric(std::string logits_key, std::string label_key)
+    : logits_key_(std::move(logits_key)), label_key_(std::move(label_key)) {}
+
+void MaskedLmMetric::add(const float* logits, int64_t vocab, int64_t label) {
+  OAR_CHECK(label < vocab, "masked_lm: label ", label, " is outside the vocabulary of ", vocab);
+  if (label < 0) return;
+  int64_t best = 0;
+  for (int64_t j = 1; j < vocab; ++j)
+    if (logits[j] > logits[best]) best = j;
+  double z = 0;
+  for (int64_t j = 0; j < vocab; ++j) z += std::exp(double(logits[j]) - double(logits[best]));
+  nll_ += std::log(z) + double(logits[best]) - double(logits[label]);
+  correct_ += best == label ? 1 : 0;
+  count_ += 1;
+}
+
+void MaskedLmMetric::update(const Outputs& outputs, const Batch& batch) {
+  const Tensor logits = output(outputs, logits_key_, "masked_lm")
+                            .detach()
+                            .to(Device::cpu())
+                            .to(DType::f32)
+                            .contiguous();
+  const auto labels = ids_of(batch[label_key_]);
+  OAR_CHECK(logits.dim() == 2 && logits.size(0) == static_cast<int64_t>(labels.size()),
+            "masked_lm: logits ", shape_str(logits.shape()), " for ", labels.size(),
+            " labels (expected [M, V])");
+  const float* p = logits.data<float>();
+  const int64_t v = logits.size(1);
+  for (size_t i = 0; i < labels.size(); ++i) add(p + static_cast<int64_t>(i) * v, v, labels[i]);
+}
+
+std::vector<std::pair<std::string, double>> MaskedLmMetric::compute() const {
+  const double loss = count_ > 0 ? nll_ / count_ : 0.0;
+  return {{"masked_accuracy", count_ > 0 ? correct_ / count_ : 0.0},
+          {"perplexity", std::exp(loss)},
+          {"mlm_loss", loss},
+          {"masked_tokens", count_}};
+}
+
+void MaskedLmMetric::load_state(const std::vector<double>& s) {
+  OAR_CHECK(s.size() == 3, "masked_lm: state of ", s.size(), " numbers, expected 3");
+  nll_ = s[0];
+  correct_ = s[1];
   count_ = s[2];
 }
 

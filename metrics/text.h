@@ -28,6 +28,10 @@ struct Chunk {
 // does). Works for BIO, IOB1 and BIOES. Throws oar::Error on a prefix other than B, I, E, S, O.
 std::vector<Chunk> extract_chunks(const std::vector<std::string>& tags);
 
+// Throws oar::Error naming the first tag that `scheme` does not allow: "BIO" (and "IOB1") allow
+// the prefixes B, I and O; "BIOES" also E and S; "auto" allows all of them.
+void check_tag_scheme(const std::vector<std::string>& tags, const std::string& scheme);
+
 struct ChunkCounts {
   double correct = 0, predicted = 0, gold = 0;
   void add(const std::vector<std::string>& gold_tags, const std::vector<std::string>& pred_tags);
@@ -61,9 +65,10 @@ double cmrc_f1(std::string_view prediction, const std::vector<std::string>& gold
 // ---- metric objects -------------------------------------------------------------------------
 
 // Accuracy and macro/micro precision, recall and F1 of predicted class ids outputs[pred_key]
-// (i64, any shape) against batch[label_key] (same shape; labels < 0 are ignored). Classes in
-// `exclude` (e.g. the O tag) are left out of the averages: micro counts their false positives
-// and negatives against the other classes, as scikit-learn's `labels=` does.
+// (i64, any shape) against batch[label_key] (same shape; labels < 0 are ignored). Floating-point
+// outputs with one more dimension than the labels are scores: their argmax is the prediction.
+// Classes in `exclude` (e.g. the O tag) are left out of the averages: micro counts their false
+// positives and negatives against the other classes, as scikit-learn's `labels=` does.
 class PrecisionRecallF1 : public Metric {
  public:
   PrecisionRecallF1(int64_t num_classes, std::vector<int64_t> exclude = {},
@@ -144,6 +149,28 @@ class AnswerMetric : public Metric {
  private:
   Form form_;
   double em_ = 0, f1_ = 0, count_ = 0;
+};
+
+// Masked-LM accuracy and perplexity: outputs[logits_key] [M, V] scores the masked tokens,
+// batch[label_key] [M] holds their true ids (labels < 0 are skipped). Perplexity is exp of the
+// mean cross entropy over the masked tokens.
+class MaskedLmMetric : public Metric {
+ public:
+  explicit MaskedLmMetric(std::string logits_key = "mlm_logits",
+                          std::string label_key = "mlm_labels");
+  std::string name() const override { return "masked_lm"; }
+  void reset() override { nll_ = correct_ = count_ = 0; }
+  void update(const Outputs& outputs, const Batch& batch) override;
+  // masked_accuracy, perplexity, mlm_loss (the mean cross entropy), masked_tokens
+  std::vector<std::pair<std::string, double>> compute() const override;
+  std::vector<double> state() const override { return {nll_, correct_, count_}; }
+  void load_state(const std::vector<double>& s) override;
+  // One masked token: its scores over the vocabulary and its true id.
+  void add(const float* logits, int64_t vocab, int64_t label);
+
+ private:
+  std::string logits_key_, label_key_;
+  double nll_ = 0, correct_ = 0, count_ = 0;
 };
 
 }  // namespace oar::metrics

@@ -3,13 +3,16 @@
 #include <filesystem>
 
 #include "engine/train/components.h"
+#include "metrics/registry.h"
 #include "nlp/heads/token_head.h"
+#include "nlp/masking/masked_text.h"
 #include "nlp/models/bert_pretrained.h"
 #include "nlp/models/lac.h"
 #include "nlp/readers/query_groups.h"
 #include "nlp/readers/squad.h"
 #include "nlp/readers/tagged_text.h"
 #include "nlp/readers/tsv.h"
+#include "nlp/tasks/masked_lm.h"
 #include "nlp/tasks/span_extraction.h"
 #include "nlp/tasks/text_classification.h"
 #include "nlp/tasks/text_matching.h"
@@ -19,6 +22,75 @@
 namespace oar::nlp {
 
 namespace {
+
+// `task.metrics`: metric sections from the metric registry ([{name: ...}, ...] or one section)
+// that replace a task's default metrics. The task itself is unchanged; this wrapper forwards
+// everything else to it.
+class NamedMetricsTask : public Task {
+ public:
+  NamedMetricsTask(std::shared_ptr<Task> task, Config metrics, size_t count)
+      : task_(std::move(task)), metrics_(std::move(metrics)), count_(count) {}
+  nn::Module& model() override { return task_->model(); }
+  Outputs forward(const Batch& batch) override { return task_->forward(batch); }
+  Tensor loss(const Outputs& outputs, const Batch& batch) override {
+    return task_->loss(outputs, batch);
+  }
+  std::vector<std::unique_ptr<Metric>> metrics() const override {
+    Config c = metrics_;  // make_metric fills defaults in place
+    std::vector<std::unique_ptr<Metric>> m;
+    for (size_t i = 0; i < count_; ++i)
+      m.push_back(metrics::make_metric(c, "metrics[" + std::to_string(i) + "]"));
+    return m;
+  }
+  std::vector<Json> predict(const Outputs& outputs, const Batch& batch) const override {
+    return task_->predict(outputs, batch);
+  }
+
+ private:
+  std::shared_ptr<Task> task_;
+  Config metrics_;
+  size_t count_;
+};
+
+Schema& add_metrics_key(Schema& s, const std::string& defaults) {
+  return s.any("metrics",
+               "metric sections [{name: ..., ...}] from the metric registry that "
+               "replace the defaults (" +
+                   defaults + ")");
+}
+
+// `task` as is without `task.metrics`, else wrapped so that its metrics come from the config.
+// Every section is built once here, so a bad one fails at start-up naming its line; a chunk_f1
+// section without labels gets `labels` (the task's tag names) when given.
+std::shared_ptr<Task> with_named_metrics(const Config& c, const std::string& k,
+                                         std::shared_ptr<Task> task,
+                                         const std::vector<std::string>& labels = {}) {
+  if (!c.has(k + ".metrics")) return task;
+  Config m = c;
+  const YAML::Node given = YAML::Clone(m.node(k + ".metrics"));
+  // (A fresh node, not assignment: yaml-cpp's operator= writes through to the node it refers to.)
+  YAML::Node list(YAML::NodeType::Sequence);
+  if (given.IsMap()) list.push_back(given);
+  if (given.IsSequence())
+    for (const YAML::Node& item : given) list.push_back(item);
+  if (list.size() == 0)
+    throw c.error(k + ".metrics", "not a metric section or a list of them",
+                  "e.g. [{name: chunk_f1, scheme: BIO}]");
+  m.set(k + ".metrics", list, c.origin(k + ".metrics"));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string at = k + ".metrics[" + std::to_string(i) + "]";
+    if (!labels.empty() && m.get<std::string>(at + ".name", "") == "chunk_f1" &&
+        !m.has(at + ".labels")) {
+      YAML::Node names(YAML::NodeType::Sequence);
+      for (const std::string& l : labels) names.push_back(l);
+      m.set(at + ".labels", names, c.origin(k + ".metrics"));
+    }
+    metrics::make_metric(m, at);
+  }
+  Config own = Config::from_string("{}", c.file());
+  own.set("metrics", YAML::Clone(m.node(k + ".metrics")), c.origin(k + ".metrics"));
+  return std::make_shared<NamedMetricsTask>(std::move(task), std::move(own), list.size());
+}
 
 // Architecture keys of `model: {name: bert}`, as Hugging Face's config.json spells them.
 const char* const kIntKeys[] = {
@@ -113,22 +185,28 @@ void register_text_classification() {
       .key<double>("dropout", 0.1, "dropout before the classifier")
       .range(0, 0.99)
       .optional<std::vector<std::string>>("class_names", "names of the classes, in label order");
-  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
-    TextClassificationOptions o;
-    o.num_classes = c.get<int64_t>(k + ".num_classes");
-    o.dropout = c.get<double>(k + ".dropout");
-    o.class_names = c.get<std::vector<std::string>>(k + ".class_names", {});
-    if (!o.class_names.empty() && static_cast<int64_t>(o.class_names.size()) != o.num_classes)
-      throw c.error(k + ".class_names",
-                    std::to_string(o.class_names.size()) + " class names for " +
-                        std::to_string(o.num_classes) + " classes",
-                    "one name per class");
-    try {
-      return std::make_shared<TextClassificationTask>(std::move(model), o);
-    } catch (const Error& e) {
-      throw c.error("model.name", e.what(), "a text encoder such as bert");
-    }
-  });
+  add_metrics_key(s, "accuracy top-1; e.g. {name: prf, num_classes: 2}");
+  tasks().add(
+      s,
+      [](const Config& c, const std::string& k,
+         std::shared_ptr<nn::Module> model) -> std::shared_ptr<Task> {
+        TextClassificationOptions o;
+        o.num_classes = c.get<int64_t>(k + ".num_classes");
+        o.dropout = c.get<double>(k + ".dropout");
+        o.class_names = c.get<std::vector<std::string>>(k + ".class_names", {});
+        if (!o.class_names.empty() && static_cast<int64_t>(o.class_names.size()) != o.num_classes)
+          throw c.error(k + ".class_names",
+                        std::to_string(o.class_names.size()) + " class names for " +
+                            std::to_string(o.num_classes) + " classes",
+                        "one name per class");
+        std::shared_ptr<Task> task;
+        try {
+          task = std::make_shared<TextClassificationTask>(std::move(model), o);
+        } catch (const Error& e) {
+          throw c.error("model.name", e.what(), "a text encoder such as bert");
+        }
+        return with_named_metrics(c, k, std::move(task));
+      });
 }
 
 // The tokenizer of a text reader: `vocab` (a vocab.txt or a Hugging Face model directory) and
@@ -200,17 +278,22 @@ void register_token_classification() {
       .choices(token_head_kinds())
       .key<double>("dropout", 0.1, "dropout before the classifier")
       .range(0, 0.99);
-  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
-    TokenClassificationOptions o;
-    o.labels = c.get<std::vector<std::string>>(k + ".labels");
-    o.head = c.get<std::string>(k + ".head");
-    o.dropout = c.get<double>(k + ".dropout");
-    try {
-      return std::make_shared<TokenClassificationTask>(std::move(model), o);
-    } catch (const Error& e) {
-      throw c.error(k, e.what(), "a text encoder model and chunk tags including O");
-    }
-  });
+  add_metrics_key(s, "chunk_f1 and prf without O; chunk_f1 gets task.labels");
+  tasks().add(s,
+              [](const Config& c, const std::string& k,
+                 std::shared_ptr<nn::Module> model) -> std::shared_ptr<Task> {
+                TokenClassificationOptions o;
+                o.labels = c.get<std::vector<std::string>>(k + ".labels");
+                o.head = c.get<std::string>(k + ".head");
+                o.dropout = c.get<double>(k + ".dropout");
+                std::shared_ptr<Task> task;
+                try {
+                  task = std::make_shared<TokenClassificationTask>(std::move(model), o);
+                } catch (const Error& e) {
+                  throw c.error(k, e.what(), "a text encoder model and chunk tags including O");
+                }
+                return with_named_metrics(c, k, std::move(task), o.labels);
+              });
 }
 
 void register_span_extraction() {
@@ -255,18 +338,24 @@ void register_text_matching() {
       .range(1e-6, 1)
       .key<double>("dropout", 0.1, "dropout before the scorer")
       .range(0, 0.99);
-  tasks().add(s, [](const Config& c, const std::string& k, std::shared_ptr<nn::Module> model) {
-    TextMatchingOptions o;
-    o.mode = c.get<std::string>(k + ".mode") == "pointwise" ? TextMatchingOptions::Mode::pointwise
-                                                            : TextMatchingOptions::Mode::pairwise;
-    o.margin = c.get<double>(k + ".margin");
-    o.dropout = c.get<double>(k + ".dropout");
-    try {
-      return std::make_shared<TextMatchingTask>(std::move(model), o);
-    } catch (const Error& e) {
-      throw c.error("model.name", e.what(), "a text encoder such as bert");
-    }
-  });
+  add_metrics_key(s, "ranking: mrr, map");
+  tasks().add(s,
+              [](const Config& c, const std::string& k,
+                 std::shared_ptr<nn::Module> model) -> std::shared_ptr<Task> {
+                TextMatchingOptions o;
+                o.mode = c.get<std::string>(k + ".mode") == "pointwise"
+                             ? TextMatchingOptions::Mode::pointwise
+                             : TextMatchingOptions::Mode::pairwise;
+                o.margin = c.get<double>(k + ".margin");
+                o.dropout = c.get<double>(k + ".dropout");
+                std::shared_ptr<Task> task;
+                try {
+                  task = std::make_shared<TextMatchingTask>(std::move(model), o);
+                } catch (const Error& e) {
+                  throw c.error("model.name", e.what(), "a text encoder such as bert");
+                }
+                return with_named_metrics(c, k, std::move(task));
+              });
 }
 
 void register_tagged_text(const std::string& name, TagFormat format, const std::string& doc) {
@@ -350,6 +439,117 @@ void register_query_groups() {
   });
 }
 
+void register_masked_lm() {
+  Schema s("task", "masked_lm",
+           "masked-LM pre-training / further training: hidden states at the masked positions -> "
+           "cls.predictions (transform, logits tied to the word embeddings) -> cross entropy; "
+           "masked-token accuracy and perplexity. With model.pretrained, a checkpoint's "
+           "cls.predictions.* tensors are loaded when it has them");
+  s.key<int64_t>("top_k", 5, "predictions per masked token written by predict")
+      .range(1, 1000)
+      .key<int64_t>("init_seed", 0, "seed of the head's N(0, 0.02) initialisation")
+      .range(0, INT64_MAX);
+  add_metrics_key(s, "masked_lm: masked_accuracy, perplexity");
+  tasks().add(
+      s,
+      [](const Config& c, const std::string& k,
+         std::shared_ptr<nn::Module> model) -> std::shared_ptr<Task> {
+        MaskedLmOptions o;
+        o.top_k = c.get<int64_t>(k + ".top_k");
+        o.init_seed = static_cast<uint64_t>(c.get<int64_t>(k + ".init_seed"));
+        std::shared_ptr<MaskedLmTask> task;
+        try {
+          task = std::make_shared<MaskedLmTask>(std::move(model), o);
+        } catch (const Error& e) {
+          throw c.error("model.name", e.what(), "a BERT/ERNIE encoder (model: {name: bert})");
+        }
+        const std::string dir = c.get<std::string>("model.pretrained", "");
+        if (!dir.empty()) {
+          try {
+            load_hf_mlm_head(task->head(), dir + "/model.safetensors");
+          } catch (const Error& e) {
+            throw c.error("model.pretrained", e.what(), "a checkpoint whose cls.predictions fit");
+          }
+        }
+        return with_named_metrics(c, k, std::move(task));
+      });
+}
+
+void register_masked_text() {
+  Schema s("reader", "masked_text",
+           "plain text for masked-LM training, one document or sentence a line; tokenized by "
+           "BERT's WordPiece and masked per draw from the loader's seeded generator (BERT's "
+           "mask_prob with 80/10/10 [MASK]/random/keep; token, whole-word or phrase units)");
+  s.required_path("file", "the text file");
+  add_tokenizer_keys(s)
+      .key<int64_t>("max_seq_len", 128, "tokens per line including [CLS] and [SEP]")
+      .range(3, 100000)
+      .key<std::string>("tsv_column", "",
+                        "read this column of a TSV file with a header instead of plain lines")
+      .key<std::string>("masking", "token",
+                        "token (each WordPiece), whole_word (a word's pieces together) or phrase "
+                        "(spans from `segmenter` or `phrase_dictionary` together)")
+      .choices({"token", "whole_word", "phrase"})
+      .key<double>("mask_prob", 0.15, "chance that a unit is masked")
+      .range(0.001, 1)
+      .key<double>("replace_mask", 0.8, "of masked tokens: share replaced by [MASK]")
+      .range(0, 1)
+      .key<double>("replace_random", 0.1, "of masked tokens: share replaced by a random token")
+      .range(0, 1)
+      .path("segmenter", "",
+            "phrase masking: a Baidu LAC directory (jieba's lac_small); its words and entities "
+            "of two or more characters are the phrases")
+      .path("phrase_dictionary", "",
+            "phrase masking: a phrase list, the first field of each line (jieba's dict.txt), "
+            "matched longest-first");
+  readers::add_loader_keys(s);
+  readers::set_input_key("masked_text", "file");
+  readers::datasets().add(s, [](const Config& c, const std::string& k, readers::DataContext) {
+    auto tok = load_tokenizer(c, k);
+    MaskedTextOptions o;
+    o.max_seq_len = static_cast<size_t>(c.get<int64_t>(k + ".max_seq_len"));
+    o.tsv_column = c.get<std::string>(k + ".tsv_column");
+    const std::string unit = c.get<std::string>(k + ".masking");
+    o.unit = unit == "whole_word" ? MaskingUnit::whole_word
+             : unit == "phrase"   ? MaskingUnit::phrase
+                                  : MaskingUnit::token;
+    o.masking.mask_prob = c.get<double>(k + ".mask_prob");
+    o.masking.replace_mask = c.get<double>(k + ".replace_mask");
+    o.masking.replace_random = c.get<double>(k + ".replace_random");
+    if (o.masking.replace_mask + o.masking.replace_random > 1)
+      throw c.error(k + ".replace_random", "replace_mask + replace_random exceeds 1",
+                    "shares that sum to at most 1 (the rest keeps the token)");
+    const std::string seg = c.get<std::string>(k + ".segmenter", "");
+    const std::string dict = c.get<std::string>(k + ".phrase_dictionary", "");
+    if (o.unit == MaskingUnit::phrase) {
+      if (seg.empty() == dict.empty())
+        throw c.error(k + ".masking", "phrase masking needs exactly one phrase source",
+                      "segmenter: LAC_DIR or phrase_dictionary: FILE");
+      try {
+        if (!seg.empty()) o.segmenter = std::make_shared<LacSegmenter>(LacSegmenter::load(seg));
+      } catch (const Error& e) {
+        throw c.error(k + ".segmenter", e.what(),
+                      "a LAC directory (word.dic, tag.dic, "
+                      "model_baseline/)");
+      }
+      try {
+        if (!dict.empty())
+          o.dictionary = std::make_shared<PhraseDictionary>(PhraseDictionary::load(dict));
+      } catch (const Error& e) {
+        throw c.error(k + ".phrase_dictionary", e.what(), "one phrase a line");
+      }
+    } else if (!seg.empty() || !dict.empty()) {
+      throw c.error(k + (seg.empty() ? ".phrase_dictionary" : ".segmenter"),
+                    "a phrase source is only used by masking: phrase", "masking: phrase");
+    }
+    try {
+      return std::make_shared<MaskedTextDataset>(c.get<std::string>(k + ".file"), tok, o);
+    } catch (const Error& e) {
+      throw c.error(k + ".file", e.what(), "plain text, one document or sentence a line");
+    }
+  });
+}
+
 }  // namespace
 
 void register_components() {
@@ -373,6 +573,8 @@ void register_components() {
   register_squad();
   register_query_groups();
   register_lac_model();
+  register_masked_lm();
+  register_masked_text();
 }
 
 }  // namespace oar::nlp

@@ -326,4 +326,60 @@ void load_hf_bert_weights(BertModel& model, const std::string& path) {
   OAR_CHECK(r.ok(), path, ": the weights do not fit this BERT configuration:\n", r.str());
 }
 
+// ---- masked-LM head ----
+
+BertMlmHead::BertMlmHead(const BertConfig& c, Tensor word_embeddings, Generator& gen)
+    : act(c.hidden_act), decoder_weight(std::move(word_embeddings)) {
+  c.validate();
+  OAR_CHECK(
+      decoder_weight.defined() && decoder_weight.dim() == 2 &&
+          decoder_weight.size(1) == c.hidden_size,
+      "BertMlmHead: the tied word embeddings must be [V, ", c.hidden_size, "], got ",
+      decoder_weight.defined() ? shape_str(decoder_weight.shape()) : std::string("undefined"));
+  auto transform = register_module("transform", std::make_shared<nn::Module>());
+  dense = transform->register_module(
+      "dense", std::make_shared<nn::Linear>(c.hidden_size, c.hidden_size, true, &gen));
+  init_linear(*dense, gen);
+  LayerNorm = transform->register_module(
+      "LayerNorm", std::make_shared<nn::LayerNorm>(Shape{c.hidden_size}, c.layer_norm_eps));
+  bias = register_parameter(
+      "bias", zeros({decoder_weight.size(0)}, decoder_weight.dtype(), decoder_weight.device()));
+}
+
+Tensor BertMlmHead::forward(const Tensor& x) {
+  return linear(LayerNorm->forward(activation(act, dense->forward(x))), decoder_weight, bias);
+}
+
+bool load_hf_mlm_head(BertMlmHead& head, const std::string& path) {
+  const io::SafetensorsFile f = io::read_safetensors(path);
+  const std::string prefix = "cls.predictions.";
+  std::map<std::string, Tensor> state;
+  Tensor decoder_bias;
+  for (const auto& [raw, t] : f.as_map()) {
+    if (raw.rfind(prefix, 0) != 0) continue;
+    std::string name = raw.substr(prefix.size());
+    if (name == "decoder.weight") {
+      OAR_CHECK(t.shape() == head.decoder_weight.shape(), path, ": ", raw, " is ",
+                shape_str(t.shape()), ", the word embeddings are ",
+                shape_str(head.decoder_weight.shape()));
+      continue;
+    }
+    if (name == "decoder.bias") {
+      decoder_bias = t;
+      continue;
+    }
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, ".gamma") == 0)
+      name = name.substr(0, name.size() - 5) + "weight";
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".beta") == 0)
+      name = name.substr(0, name.size() - 4) + "bias";
+    state[name] = t;
+  }
+  if (state.empty() && !decoder_bias.defined()) return false;
+  if (!state.count("bias") && decoder_bias.defined()) state["bias"] = decoder_bias;
+  const nn::LoadReport r = head.load_state_dict(state, /*strict=*/true);
+  OAR_CHECK(r.ok(), path, ": the cls.predictions tensors do not fit this masked-LM head:\n",
+            r.str());
+  return true;
+}
+
 }  // namespace oar::nlp

@@ -149,6 +149,31 @@ class BertModel : public TextEncoder {
   std::shared_ptr<nn::Linear> pooler_dense;        // child pooler.dense
 };
 
+// BERT's masked-LM head, Hugging Face's BertLMPredictionHead (`cls.predictions`): transform =
+// LayerNorm(act(dense(x))), then logits = x E^T + bias where E is the encoder's word-embedding
+// table (tied: the same tensor, so it is not a parameter of the head and trains through both
+// uses). State names: transform.dense.{weight,bias}, transform.LayerNorm.{weight,bias}, bias.
+class BertMlmHead : public nn::Module {
+ public:
+  // `word_embeddings`: the [V, H] table to tie to (BertModel::embeddings->word_embeddings->weight).
+  BertMlmHead(const BertConfig& c, Tensor word_embeddings, Generator& gen);
+  Tensor forward(const Tensor& x) override;  // [..., H] -> logits [..., V]
+  std::string name() const override { return "BertMlmHead"; }
+
+  std::string act;
+  std::shared_ptr<nn::Linear> dense;         // child transform.dense
+  std::shared_ptr<nn::LayerNorm> LayerNorm;  // child transform.LayerNorm
+  Tensor bias;                               // [V]
+  Tensor decoder_weight;                     // tied, [V, H]
+};
+
+// Loads the `cls.predictions.*` tensors of a Hugging Face BertForPreTraining / BertForMaskedLM
+// safetensors file into `head` (LayerNorm.gamma/beta accepted; `decoder.bias` stands in for a
+// missing `bias`; the tied `decoder.weight` is checked for shape and otherwise ignored). Returns
+// false when the file has no `cls.predictions.` tensor (the head keeps its initial values);
+// throws oar::Error naming the file when it has some but they do not fit.
+bool load_hf_mlm_head(BertMlmHead& head, const std::string& safetensors_path);
+
 // Maps a Hugging Face / converted-ERNIE state dict onto BertModel names: strips a `bert.` (or
 // `ernie.`) prefix, renames LayerNorm.gamma/beta to weight/bias, and drops what the bare encoder
 // does not have (embeddings.position_ids, cls.*, classifier.*, qa_outputs.*). `dropped` receives
