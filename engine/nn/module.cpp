@@ -327,6 +327,8 @@ namespace {
 thread_local ForwardHookGuard::Hook g_forward_hook;
 }  // namespace
 
+bool forward_hook_active() { return static_cast<bool>(g_forward_hook); }
+
 Tensor Module::operator()(const Tensor& x) {
   Tensor y = forward(x);
   if (g_forward_hook) g_forward_hook(*this, y);
