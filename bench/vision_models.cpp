@@ -3,12 +3,14 @@
 //   oar_bench_vision_models MODEL PRECISION MODE BATCH RES STEPS [WARMUP]
 //   MODEL: resnet18 | resnet50 | mobilenet_v2    PRECISION: fp32 | bf16 (autocast)
 //   MODE: train (SGD momentum step, images/s) | infer (eval mode, no gradients, ms per batch)
-// Threads: OMP_NUM_THREADS. The line gives the process's peak resident memory (peak_rss_mib), the
+// Threads: OMP_NUM_THREADS. OAR_BENCH_UNFUSED=1 runs eval mode module by module, without the
+// BatchNorm folding and post-op fusion of vision/models/fused.h (to measure what it brings). The line gives the process's peak resident memory (peak_rss_mib), the
 // resident memory before the model was built (base_rss_mib) and oar's tensor peak (peak_mib).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <sys/resource.h>
@@ -21,6 +23,7 @@
 #include "engine/nn.h"
 #include "engine/ops.h"
 #include "engine/optim/sgd.h"
+#include "vision/models/fused.h"
 #include "vision/models/mobilenet_v2.h"
 #include "vision/models/resnet.h"
 
@@ -69,7 +72,10 @@ int main(int argc, char** argv) {
   const Tensor y = randint(0, 1000, {batch}, &gen);
   optim::SGD opt(model->parameters(), optim::SgdOptions{0.01, 0.9, 0, 1e-4});
   const bool bf16 = precision == "bf16";
+  const bool unfused = std::getenv("OAR_BENCH_UNFUSED") != nullptr;
   auto run = [&]() -> Tensor {
+    std::optional<vision::NoInferenceFusionGuard> off;
+    if (unfused) off.emplace();
     if (infer) {
       NoGradGuard ng;
       AutocastGuard ac(bf16, DType::bf16);
@@ -92,11 +98,12 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);  // ru_maxrss is in KiB on Linux
   std::printf(
-      "{\"impl\": \"oar\", \"model\": \"%s\", \"precision\": \"%s\", \"mode\": \"%s\", \"batch\": "
+      "{\"impl\": \"oar%s\", \"model\": \"%s\", \"precision\": \"%s\", \"mode\": \"%s\", \"batch\": "
       "%ld, \"res\": %ld, \"threads\": %d, \"steps\": %ld, \"ms_per_step\": %.3f, "
       "\"images_per_s\": "
       "%.2f, \"peak_rss_mib\": %.1f, \"base_rss_mib\": %.1f, \"peak_mib\": %.1f}\n",
-      model_name.c_str(), precision.c_str(), mode.c_str(), static_cast<long>(batch),
+      unfused ? " unfused" : "", model_name.c_str(), precision.c_str(), mode.c_str(),
+      static_cast<long>(batch),
       static_cast<long>(res), num_threads(), static_cast<long>(steps), 1000.0 * s / steps,
       batch * steps / s, ru.ru_maxrss / 1024.0, base_rss_mib,
       memory_stats(Device::cpu()).peak_bytes / 1048576.0);

@@ -27,6 +27,9 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, con
 // gw (contiguous) and gb ([O] or undefined) from x and gy (contiguous).
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g);
+// Both of the above, reordering gy into oneDNN's layout once for the two.
+void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
+                   const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight);
 }  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
@@ -220,6 +223,14 @@ Tensor conv_impl(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, 
          o = act != ConvActivation::none ? out.detach() : Tensor()](const autograd::Grads& gr) {
           const Tensor gy = activation_grad(gr[0], o, act);
           Tensor gx, gw, gb;
+          if (gr.needs(0) && gr.needs(1) && x.device().is_cpu() && gy.numel() > 0 &&
+              x.numel() > 0 && w.numel() > 0) {  // gy reordered once for both (oneDNN)
+            gx = empty(x.shape(), gy.dtype(), x.device());
+            gw = empty(w.shape(), x.dtype(), x.device());
+            if (gr.needs(2)) gb = empty({w.size(0)}, bias_dtype, x.device());
+            cpu::conv_backward(gx, gw, gb, x, gy.contiguous(), w, g, cache_weight);
+            return autograd::TensorList{gx, gw, gb, gr.needs(3) ? gy : Tensor()};
+          }
           if (gr.needs(0)) gx = conv_backward_data(gy, w, x.shape(), g, cache_weight);
           if (gr.needs(1)) {
             std::tie(gw, gb) = conv_backward_weights(x, gy, w.shape(), gr.needs(2), bias_dtype, g);

@@ -283,8 +283,30 @@ void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Ten
   conv_forward_fused(out, x, w, bias, Tensor(), ConvActivation::none, g, cache_weight);
 }
 
-void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
-                        bool cache_weight) {
+namespace {
+
+// dL/dy reordered once for both backward primitives when they want it in the same layout (the
+// usual case: one reorder of the output-sized gradient per convolution instead of two).
+struct SharedGradOut {
+  bool set = false;
+  memory::desc inner;
+  memory mem;
+  std::vector<Tensor> keep;
+};
+
+memory grad_out_input(const Arg& a, const Tensor& gy, SharedGradOut* share,
+                      std::vector<Tensor>& keep) {
+  if (!share || !a.re) return input(a, gy.raw_data(), keep);
+  if (share->set && share->inner == a.inner) return share->mem;
+  memory m = input(a, gy.raw_data(), share->keep);
+  share->set = true;
+  share->inner = a.inner;
+  share->mem = m;
+  return m;
+}
+
+void backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
+                   bool cache_weight, SharedGradOut* share) {
   if (plain_depthwise(gx, w, g) && gy.is_contiguous()) return depthwise_backward_data(gx, gy, w, g);
   const std::string key = conv_key("conv.bwd_data", gx, gx.strides(), w, gy.shape(), Tensor(), g);
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
@@ -308,7 +330,7 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, con
   });
   std::vector<Tensor> keep;
   std::unordered_map<int, memory> args;
-  args.emplace(DNNL_ARG_DIFF_DST, input(p->a0, gy.raw_data(), keep));
+  args.emplace(DNNL_ARG_DIFF_DST, grad_out_input(p->a0, gy, share, keep));
   args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
   const memory diff_src = output(p->a2, gx.raw_data(), keep);
   args.emplace(DNNL_ARG_DIFF_SRC, diff_src);
@@ -318,8 +340,8 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, con
   onednn::stream().wait();
 }
 
-void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
-                           const ConvGeometry& g) {
+void backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                      const ConvGeometry& g, SharedGradOut* share) {
   if (plain_depthwise(x, gw, g) && gy.is_contiguous() && (!gb.defined() || gb.is_contiguous()))
     return depthwise_backward_weights(gw, gb, x, gy, g);
   const std::string key = conv_key("conv.bwd_weights", x, x.strides(), gw, gy.shape(), gb, g);
@@ -351,7 +373,7 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, 
   std::vector<Tensor> keep;
   std::unordered_map<int, memory> args;
   args.emplace(DNNL_ARG_SRC, input(p->a0, x.raw_data(), keep));
-  args.emplace(DNNL_ARG_DIFF_DST, input(p->a1, gy.raw_data(), keep));
+  args.emplace(DNNL_ARG_DIFF_DST, grad_out_input(p->a1, gy, share, keep));
   const memory diff_w = output(p->a2, gw.raw_data(), keep);
   args.emplace(DNNL_ARG_DIFF_WEIGHTS, diff_w);
   if (gb.defined())
@@ -360,6 +382,25 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, 
   p->prim.execute(onednn::stream(), args);
   finish(p->a2, diff_w, gw.raw_data());
   onednn::stream().wait();
+}
+
+}  // namespace
+
+void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
+                        bool cache_weight) {
+  backward_data(gx, gy, w, g, cache_weight, nullptr);
+}
+
+void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                           const ConvGeometry& g) {
+  backward_weights(gw, gb, x, gy, g, nullptr);
+}
+
+void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
+                   const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight) {
+  SharedGradOut share;
+  backward_data(gx, gy, w, g, cache_weight, &share);
+  backward_weights(gw, gb, x, gy, g, &share);
 }
 
 }  // namespace oar::cpu

@@ -1,7 +1,8 @@
 // conv_fused (convolution with the residual add and ReLU/ReLU6 as oneDNN post-ops) against the
 // same unfused ops: forward and every gradient, over layouts oneDNN reorders (3x3, 1x1, strided),
 // the depthwise loops, with and without bias and residual; plus finite differences, the unfused
-// fallback when the residual's dtype differs, and the shape check.
+// fallback when the residual's dtype differs, and the shape check. Also the CPU backward that
+// reorders dy once for both backward primitives, against the separate passes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -147,4 +148,23 @@ TEST(ConvFused, ResidualShapeMustMatchOutput) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("residual [1, 4, 5, 5]"), std::string::npos) << e.what();
   }
+}
+
+// With both dx and dw wanted, the CPU backward reorders dy once for the two oneDNN primitives;
+// the gradients equal those of the separate backward-data and backward-weights paths.
+TEST(ConvBackward, SharedGradOutMatchesSeparatePasses) {
+  const ConvParams p{{1, 1}, {1, 1}, {1, 1}, 1};
+  const Tensor x0 = rand_input({2, 16, 7, 7}, 61).detach(), w0 = rand_input({32, 16, 3, 3}, 62);
+  const Tensor b0 = rand_input({32}, 63).detach(), probe = rand_input({2, 32, 7, 7}, 64).detach();
+  auto run = [&](bool gx, bool gw) {
+    Tensor x = x0.detach(), w = w0.detach(), b = b0.detach();
+    if (gx) x.set_requires_grad();
+    if (gw) w.set_requires_grad(), b.set_requires_grad();
+    sum(conv(x, w, b, p) * probe).backward();
+    return V{x.grad(), w.grad(), b.grad()};
+  };
+  const V both = run(true, true), only_x = run(true, false), only_w = run(false, true);
+  expect_close(both[0], only_x[0], 1e-5, "dx");
+  expect_close(both[1], only_w[1], 1e-5, "dw");
+  expect_close(both[2], only_w[2], 1e-5, "db");
 }
