@@ -1,5 +1,7 @@
 #include "engine/nn/module.h"
 
+#include "engine/nn/forward_hook.h"
+
 #include <algorithm>
 #include <ostream>
 #include <set>

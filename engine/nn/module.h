@@ -144,9 +144,6 @@ class Module : public std::enable_shared_from_this<Module> {
 
 // While alive, every Module::operator() call on this thread reports (module, output) to `hook`
 // after the module's forward returns (used by `oar model summary`).
-// True while a ForwardHookGuard is alive on this thread (models then keep every module call, e.g.
-// no inference-time fusion that would skip a BatchNorm's own forward).
-bool forward_hook_active();
 class ForwardHookGuard {
  public:
   using Hook = std::function<void(const Module&, const Tensor&)>;

@@ -5,6 +5,7 @@
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/conv_fused.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/unary.h"

@@ -8,23 +8,14 @@
 namespace oar {
 
 struct ConvParams {
-  std::vector<int64_t> stride;    // one per spatial dim (empty: all 1)
-  std::vector<int64_t> padding;   // one per spatial dim, or 2 per dim: begins then ends (ONNX)
-  std::vector<int64_t> dilation;  // one per spatial dim (empty: all 1)
+  std::vector<int64_t> stride;     // one per spatial dim (empty: all 1)
+  std::vector<int64_t> padding;    // one per spatial dim, or 2 per dim: begins then ends (ONNX)
+  std::vector<int64_t> dilation;   // one per spatial dim (empty: all 1)
   int64_t groups = 1;
 };
 
 // x [N, C, *spatial], weight [O, C/groups, *kernel], bias [O] or undefined.
 Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvParams& p);
-
-// The activation conv_fused applies to its sum.
-enum class ConvActivation { none, relu, relu6 };
-// act(conv(x, weight) + bias + residual) in one pass where the backend can (on the CPU oneDNN's
-// sum and eltwise post-ops, so the output is written once instead of three times); elsewhere, or
-// when residual's dtype differs from the convolution's, the same unfused ops. residual is optional
-// (undefined: none) and has the output's shape. Differentiable in x, weight, bias and residual.
-Tensor conv_fused(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvParams& p,
-                  const Tensor& residual, ConvActivation act);
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),

@@ -1,6 +1,7 @@
 #include "vision/models/fused.h"
 
 #include "engine/autograd/grad_mode.h"
+#include "engine/nn/forward_hook.h"
 #include "engine/ops.h"
 #include "vision/models/layers.h"
 

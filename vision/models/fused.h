@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/nn.h"
-#include "engine/ops/conv.h"
+#include "engine/ops/conv_fused.h"
 
 namespace oar::vision {
 

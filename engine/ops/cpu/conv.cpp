@@ -14,6 +14,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/conv_fused.h"
 #include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/onednn.h"
 

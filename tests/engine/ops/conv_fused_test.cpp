@@ -10,6 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "engine/ops/conv_fused.h"
 #include "tests/support/gradcheck.h"
 
 using namespace oar;
