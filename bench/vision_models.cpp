@@ -4,8 +4,9 @@
 //   MODEL: resnet18 | resnet50 | mobilenet_v2    PRECISION: fp32 | bf16 (autocast)
 //   MODE: train (SGD momentum step, images/s) | infer (eval mode, no gradients, ms per batch)
 // Threads: OMP_NUM_THREADS. OAR_BENCH_UNFUSED=1 runs eval mode module by module, without the
-// BatchNorm folding and post-op fusion of vision/models/fused.h (to measure what it brings). The line gives the process's peak resident memory (peak_rss_mib), the
-// resident memory before the model was built (base_rss_mib) and oar's tensor peak (peak_mib).
+// BatchNorm folding and post-op fusion of vision/models/fused.h (to measure what it brings).
+// The line gives the process's peak resident memory (peak_rss_mib), the resident memory before
+// the model was built (base_rss_mib) and oar's tensor peak (peak_mib).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -98,14 +99,14 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);  // ru_maxrss is in KiB on Linux
   std::printf(
-      "{\"impl\": \"oar%s\", \"model\": \"%s\", \"precision\": \"%s\", \"mode\": \"%s\", \"batch\": "
+      "{\"impl\": \"oar%s\", \"model\": \"%s\", \"precision\": \"%s\", \"mode\": \"%s\", "
+      "\"batch\": "
       "%ld, \"res\": %ld, \"threads\": %d, \"steps\": %ld, \"ms_per_step\": %.3f, "
       "\"images_per_s\": "
       "%.2f, \"peak_rss_mib\": %.1f, \"base_rss_mib\": %.1f, \"peak_mib\": %.1f}\n",
       unfused ? " unfused" : "", model_name.c_str(), precision.c_str(), mode.c_str(),
-      static_cast<long>(batch),
-      static_cast<long>(res), num_threads(), static_cast<long>(steps), 1000.0 * s / steps,
-      batch * steps / s, ru.ru_maxrss / 1024.0, base_rss_mib,
+      static_cast<long>(batch), static_cast<long>(res), num_threads(), static_cast<long>(steps),
+      1000.0 * s / steps, batch * steps / s, ru.ru_maxrss / 1024.0, base_rss_mib,
       memory_stats(Device::cpu()).peak_bytes / 1048576.0);
   return 0;
 }
