@@ -1,5 +1,7 @@
 #include "engine/nn/module.h"
 
+#include "engine/nn/forward_hook.h"
+
 #include <algorithm>
 #include <ostream>
 #include <set>
@@ -326,6 +328,8 @@ std::string Module::str() const {
 namespace {
 thread_local ForwardHookGuard::Hook g_forward_hook;
 }  // namespace
+
+bool forward_hook_active() { return static_cast<bool>(g_forward_hook); }
 
 Tensor Module::operator()(const Tensor& x) {
   Tensor y = forward(x);

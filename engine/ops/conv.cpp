@@ -1,11 +1,15 @@
-#include "engine/autograd/autocast.h"
 #include "engine/ops/conv.h"
+#include "engine/autograd/autocast.h"
 
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
+#include "engine/ops/binary.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/conv_fused.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/unary.h"
+#include "engine/ops/where.h"
 
 namespace oar {
 
@@ -13,12 +17,20 @@ namespace cpu {
 // out [N, O, *out] (contiguous) = conv(x, w) + bias (bias may be undefined; w contiguous).
 void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& g, bool cache_weight);
+// out = act(conv(x, w) + bias + residual) (residual contiguous, out's shape and dtype, or
+// undefined).
+void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const Tensor& residual, ConvActivation act, const ConvGeometry& g,
+                        bool cache_weight);
 // gx (contiguous) = dL/dx from gy (contiguous) and w (contiguous).
-void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
-                        const ConvGeometry& g, bool cache_weight);
+void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
+                        bool cache_weight);
 // gw (contiguous) and gb ([O] or undefined) from x and gy (contiguous).
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g);
+// Both of the above, reordering gy into oneDNN's layout once for the two.
+void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
+                   const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight);
 }  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
@@ -36,13 +48,17 @@ namespace {
 std::vector<int64_t> per_dim(const char* op, const char* what, const std::vector<int64_t>& v,
                              size_t n, int64_t fallback, int64_t min) {
   std::vector<int64_t> out;
-  if (v.empty()) out.assign(n, fallback);
-  else if (v.size() == 1) out.assign(n, v[0]);
-  else if (v.size() == n) out = v;
-  else OAR_FAIL(op, ": ", what, " has ", v.size(), " values for ", n, " spatial dims");
+  if (v.empty())
+    out.assign(n, fallback);
+  else if (v.size() == 1)
+    out.assign(n, v[0]);
+  else if (v.size() == n)
+    out = v;
+  else
+    OAR_FAIL(op, ": ", what, " has ", v.size(), " values for ", n, " spatial dims");
   for (int64_t x : out)
-    OAR_CHECK(x >= min, op, ": ", what, " ", x, " is below ", min, " (", what, " ",
-              shape_str(v), ")");
+    OAR_CHECK(x >= min, op, ": ", what, " ", x, " is below ", min, " (", what, " ", shape_str(v),
+              ")");
   return out;
 }
 
@@ -123,7 +139,30 @@ std::pair<Tensor, Tensor> conv_backward_weights(const Tensor& x, const Tensor& g
   return {gw, gb};
 }
 
-Tensor conv(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const ConvParams& p) {
+namespace {
+
+Tensor apply_activation(const Tensor& h, ConvActivation act) {
+  switch (act) {
+    case ConvActivation::relu:
+      return relu(h);
+    case ConvActivation::relu6:
+      return relu6(h);
+    default:
+      return h;
+  }
+}
+
+// gy where the activation passed its input (judged from the output: relu's output is positive
+// exactly where its input is, relu6's inside (0, 6) exactly where its input is).
+Tensor activation_grad(const Tensor& gy, const Tensor& out, ConvActivation act) {
+  if (act == ConvActivation::relu) return masked_fill(gy, le(out, 0.0), 0.0);
+  if (act == ConvActivation::relu6)
+    return masked_fill(gy, logical_or(le(out, 0.0), ge(out, 6.0)), 0.0);
+  return gy;
+}
+
+Tensor conv_impl(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const ConvParams& p,
+                 const Tensor& res_arg, ConvActivation act) {
   Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
   autocast_inputs("conv", {&x_in, &w_in, &b_in});
   OAR_CHECK(x_in.defined() && w_in.defined(), "conv: undefined input or weight");
@@ -134,8 +173,8 @@ Tensor conv(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const
   const ConvGeometry g = conv_geometry("conv", x_in.shape(), w_in.shape(), p);
   if (b_in.defined()) {
     OAR_CHECK_SAME_DEVICE("conv", x_in, b_in);
-    OAR_CHECK(b_in.dim() == 1 && b_in.size(0) == w_in.size(0), "conv: bias must be [",
-              w_in.size(0), "], got ", shape_str(b_in.shape()));
+    OAR_CHECK(b_in.dim() == 1 && b_in.size(0) == w_in.size(0), "conv: bias must be [", w_in.size(0),
+              "], got ", shape_str(b_in.shape()));
     OAR_CHECK(b_in.dtype() == x_in.dtype() || b_in.dtype() == DType::f32, "conv: bias dtype ",
               dtype_name(b_in.dtype()), " must be the input's (", dtype_name(x_in.dtype()),
               ") or f32");
@@ -148,24 +187,51 @@ Tensor conv(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const
   // A parameter (a contiguous leaf) keeps its reordered copy between calls.
   const bool cache_weight = w_in.is_leaf() && w_in.is_contiguous();
   const Tensor bias = b_in.defined() ? b_in.detach().contiguous() : Tensor();
-  Tensor out = empty(conv_output_shape(x.shape(), w.shape(), g), x.dtype(), x.device());
-  if (out.numel() > 0) {
+  const Shape out_shape = conv_output_shape(x.shape(), w.shape(), g);
+  const bool fuse = res_arg.defined() || act != ConvActivation::none;
+  if (fuse) {
+    OAR_CHECK(!res_arg.defined() || res_arg.shape() == out_shape, "conv_fused: residual ",
+              shape_str(res_arg.shape()), " must have the output's shape ", shape_str(out_shape));
+    if (res_arg.defined()) OAR_CHECK_SAME_DEVICE("conv_fused", x_in, res_arg);
+    // Where one pass cannot do it: the same ops one after another.
+    if (!x.device().is_cpu() || x.numel() == 0 || w.numel() == 0 ||
+        (res_arg.defined() && res_arg.dtype() != x.dtype())) {
+      Tensor h = conv_impl(x_in, w_in, b_in, p, Tensor(), ConvActivation::none);
+      if (res_arg.defined()) h = h + res_arg;
+      return apply_activation(h, act);
+    }
+  }
+  const Tensor residual = res_arg.defined() ? res_arg.detach().contiguous() : Tensor();
+  Tensor out = empty(out_shape, x.dtype(), x.device());
+  if (fuse) {
+    if (out.numel() > 0) cpu::conv_forward_fused(out, x, w, bias, residual, act, g, cache_weight);
+  } else if (out.numel() > 0) {
     if (x.numel() == 0 || w.numel() == 0) {
       Shape s(out.dim(), 1);
       s[1] = out.size(1);
-      if (bias.defined()) out.copy_(bias.view(s));
-      else out.zero_();
+      if (bias.defined())
+        out.copy_(bias.view(s));
+      else
+        out.zero_();
     } else {
       OAR_DISPATCH_GPU(x.device(), conv_forward, out, x, w, bias, g, cache_weight);
     }
   }
-  if (autograd::needs_grad({x_in, w_in, b_in})) {
+  if (autograd::needs_grad({x_in, w_in, b_in, res_arg})) {
     autograd::record(
-        "conv", {&out}, {x_in, w_in, b_in},
-        [x, w, g, cache_weight, bias_dtype = b_in.defined() ? b_in.dtype() : x.dtype()](
-            const autograd::Grads& gr) {
-          const Tensor& gy = gr[0];
+        fuse ? "conv_fused" : "conv", {&out}, {x_in, w_in, b_in, res_arg},
+        [x, w, g, cache_weight, bias_dtype = b_in.defined() ? b_in.dtype() : x.dtype(), act,
+         o = act != ConvActivation::none ? out.detach() : Tensor()](const autograd::Grads& gr) {
+          const Tensor gy = activation_grad(gr[0], o, act);
           Tensor gx, gw, gb;
+          if (gr.needs(0) && gr.needs(1) && x.device().is_cpu() && gy.numel() > 0 &&
+              x.numel() > 0 && w.numel() > 0) {  // gy reordered once for both (oneDNN)
+            gx = empty(x.shape(), gy.dtype(), x.device());
+            gw = empty(w.shape(), x.dtype(), x.device());
+            if (gr.needs(2)) gb = empty({w.size(0)}, bias_dtype, x.device());
+            cpu::conv_backward(gx, gw, gb, x, gy.contiguous(), w, g, cache_weight);
+            return autograd::TensorList{gx, gw, gb, gr.needs(3) ? gy : Tensor()};
+          }
           if (gr.needs(0)) gx = conv_backward_data(gy, w, x.shape(), g, cache_weight);
           if (gr.needs(1)) {
             std::tie(gw, gb) = conv_backward_weights(x, gy, w.shape(), gr.needs(2), bias_dtype, g);
@@ -175,10 +241,21 @@ Tensor conv(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, const
             gb = sum(gy, dims);
             if (gb.dtype() != bias_dtype) gb = gb.to(bias_dtype);
           }
-          return autograd::TensorList{gx, gw, gb};
+          return autograd::TensorList{gx, gw, gb, gr.needs(3) ? gy : Tensor()};
         });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+  return conv_impl(x, w, b, p, Tensor(), ConvActivation::none);
+}
+
+Tensor conv_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p,
+                  const Tensor& residual, ConvActivation act) {
+  return conv_impl(x, w, b, p, residual, act);
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,

@@ -4,6 +4,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "vision/models/fused.h"
 
 namespace oar::vision {
 
@@ -79,6 +80,15 @@ ConvNormActivation::ConvNormActivation(int64_t in, int64_t out, int64_t kernel,
   push_back(std::make_shared<nn::Conv2d>(in, out, std::vector<int64_t>{kernel, kernel}, co, gen));
   push_back(std::make_shared<nn::BatchNorm2d>(out, o.norm));
   if (auto act = make_activation(o.act)) push_back(act);
+  fold_ = std::make_shared<FoldedSequential>();
+}
+
+Tensor ConvNormActivation::forward(const Tensor& x) {
+  if (is_training()) {
+    fold_->reset();
+    return nn::Sequential::forward(x);
+  }
+  return (*fold_)(*this, x);  // runs the items unfused where they cannot fold
 }
 
 SqueezeExcitation::SqueezeExcitation(int64_t channels, int64_t squeeze_channels, Generator* gen) {

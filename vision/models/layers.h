@@ -12,6 +12,8 @@
 
 namespace oar::vision {
 
+class FoldedSequential;  // vision/models/fused.h
+
 class Identity : public nn::Module {
  public:
   Tensor forward(const Tensor& x) override { return x; }
@@ -83,7 +85,12 @@ class ConvNormActivation : public nn::Sequential {
  public:
   ConvNormActivation(int64_t in, int64_t out, int64_t kernel, const ConvNormActOptions& o,
                      Generator* gen);
+  // In eval mode conv -> BN [-> ReLU | ReLU6] runs as one folded conv (vision/models/fused.h).
+  Tensor forward(const Tensor& x) override;
   std::string name() const override { return "ConvNormActivation"; }
+
+ private:
+  std::shared_ptr<FoldedSequential> fold_;
 };
 
 // Squeeze-and-excitation (torchvision.ops.SqueezeExcitation): x * scale_act(fc2(act(fc1(pool(x)))))

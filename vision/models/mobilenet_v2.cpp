@@ -2,6 +2,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "vision/models/fused.h"
 #include "vision/models/layers.h"
 
 namespace oar::vision {
@@ -31,14 +32,20 @@ class InvertedResidual : public nn::Module {
     conv_->push_back(std::make_shared<nn::BatchNorm2d>(out));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor h = (*conv_)(x);
-    return use_residual_ ? x + h : h;
+    if (is_training()) {
+      fold_.reset();
+      Tensor h = (*conv_)(x);
+      return use_residual_ ? x + h : h;
+    }
+    // Eval: the projection conv -> BN folds, with the residual as its sum post-op (fused.h).
+    return fold_(*conv_, x, use_residual_ ? x : Tensor());
   }
   std::string name() const override { return "InvertedResidual"; }
 
  private:
   bool use_residual_;
   std::shared_ptr<nn::Sequential> conv_;
+  FoldedSequential fold_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "vision/models/fused.h"
 #include "vision/models/layers.h"
 
 namespace oar::vision {
@@ -70,12 +71,19 @@ class ResidualBlock : public nn::Module {
 
  protected:
   Tensor shortcut(const Tensor& x) { return downsample_ ? (*downsample_)(x) : x; }
+  // The shortcut with a projection's conv -> BN folded (eval mode; fused.h).
+  Tensor folded_shortcut(const Tensor& x) {
+    if (auto* seq = dynamic_cast<nn::Sequential*>(downsample_.get())) return fold_down_(*seq, x);
+    return shortcut(x);
+  }
+  void reset_folds() { fold_down_.reset(); }
   void set_downsample(std::shared_ptr<nn::Module> d) {
     if (d) downsample_ = register_module("downsample", std::move(d));
   }
 
  private:
   std::shared_ptr<nn::Module> downsample_;
+  FoldedSequential fold_down_;
 };
 
 // 3x3 -> 3x3, expansion 1 (ResNet-18/34 and the CIFAR ResNets).
@@ -91,6 +99,11 @@ class BasicBlock : public ResidualBlock {
     set_downsample(std::move(downsample));
   }
   Tensor forward(const Tensor& x) override {
+    if (can_fold(*conv1, *bn1) && can_fold(*conv2, *bn2)) {  // eval: 2 fused convs (fused.h)
+      Tensor h = fold1_(*conv1, *bn1, x, Tensor(), ConvActivation::relu);
+      return fold2_(*conv2, *bn2, h, folded_shortcut(x), ConvActivation::relu);
+    }
+    if (is_training()) fold1_.reset(), fold2_.reset(), reset_folds();
     Tensor h = relu((*bn1)((*conv1)(x)));
     h = (*bn2)((*conv2)(h));
     return relu(h + shortcut(x));
@@ -99,6 +112,9 @@ class BasicBlock : public ResidualBlock {
   std::string name() const override { return "BasicBlock"; }
   std::shared_ptr<nn::Conv2d> conv1, conv2;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2;
+
+ private:
+  ConvBnFold fold1_, fold2_;
 };
 
 // 1x1 reduce -> 3x3 (carries the stride: v1.5) -> 1x1 expand x4 (ResNet-50/101/152).
@@ -116,6 +132,12 @@ class Bottleneck : public ResidualBlock {
     set_downsample(std::move(downsample));
   }
   Tensor forward(const Tensor& x) override {
+    if (can_fold(*conv1, *bn1) && can_fold(*conv2, *bn2) && can_fold(*conv3, *bn3)) {
+      Tensor h = fold1_(*conv1, *bn1, x, Tensor(), ConvActivation::relu);  // eval (fused.h)
+      h = fold2_(*conv2, *bn2, h, Tensor(), ConvActivation::relu);
+      return fold3_(*conv3, *bn3, h, folded_shortcut(x), ConvActivation::relu);
+    }
+    if (is_training()) fold1_.reset(), fold2_.reset(), fold3_.reset(), reset_folds();
     Tensor h = relu((*bn1)((*conv1)(x)));
     h = relu((*bn2)((*conv2)(h)));
     h = (*bn3)((*conv3)(h));
@@ -125,6 +147,9 @@ class Bottleneck : public ResidualBlock {
   std::string name() const override { return "Bottleneck"; }
   std::shared_ptr<nn::Conv2d> conv1, conv2, conv3;
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2, bn3;
+
+ private:
+  ConvBnFold fold1_, fold2_, fold3_;
 };
 
 template <typename Block>
@@ -163,7 +188,8 @@ ResNetOptions resnet_variant(const std::string& name) {
   return o;
 }
 
-ResNet::ResNet(const ResNetOptions& o, Generator* gen) : options(o) {
+ResNet::ResNet(const ResNetOptions& o, Generator* gen)
+    : options(o), stem_fold_(std::make_shared<ConvBnFold>()) {
   Generator& g = gen ? *gen : default_generator();
   int64_t in = 0;
   if (o.cifar) {
@@ -235,7 +261,14 @@ ResNet::ResNet(const ResNetOptions& o, Generator* gen) : options(o) {
 Tensor ResNet::forward(const Tensor& x) {
   OAR_CHECK(x.dim() == 4 && x.size(1) == options.in_channels, name(), ": input must be [N, ",
             options.in_channels, ", H, W], got ", shape_str(x.shape()));
-  Tensor h = relu((*bn1_)((*conv1_)(x)));
+  Tensor h;
+  auto* stem = dynamic_cast<nn::Conv*>(conv1_.get());
+  if (stem && can_fold(*stem, *bn1_)) {  // eval: conv -> BN -> ReLU as one conv (fused.h)
+    h = (*stem_fold_)(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
+  } else {
+    if (is_training()) stem_fold_->reset();
+    h = relu((*bn1_)((*conv1_)(x)));
+  }
   if (maxpool_) h = (*maxpool_)(h);
   for (auto& layer : layers_) h = (*layer)(h);
   h = global_avg_pool(h).flatten(1);

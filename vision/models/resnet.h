@@ -33,6 +33,8 @@ struct ResNetOptions {
 // Parses "resnet50", "resnet50_vd", "resnet20_cifar" into depth/vd/cifar; throws otherwise.
 ResNetOptions resnet_variant(const std::string& name);
 
+class ConvBnFold;  // vision/models/fused.h
+
 class ResNet : public nn::Module {
  public:
   ResNet(const ResNetOptions& o, Generator* gen);
@@ -48,6 +50,7 @@ class ResNet : public nn::Module {
   std::vector<std::shared_ptr<nn::Sequential>> layers_;
   std::shared_ptr<nn::Dropout> dropout_;
   std::shared_ptr<nn::Linear> fc_;
+  std::shared_ptr<ConvBnFold> stem_fold_;  // conv1 -> bn1 -> ReLU folded in eval mode
 };
 
 }  // namespace oar::vision

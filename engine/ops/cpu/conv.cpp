@@ -3,6 +3,10 @@
 // in and out by cached reorder primitives. A parameter's reordered weight is cached by
 // (storage, storage version), so an unchanged weight is reordered once. Depthwise 2-D
 // convolutions on plain f32 memory use our own loops instead (depthwise_conv.h).
+// conv_forward_fused adds a residual (oneDNN's sum post-op, the residual first placed in the
+// primitive's destination layout) and a ReLU/ReLU6 (eltwise post-op) in the same pass.
+#include <algorithm>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,6 +14,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/conv_fused.h"
 #include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/onednn.h"
 
@@ -28,15 +33,17 @@ struct Arg {
 
 Arg input_arg(const memory::desc& user, const memory::desc& inner) {
   Arg a{user, inner, std::nullopt};
-  if (user != inner) a.re = dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), user,
-                                                                        onednn::engine(), inner));
+  if (user != inner)
+    a.re = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn::engine(), user, onednn::engine(), inner));
   return a;
 }
 
 Arg output_arg(const memory::desc& user, const memory::desc& inner) {
   Arg a{user, inner, std::nullopt};
-  if (user != inner) a.re = dnnl::reorder(dnnl::reorder::primitive_desc(onednn::engine(), inner,
-                                                                        onednn::engine(), user));
+  if (user != inner)
+    a.re = dnnl::reorder(
+        dnnl::reorder::primitive_desc(onednn::engine(), inner, onednn::engine(), user));
   return a;
 }
 
@@ -45,6 +52,7 @@ struct ConvPrimitive {
   memory::desc scratch;
   Arg a0, a1, a2;     // fwd: src, weights, dst; bwd data: diff_dst, weights, diff_src;
                       // bwd weights: src, diff_dst, diff_weights
+  Arg res;            // fused forward with a residual: the residual (plain) into dst's layout
   memory::desc bias;  // fwd bias or bwd diff_bias (plain); zero-dim when absent
 };
 
@@ -88,8 +96,7 @@ struct Descs {
   memory::data_type dt;
 };
 
-Descs descs_of(const Shape& x, const Shape& w, const Shape& y, DType dtype,
-               const ConvGeometry& g) {
+Descs descs_of(const Shape& x, const Shape& w, const Shape& y, DType dtype, const ConvGeometry& g) {
   Descs d;
   d.src = onednn::dims(x);
   d.dst = onednn::dims(y);
@@ -120,16 +127,25 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, const memory::desc* bias) {
-  const auto attr = user_scratchpad();
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, const memory::desc* bias,
+                                                     bool sum = false,
+                                                     ConvActivation act = ConvActivation::none) {
+  auto attr = user_scratchpad();
+  if (sum || act != ConvActivation::none) {
+    dnnl::post_ops po;
+    if (sum) po.append_sum(1.f);
+    if (act == ConvActivation::relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    if (act == ConvActivation::relu6) po.append_eltwise(dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f);
+    attr.set_post_ops(po);
+  }
   const auto src = any(d.src, d.dt), wei = any(d.weights, d.dt), dst = any(d.dst, d.dt);
   if (bias)
     return dnnl::convolution_forward::primitive_desc(
         onednn::engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
         src, wei, *bias, dst, d.strides, d.dil, d.pad_l, d.pad_r, attr);
   return dnnl::convolution_forward::primitive_desc(
-      onednn::engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-      src, wei, dst, d.strides, d.dil, d.pad_l, d.pad_r, attr);
+      onednn::engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+      wei, dst, d.strides, d.dil, d.pad_l, d.pad_r, attr);
 }
 
 [[noreturn]] void unsupported(const char* what, const Tensor& x, const dnnl::error& e) {
@@ -195,21 +211,47 @@ void add_scratchpad(const ConvPrimitive& p, std::unordered_map<int, memory>& arg
 
 }  // namespace
 
-void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
-                  const ConvGeometry& g, bool cache_weight) {
-  if (plain_depthwise(x, w, g)) return depthwise_forward(out, x, w, bias, g);
-  const std::string key = conv_key("conv.fwd", x, x.strides(), w, out.shape(), bias, g);
+namespace {
+
+// out = act(out + residual) in place, for the depthwise loops (plain contiguous f32).
+void epilogue(const Tensor& out, const Tensor& residual, ConvActivation act) {
+  float* o = out.data<float>();
+  const float* r = residual.defined() ? residual.data<float>() : nullptr;
+  const int64_t n = out.numel();
+  const float hi = act == ConvActivation::relu6 ? 6.f : std::numeric_limits<float>::infinity();
+  const float lo = act == ConvActivation::none ? -std::numeric_limits<float>::infinity() : 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = r ? o[i] + r[i] : o[i];
+    o[i] = std::min(std::max(v, lo), hi);
+  }
+}
+
+}  // namespace
+
+void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const Tensor& residual, ConvActivation act, const ConvGeometry& g,
+                        bool cache_weight) {
+  if (plain_depthwise(x, w, g)) {
+    depthwise_forward(out, x, w, bias, g);
+    if (residual.defined() || act != ConvActivation::none) epilogue(out, residual, act);
+    return;
+  }
+  const bool sum = residual.defined();
+  std::string key = conv_key("conv.fwd", x, x.strides(), w, out.shape(), bias, g);
+  key.push_back(static_cast<char>(sum));
+  key.push_back(static_cast<char>(act));
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
     const Descs d = descs_of(x.shape(), w.shape(), out.shape(), x.dtype(), g);
     auto c = std::make_shared<ConvPrimitive>();
     try {
       if (bias.defined()) c->bias = plain({w.size(0)}, onednn::data_type(bias.dtype()));
-      const auto pd = forward_pd(d, bias.defined() ? &c->bias : nullptr);
+      const auto pd = forward_pd(d, bias.defined() ? &c->bias : nullptr, sum, act);
       c->prim = dnnl::convolution_forward(pd);
       c->scratch = pd.scratchpad_desc();
       c->a0 = input_arg(onednn::desc_of(x), pd.src_desc());
       c->a1 = input_arg(plain(d.weights, d.dt), pd.weights_desc());
       c->a2 = output_arg(plain(d.dst, d.dt), pd.dst_desc());
+      if (sum) c->res = input_arg(plain(d.dst, d.dt), pd.dst_desc());
     } catch (const dnnl::error& e) {
       unsupported("forward convolution", x, e);
     }
@@ -219,8 +261,17 @@ void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Ten
   std::unordered_map<int, memory> args;
   args.emplace(DNNL_ARG_SRC, input(p->a0, x.raw_data(), keep));
   args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p->bias, onednn::engine(), bias.raw_data()));
-  const memory dst = output(p->a2, out.raw_data(), keep);
+  if (bias.defined())
+    args.emplace(DNNL_ARG_BIAS, memory(p->bias, onednn::engine(), bias.raw_data()));
+  memory dst;
+  if (!sum) {
+    dst = output(p->a2, out.raw_data(), keep);
+  } else if (p->res.re) {  // the residual, reordered into the destination's layout, is summed into
+    dst = input(p->res, residual.raw_data(), keep);
+  } else {
+    Tensor(out).copy_(residual);  // a handle on the same storage
+    dst = memory(p->a2.user, onednn::engine(), out.raw_data());
+  }
   args.emplace(DNNL_ARG_DST, dst);
   add_scratchpad(*p, args, keep);
   p->prim.execute(onednn::stream(), args);
@@ -228,8 +279,35 @@ void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Ten
   onednn::stream().wait();
 }
 
-void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
-                        const ConvGeometry& g, bool cache_weight) {
+void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                  const ConvGeometry& g, bool cache_weight) {
+  conv_forward_fused(out, x, w, bias, Tensor(), ConvActivation::none, g, cache_weight);
+}
+
+namespace {
+
+// dL/dy reordered once for both backward primitives when they want it in the same layout (the
+// usual case: one reorder of the output-sized gradient per convolution instead of two).
+struct SharedGradOut {
+  bool set = false;
+  memory::desc inner;
+  memory mem;
+  std::vector<Tensor> keep;
+};
+
+memory grad_out_input(const Arg& a, const Tensor& gy, SharedGradOut* share,
+                      std::vector<Tensor>& keep) {
+  if (!share || !a.re) return input(a, gy.raw_data(), keep);
+  if (share->set && share->inner == a.inner) return share->mem;
+  memory m = input(a, gy.raw_data(), share->keep);
+  share->set = true;
+  share->inner = a.inner;
+  share->mem = m;
+  return m;
+}
+
+void backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
+                   bool cache_weight, SharedGradOut* share) {
   if (plain_depthwise(gx, w, g) && gy.is_contiguous()) return depthwise_backward_data(gx, gy, w, g);
   const std::string key = conv_key("conv.bwd_data", gx, gx.strides(), w, gy.shape(), Tensor(), g);
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
@@ -253,7 +331,7 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
   });
   std::vector<Tensor> keep;
   std::unordered_map<int, memory> args;
-  args.emplace(DNNL_ARG_DIFF_DST, input(p->a0, gy.raw_data(), keep));
+  args.emplace(DNNL_ARG_DIFF_DST, grad_out_input(p->a0, gy, share, keep));
   args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
   const memory diff_src = output(p->a2, gx.raw_data(), keep);
   args.emplace(DNNL_ARG_DIFF_SRC, diff_src);
@@ -263,8 +341,8 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w,
   onednn::stream().wait();
 }
 
-void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
-                           const ConvGeometry& g) {
+void backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                      const ConvGeometry& g, SharedGradOut* share) {
   if (plain_depthwise(x, gw, g) && gy.is_contiguous() && (!gb.defined() || gb.is_contiguous()))
     return depthwise_backward_weights(gw, gb, x, gy, g);
   const std::string key = conv_key("conv.bwd_weights", x, x.strides(), gw, gy.shape(), gb, g);
@@ -278,8 +356,8 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, 
       const auto pd =
           gb.defined()
               ? dnnl::convolution_backward_weights::primitive_desc(
-                    onednn::engine(), dnnl::algorithm::convolution_direct, src, dwei, c->bias,
-                    ddst, d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad())
+                    onednn::engine(), dnnl::algorithm::convolution_direct, src, dwei, c->bias, ddst,
+                    d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad())
               : dnnl::convolution_backward_weights::primitive_desc(
                     onednn::engine(), dnnl::algorithm::convolution_direct, src, dwei, ddst,
                     d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad());
@@ -296,7 +374,7 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, 
   std::vector<Tensor> keep;
   std::unordered_map<int, memory> args;
   args.emplace(DNNL_ARG_SRC, input(p->a0, x.raw_data(), keep));
-  args.emplace(DNNL_ARG_DIFF_DST, input(p->a1, gy.raw_data(), keep));
+  args.emplace(DNNL_ARG_DIFF_DST, grad_out_input(p->a1, gy, share, keep));
   const memory diff_w = output(p->a2, gw.raw_data(), keep);
   args.emplace(DNNL_ARG_DIFF_WEIGHTS, diff_w);
   if (gb.defined())
@@ -305,6 +383,25 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, 
   p->prim.execute(onednn::stream(), args);
   finish(p->a2, diff_w, gw.raw_data());
   onednn::stream().wait();
+}
+
+}  // namespace
+
+void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeometry& g,
+                        bool cache_weight) {
+  backward_data(gx, gy, w, g, cache_weight, nullptr);
+}
+
+void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
+                           const ConvGeometry& g) {
+  backward_weights(gw, gb, x, gy, g, nullptr);
+}
+
+void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
+                   const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight) {
+  SharedGradOut share;
+  backward_data(gx, gy, w, g, cache_weight, &share);
+  backward_weights(gw, gb, x, gy, g, &share);
 }
 
 }  // namespace oar::cpu

@@ -1,0 +1,150 @@
+// Inference-time fusion (vision/models/fused.h): in eval mode ResNet (basic and bottleneck
+// blocks, projection shortcuts, the stem) and MobileNetV2 (ConvNormActivation, the projection
+// with its residual) run conv -> BN [-> add] [-> ReLU|ReLU6] as one folded conv. Checked against
+// the same model run module by module (NoInferenceFusionGuard): outputs and, with gradients on in
+// eval mode, every parameter's gradient; the fold follows changed statistics and a training step;
+// a forward hook (`oar model summary`) still sees every module.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/nn.h"
+#include "engine/ops.h"
+#include "engine/optim/sgd.h"
+#include "tests/support/gradcheck.h"
+#include "vision/models/fused.h"
+#include "vision/models/mobilenet_v2.h"
+#include "vision/models/resnet.h"
+
+using namespace oar;
+using namespace oar::vision;
+using oar::testing::rand_input;
+
+namespace {
+
+std::shared_ptr<nn::Module> make(const std::string& name) {
+  Generator gen(3);
+  if (name == "mobilenet_v2") {
+    MobileNetV2Options o;
+    o.width_mult = 0.5, o.num_classes = 10, o.small_input = true;
+    return std::make_shared<MobileNetV2>(o, &gen);
+  }
+  ResNetOptions o = resnet_variant(name);
+  o.num_classes = 10;
+  return std::make_shared<ResNet>(o, &gen);
+}
+
+// Every BN gets non-trivial statistics and affine parameters, so the fold does real work.
+void randomise_batch_norms(nn::Module& m) {
+  uint64_t seed = 100;
+  NoGradGuard ng;
+  for (auto& [name, mod] : m.named_modules())
+    if (auto* bn = dynamic_cast<nn::BatchNorm*>(mod)) {
+      const Shape s{bn->num_features};
+      bn->running_mean.copy_(rand_input(s, seed++) * 0.5);
+      bn->running_var.copy_(rand_input(s, seed++, 0.5, 2.0));
+      bn->weight.copy_(rand_input(s, seed++, 0.5, 1.5));
+      bn->bias.copy_(rand_input(s, seed++) * 0.2);
+    }
+}
+
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const auto g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
+  double scale = 0;
+  for (float v : w) scale = std::max(scale, static_cast<double>(std::fabs(v)));
+  for (size_t i = 0; i < g.size(); ++i)
+    ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " element " << i;
+}
+
+Tensor unfused(nn::Module& m, const Tensor& x) {
+  NoInferenceFusionGuard off;
+  return m(x);
+}
+
+int count_batch_norm_calls(nn::Module& m, const Tensor& x) {
+  int calls = 0;
+  nn::ForwardHookGuard hook([&](const nn::Module& mod, const Tensor&) {
+    calls += dynamic_cast<const nn::BatchNorm*>(&mod) != nullptr;
+  });
+  m(x);
+  return calls;
+}
+
+}  // namespace
+
+class Fusion : public ::testing::TestWithParam<std::string> {};
+
+// The output check covers the bottleneck blocks (ResNet-50); the slower checks run on the two
+// small models, which still have every fused pattern but the bottleneck's third conv.
+TEST_P(Fusion, EvalOutputMatchesUnfused) {
+  auto m = make(GetParam());
+  randomise_batch_norms(*m);
+  m->eval();
+  const Tensor x = rand_input({2, 3, 16, 16}, 5).detach();
+  NoGradGuard ng;
+  const Tensor want = unfused(*m, x);
+  expect_close((*m)(x), want, 1e-4, "first call");
+  expect_close((*m)(x), want, 1e-4, "cached fold");
+}
+
+TEST_P(Fusion, EvalGradientsMatchUnfused) {
+  auto m = make(GetParam());
+  randomise_batch_norms(*m);
+  m->eval();
+  const Tensor x = rand_input({1, 3, 16, 16}, 6).detach();
+  auto grads = [&](bool fused) {
+    for (auto& [n, p] : m->named_parameters()) p.set_grad(Tensor());
+    Tensor y = fused ? (*m)(x) : unfused(*m, x);
+    sum(y * y).backward();
+    std::vector<std::pair<std::string, Tensor>> g;
+    for (auto& [n, p] : m->named_parameters()) g.emplace_back(n, p.grad());
+    return g;
+  };
+  const auto want = grads(false), got = grads(true);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_TRUE(got[i].second.defined()) << got[i].first;
+    expect_close(got[i].second, want[i].second, 2e-3, got[i].first);
+  }
+}
+
+TEST_P(Fusion, FoldFollowsStatisticsAndTraining) {
+  auto m = make(GetParam());
+  randomise_batch_norms(*m);
+  const Tensor x = rand_input({2, 3, 16, 16}, 7).detach();
+  NoGradGuard ng;
+  m->eval();
+  (*m)(x);  // folds and caches
+  for (auto& [name, mod] : m->named_modules())
+    if (auto* bn = dynamic_cast<nn::BatchNorm*>(mod)) bn->running_var.fill_(1.7);
+  expect_close((*m)(x), unfused(*m, x), 1e-4, "after copy into running_var");
+  m->train();
+  (*m)(x);  // training forward: updates the running statistics in place
+  m->eval();
+  expect_close((*m)(x), unfused(*m, x), 1e-4, "after a training forward");
+}
+
+TEST_P(Fusion, ForwardHookSeesEveryModule) {
+  auto m = make(GetParam());
+  m->eval();
+  const Tensor x = rand_input({1, 3, 16, 16}, 8).detach();
+  NoGradGuard ng;
+  int bns = 0;
+  for (auto& [name, mod] : m->named_modules()) bns += dynamic_cast<nn::BatchNorm*>(mod) != nullptr;
+  EXPECT_EQ(count_batch_norm_calls(*m, x), bns);
+}
+
+TEST(Resnet50Fusion, BottleneckEvalOutputMatchesUnfused) {
+  auto m = make("resnet50");
+  randomise_batch_norms(*m);
+  m->eval();
+  const Tensor x = rand_input({1, 3, 16, 16}, 9).detach();
+  NoGradGuard ng;
+  expect_close((*m)(x), unfused(*m, x), 1e-4, "resnet50");
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, Fusion, ::testing::Values("resnet18", "mobilenet_v2"));
