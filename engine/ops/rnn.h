@@ -38,4 +38,19 @@ RnnOutput gru(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t n
               const Tensor& h0 = Tensor(), double dropout = 0.0, bool training = false,
               Generator* gen = nullptr);
 
+// On the CPU, sequences of equal (full) length run on oneDNN's RNN primitives, one per layer;
+// variable lengths on the reference recurrence (engine/ops/cpu/rnn.cpp). While an object of
+// this class lives, the calling thread's CPU LSTMs and GRUs all take the reference recurrence
+// (tests and benchmarks compare the two).
+class RnnReferencePath {
+ public:
+  RnnReferencePath();
+  ~RnnReferencePath();
+  RnnReferencePath(const RnnReferencePath&) = delete;
+  RnnReferencePath& operator=(const RnnReferencePath&) = delete;
+
+ private:
+  bool prev_;
+};
+
 }  // namespace oar
