@@ -150,14 +150,19 @@ dnnl::memory mem(const memory::desc& d, const Tensor& t) {
   return dnnl::memory(d, onednn::engine(), t.raw_data());
 }
 
+void reorder_into(const Tensor& src, const memory::desc& src_d, const Tensor& dst,
+                  const memory::desc& dst_d) {
+  dnnl::memory from = mem(src_d, src), to = mem(dst_d, dst);
+  dnnl::reorder(from, to).execute(onednn::stream(), from, to);
+  onednn::stream().wait();
+}
+
 // The user-layout buffer as the primitive wants it: the buffer itself when the layouts agree,
 // else a reordered copy.
 Tensor into_layout(const Tensor& user, const memory::desc& user_d, const memory::desc& want) {
   if (want == user_d) return user;
   Tensor out = onednn::buffer_for(want);
-  dnnl::memory from = mem(user_d, user), to = mem(want, out);
-  dnnl::reorder(from, to).execute(onednn::stream(), from, to);
-  onednn::stream().wait();
+  reorder_into(user, user_d, out, want);
   return out;
 }
 
@@ -214,8 +219,10 @@ std::shared_ptr<RnnPrimitiveState> rnn_primitive_forward(RnnCell cell, const Ten
   s->prims = prims_for(d, training);
   std::vector<const Tensor*> wih, whh;
   for (const auto& wd : w) wih.push_back(&wd.w_ih), whh.push_back(&wd.w_hh);
-  s->wl_user = pack_weights(d, wih, d.I);
-  s->wi_user = pack_weights(d, whh, H);
+  // One LSTM direction: PyTorch's [4H, in] already is oneDNN's ldgoi, no copy needed.
+  const bool direct = d.lstm && d.D == 1;
+  s->wl_user = direct ? w[0].w_ih : pack_weights(d, wih, d.I);
+  s->wi_user = direct ? w[0].w_hh : pack_weights(d, whh, H);
 
   // Bias [1, D, Gb, H]: b_ih + b_hh per gate; the GRU keeps W_hn h's bias apart (4th slot).
   s->bias = zeros({d.D * d.Gb() * H}, DType::f32);
@@ -306,8 +313,13 @@ void rnn_primitive_backward(const RnnPrimitiveState& s, const Tensor& dy, const 
 
   std::vector<Tensor> dwih, dwhh;
   for (const auto& g : dw) dwih.push_back(g.w_ih), dwhh.push_back(g.w_hh);
-  unpack_weights(d, into_layout(dwl, p.dwl, d.wl_user()), dwih, d.I);
-  unpack_weights(d, into_layout(dwi, p.dwi, d.wi_user()), dwhh, H);
+  if (d.lstm && d.D == 1) {  // straight into PyTorch's layout, which is ldgoi
+    if (dwih[0].defined()) reorder_into(dwl, p.dwl, dwih[0], d.wl_user());
+    if (dwhh[0].defined()) reorder_into(dwi, p.dwi, dwhh[0], d.wi_user());
+  } else {
+    unpack_weights(d, into_layout(dwl, p.dwl, d.wl_user()), dwih, d.I);
+    unpack_weights(d, into_layout(dwi, p.dwi, d.wi_user()), dwhh, H);
+  }
   // Bias gradients: both biases of a gate get its pre-activation gradient, except the GRU's
   // n gate, whose hidden bias has its own slot.
   const float* pdb = db.data<float>();
