@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
       sum(lstm(x, ws, 1, false).output).backward();
     }, 2, 5);
     report("lstm_50x32x256h512_fwd_bwd_recurrence", [&] {  // oar's own recurrence (varlen path)
-      RnnReferencePath recurrence;
+      RnnCpuPathGuard recurrence(RnnCpuPath::recurrence);
       clear_grads({x, ws[0].w_ih, ws[0].w_hh, ws[0].b_ih, ws[0].b_hh});
       sum(lstm(x, ws, 1, false).output).backward();
     }, 2, 5);
@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
       clear_grads({x, wg[0].w_ih, wg[0].w_hh, wg[0].b_ih, wg[0].b_hh});
       sum(gru(x, wg, 1, false).output).backward();
     }, 2, 5);
-    report("gru_50x32x256h512_fwd_bwd_recurrence", [&] {
-      RnnReferencePath recurrence;
+    report("gru_50x32x256h512_fwd_bwd_primitive", [&] {  // oneDNN's lbr_gru (opt-in)
+      RnnCpuPathGuard primitive(RnnCpuPath::primitive);
       clear_grads({x, wg[0].w_ih, wg[0].w_hh, wg[0].b_ih, wg[0].b_hh});
       sum(gru(x, wg, 1, false).output).backward();
     }, 2, 5);

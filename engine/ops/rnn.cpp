@@ -60,7 +60,7 @@ void rnn_dropout_mask(const Tensor& mask, double p, uint64_t seed, uint64_t base
 
 namespace {
 
-thread_local bool t_reference_path = false;
+thread_local RnnCpuPath t_cpu_path = RnnCpuPath::automatic;
 
 struct LayerState {
   Tensor x;     // the layer's input [T, N, I] (after dropout)
@@ -178,9 +178,12 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
     else if (!x.device().is_cpu())
       lens = lens.to(x.device());
   }
-  // CPU without variable lengths runs each layer as one oneDNN RNN primitive; oneDNN cannot
-  // express per-sequence lengths, so those (and the test hook) take the reference recurrence.
-  const bool use_prim = x.device().is_cpu() && !lens.defined() && !t_reference_path;
+  // A CPU LSTM without variable lengths runs each layer as one oneDNN RNN primitive; oneDNN
+  // cannot express per-sequence lengths, so those take oar's recurrence, as GRUs do unless
+  // RnnCpuPathGuard asks for the primitive (see rnn.h).
+  const bool use_prim =
+      x.device().is_cpu() && !lens.defined() &&
+      (t_cpu_path == RnnCpuPath::primitive || (t_cpu_path == RnnCpuPath::automatic && is_lstm));
 
   const Device dev = x.device();
   std::vector<Tensor> inputs{x, h0, c0};
@@ -303,11 +306,11 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
 
 }  // namespace
 
-RnnReferencePath::RnnReferencePath() : prev_(t_reference_path) {
-  t_reference_path = true;
+RnnCpuPathGuard::RnnCpuPathGuard(RnnCpuPath path) : prev_(t_cpu_path) {
+  t_cpu_path = path;
 }
-RnnReferencePath::~RnnReferencePath() {
-  t_reference_path = prev_;
+RnnCpuPathGuard::~RnnCpuPathGuard() {
+  t_cpu_path = prev_;
 }
 
 RnnOutput lstm(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t num_layers,

@@ -471,12 +471,15 @@ std::vector<std::vector<float>> outputs_and_grads(const Config& c, bool batch_fi
   return out;
 }
 
-// oneDNN's RNN primitives (full lengths on the CPU) against the reference recurrence.
+// oneDNN's RNN primitives (full lengths on the CPU) against oar's recurrence.
 void expect_primitive_matches_recurrence(const Config& c, bool batch_first, bool bias = true) {
-  const auto fused = outputs_and_grads(c, batch_first, bias);
-  std::vector<std::vector<float>> ref;
+  std::vector<std::vector<float>> fused, ref;
   {
-    RnnReferencePath reference;
+    RnnCpuPathGuard primitive(RnnCpuPath::primitive);
+    fused = outputs_and_grads(c, batch_first, bias);
+  }
+  {
+    RnnCpuPathGuard recurrence(RnnCpuPath::recurrence);
     ref = outputs_and_grads(c, batch_first, bias);
   }
   ASSERT_EQ(fused.size(), ref.size());
