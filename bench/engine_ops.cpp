@@ -138,6 +138,31 @@ int main(int argc, char** argv) {
       clear_grads({x, ws[0].w_ih, ws[0].w_hh, ws[0].b_ih, ws[0].b_hh});
       sum(lstm(x, ws, 1, false).output).backward();
     }, 2, 5);
+    report("lstm_50x32x256h512_fwd_bwd_recurrence", [&] {  // oar's own recurrence (varlen path)
+      RnnCpuPathGuard recurrence(RnnCpuPath::recurrence);
+      clear_grads({x, ws[0].w_ih, ws[0].w_hh, ws[0].b_ih, ws[0].b_hh});
+      sum(lstm(x, ws, 1, false).output).backward();
+    }, 2, 5);
+    std::vector<RnnWeights> w2;  // 2 layers, bidirectional, hidden 256
+    for (uint64_t k = 0; k < 4; ++k)
+      w2.push_back({param({1024, k < 2 ? 256 : 512}, 40 + 4 * k), param({1024, 256}, 41 + 4 * k),
+                    param({1024}, 42 + 4 * k), param({1024}, 43 + 4 * k)});
+    report("lstm_2layer_bidir_50x32x256h256_fwd_bwd", [&] {
+      clear_grads({x});
+      for (auto& w : w2) clear_grads({w.w_ih, w.w_hh, w.b_ih, w.b_hh});
+      sum(lstm(x, w2, 2, true).output).backward();
+    }, 2, 5);
+    std::vector<RnnWeights> wg{{param({1536, 256}, 60), param({1536, 512}, 61), param({1536}, 62),
+                                param({1536}, 63)}};
+    report("gru_50x32x256h512_fwd_bwd", [&] {
+      clear_grads({x, wg[0].w_ih, wg[0].w_hh, wg[0].b_ih, wg[0].b_hh});
+      sum(gru(x, wg, 1, false).output).backward();
+    }, 2, 5);
+    report("gru_50x32x256h512_fwd_bwd_primitive", [&] {  // oneDNN's lbr_gru (opt-in)
+      RnnCpuPathGuard primitive(RnnCpuPath::primitive);
+      clear_grads({x, wg[0].w_ih, wg[0].w_hh, wg[0].b_ih, wg[0].b_hh});
+      sum(gru(x, wg, 1, false).output).backward();
+    }, 2, 5);
   }
   {  // tiny MLP train step (tests/engine/learning_test.cpp's shape): per-op overhead dominates
     Tensor x = randn({64, 2}, &g);

@@ -111,6 +111,20 @@ def main():
         lstm(x)[0].sum().backward()
     report("lstm_50x32x256h512_fwd_bwd", ls, 2, 5)
 
+    lstm2 = torch.nn.LSTM(256, 256, num_layers=2, bidirectional=True)
+    def ls2():
+        clear(x)
+        lstm2.zero_grad(set_to_none=True)
+        lstm2(x)[0].sum().backward()
+    report("lstm_2layer_bidir_50x32x256h256_fwd_bwd", ls2, 2, 5)
+
+    gru = torch.nn.GRU(256, 512)
+    def gr():
+        clear(x)
+        gru.zero_grad(set_to_none=True)
+        gru(x)[0].sum().backward()
+    report("gru_50x32x256h512_fwd_bwd", gr, 2, 5)
+
     x = torch.randn(64, 2, generator=g)
     y = torch.randint(0, 3, (64,), generator=g)
     mlp = [param((32, 2), 30), param((32,), 31), param((32, 32), 32), param((32,), 33),

@@ -1,5 +1,7 @@
 #include "engine/ops/rnn.h"
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
 #include "engine/autograd/grad_mode.h"
@@ -28,6 +30,20 @@ void rnn_layer_backward(RnnCell cell, bool reverse, const Tensor& x, const RnnWe
                         const RnnWeights& dw, const Tensor& dh0, const Tensor& dc0);
 // mask[i] = 1/(1-p) where uniform(seed, base + i) >= p, else 0.
 void rnn_dropout_mask(const Tensor& mask, double p, uint64_t seed, uint64_t base);
+// One whole layer (all of its w.size() directions) on oneDNN's RNN primitives
+// (rnn_primitive.cpp); all sequences full length. x [T, N, I], y [T, N, D*H] contiguous; h0/c0,
+// hn/cn [D, N, H] contiguous. With training, returns what backward needs (oneDNN's workspace
+// included), else null.
+struct RnnPrimitiveState;
+std::shared_ptr<RnnPrimitiveState> rnn_primitive_forward(RnnCell cell, const Tensor& x,
+                                                         const std::vector<RnnWeights>& w,
+                                                         const Tensor& h0, const Tensor& c0,
+                                                         const Tensor& y, const Tensor& hn,
+                                                         const Tensor& cn, bool training);
+// Writes dx (when defined), dw (entries may be undefined: not wanted), dh0, dc0 ([D, N, H]).
+void rnn_primitive_backward(const RnnPrimitiveState& s, const Tensor& dy, const Tensor& dhn,
+                            const Tensor& dcn, const Tensor& dx, const std::vector<RnnWeights>& dw,
+                            const Tensor& dh0, const Tensor& dc0);
 }  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
@@ -44,10 +60,13 @@ void rnn_dropout_mask(const Tensor& mask, double p, uint64_t seed, uint64_t base
 
 namespace {
 
+thread_local RnnCpuPath t_cpu_path = RnnCpuPath::automatic;
+
 struct LayerState {
   Tensor x;     // the layer's input [T, N, I] (after dropout)
   Tensor mask;  // dropout mask applied to the previous layer's output, or undefined
-  std::vector<std::vector<Tensor>> saved;  // per direction
+  std::vector<std::vector<Tensor>> saved;        // per direction (reference recurrence)
+  std::shared_ptr<cpu::RnnPrimitiveState> prim;  // oneDNN's RNN primitive (CPU), or null
 };
 
 // Buffers backward needs, per layer and direction (LSTM: gates, c, h_prev, c_prev;
@@ -153,8 +172,18 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
     for (int64_t n = 0; n < N; ++n)
       OAR_CHECK(pl[n] >= 0 && pl[n] <= T, op, ": lengths[", n, "] = ", pl[n], " is outside [0, ", T,
                 "] (T = ", T, ")");
-    if (!x.device().is_cpu()) lens = lens.to(x.device());
+    // All full length: the same as no lengths, which the fused CPU path can take.
+    if (std::all_of(pl, pl + N, [T](int64_t v) { return v == T; }))
+      lens = Tensor();
+    else if (!x.device().is_cpu())
+      lens = lens.to(x.device());
   }
+  // A CPU LSTM without variable lengths runs each layer as one oneDNN RNN primitive; oneDNN
+  // cannot express per-sequence lengths, so those take oar's recurrence, as GRUs do unless
+  // RnnCpuPathGuard asks for the primitive (see rnn.h).
+  const bool use_prim =
+      x.device().is_cpu() && !lens.defined() &&
+      (t_cpu_path == RnnCpuPath::primitive || (t_cpu_path == RnnCpuPath::automatic && is_lstm));
 
   const Device dev = x.device();
   std::vector<Tensor> inputs{x, h0, c0};
@@ -198,13 +227,20 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
       }
       st.x = layer_in;
       y = empty({T, N, D * H}, DType::f32, dev);
+      if (use_prim) {
+        const std::vector<RnnWeights> wl(wd.begin() + l * D, wd.begin() + (l + 1) * D);
+        st.prim = cpu::rnn_primitive_forward(
+            cell, st.x, wl, h0c.narrow(0, l * D, D), is_lstm ? c0c.narrow(0, l * D, D) : Tensor(),
+            y, res.h_n.narrow(0, l * D, D), is_lstm ? res.c_n.narrow(0, l * D, D) : Tensor(), grad);
+        continue;
+      }
       for (int64_t d = 0; d < D; ++d) {
         const int64_t k = l * D + d;
         st.saved.push_back(rnn_saved(cell, T, N, H, dev, grad, lens.defined()));
-        OAR_DISPATCH_GPU(dev, rnn_layer_forward, cell, d == 1, st.x, wd[k], lens,
-                         h0c.select(0, k), is_lstm ? c0c.select(0, k) : Tensor(),
-                         y.narrow(2, d * H, H), res.h_n.select(0, k),
-                         is_lstm ? res.c_n.select(0, k) : Tensor(), st.saved.back());
+        OAR_DISPATCH_GPU(dev, rnn_layer_forward, cell, d == 1, st.x, wd[k], lens, h0c.select(0, k),
+                         is_lstm ? c0c.select(0, k) : Tensor(), y.narrow(2, d * H, H),
+                         res.h_n.select(0, k), is_lstm ? res.c_n.select(0, k) : Tensor(),
+                         st.saved.back());
       }
     }
     res.output = batch_first ? y.transpose(0, 1).contiguous() : y;
@@ -228,7 +264,10 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
                      for (int64_t l = num_layers - 1; l >= 0; --l) {
                        const LayerState& st = layers[l];
                        const bool need_dx = l > 0 || g.needs(0);
-                       const Tensor dx = need_dx ? zeros(st.x.shape(), DType::f32, dev) : Tensor();
+                       const Tensor dx = !need_dx  ? Tensor()
+                                         : st.prim ? empty(st.x.shape(), DType::f32, dev)
+                                                   : zeros(st.x.shape(), DType::f32, dev);
+                       std::vector<RnnWeights> dws(D);
                        for (int64_t d = 0; d < D; ++d) {
                          const int64_t k = l * D + d;
                          RnnWeights dw;
@@ -241,12 +280,20 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
                          dw.w_hh = slot(1, wd[k].w_hh);
                          dw.b_ih = wd[k].b_ih.defined() ? slot(2, wd[k].b_ih) : Tensor();
                          dw.b_hh = wd[k].b_hh.defined() ? slot(3, wd[k].b_hh) : Tensor();
-                         OAR_DISPATCH_GPU(dev, rnn_layer_backward, cell, d == 1, st.x, wd[k],
-                                          lens, st.saved[d], dy.narrow(2, d * H, H),
-                                          dhn.select(0, k), is_lstm ? dcn.select(0, k) : Tensor(),
-                                          dx, dw, dh0.select(0, k),
-                                          is_lstm ? dc0.select(0, k) : Tensor());
+                         if (st.prim) {
+                           dws[d] = dw;
+                           continue;
+                         }
+                         OAR_DISPATCH_GPU(dev, rnn_layer_backward, cell, d == 1, st.x, wd[k], lens,
+                                          st.saved[d], dy.narrow(2, d * H, H), dhn.select(0, k),
+                                          is_lstm ? dcn.select(0, k) : Tensor(), dx, dw,
+                                          dh0.select(0, k), is_lstm ? dc0.select(0, k) : Tensor());
                        }
+                       if (st.prim)
+                         cpu::rnn_primitive_backward(
+                             *st.prim, dy.contiguous(), dhn.narrow(0, l * D, D),
+                             is_lstm ? dcn.narrow(0, l * D, D) : Tensor(), dx, dws,
+                             dh0.narrow(0, l * D, D), is_lstm ? dc0.narrow(0, l * D, D) : Tensor());
                        dy = l > 0 && st.mask.defined() ? mul(dx, st.mask) : dx;
                      }
                      if (g.needs(0)) grads[0] = batch_first ? dy.transpose(0, 1).contiguous() : dy;
@@ -258,6 +305,13 @@ RnnOutput run(RnnCell cell, const Tensor& x, const std::vector<RnnWeights>& weig
 }
 
 }  // namespace
+
+RnnCpuPathGuard::RnnCpuPathGuard(RnnCpuPath path) : prev_(t_cpu_path) {
+  t_cpu_path = path;
+}
+RnnCpuPathGuard::~RnnCpuPathGuard() {
+  t_cpu_path = prev_;
+}
 
 RnnOutput lstm(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t num_layers,
                bool bidirectional, bool batch_first, const Tensor& lengths, const Tensor& h0,

@@ -38,4 +38,22 @@ RnnOutput gru(const Tensor& x, const std::vector<RnnWeights>& weights, int64_t n
               const Tensor& h0 = Tensor(), double dropout = 0.0, bool training = false,
               Generator* gen = nullptr);
 
+// On the CPU, full-length LSTMs run each layer on oneDNN's RNN primitive; GRUs and variable
+// lengths on oar's own recurrence (engine/ops/cpu/rnn.cpp). oneDNN's GRU primitive (lbr_gru)
+// measured no faster than the recurrence on one thread and several times slower on a loaded
+// machine (it forks the OpenMP team more often per step), so it is opt-in. While an object of
+// this class lives, the calling thread's CPU LSTMs and GRUs take the given path (variable
+// lengths always take the recurrence); tests and benchmarks compare the two.
+enum class RnnCpuPath { automatic, recurrence, primitive };
+class RnnCpuPathGuard {
+ public:
+  explicit RnnCpuPathGuard(RnnCpuPath path);
+  ~RnnCpuPathGuard();
+  RnnCpuPathGuard(const RnnCpuPathGuard&) = delete;
+  RnnCpuPathGuard& operator=(const RnnCpuPathGuard&) = delete;
+
+ private:
+  RnnCpuPath prev_;
+};
+
 }  // namespace oar

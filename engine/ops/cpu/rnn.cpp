@@ -1,4 +1,6 @@
-// LSTM / GRU on the CPU: the input projection of all time steps is one GEMM (oneDNN's sgemm),
+// LSTM / GRU on the CPU, oar's own recurrence: what GRUs and variable lengths run on (a
+// full-length LSTM goes to oneDNN's RNN primitive, rnn_primitive.cpp; RnnCpuPathGuard picks
+// either). The input projection of all time steps is one GEMM (oneDNN's sgemm),
 // the recurrent projection one GEMM per step and thread against that thread's slice of W_hh,
 // packed once per call for oneDNN's matmul (brgemm) kernel; gates are fused pointwise loops.
 // Variable lengths are handled per row: row n at step s works on time t = s (forward) or len_n - 1

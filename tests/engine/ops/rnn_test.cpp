@@ -443,3 +443,87 @@ TEST(Rnn, RejectsBadInput) {
   EXPECT_THROW(lstm(x, w, 2, true, false, Tensor(), Tensor(), Tensor(), 1.0, true), Error);
   EXPECT_THROW(lstm(x, w, 0, true), Error);
 }
+
+namespace {
+
+// Output, h_n, c_n and the gradients of every input of a random weighting of all three.
+std::vector<std::vector<float>> outputs_and_grads(const Config& c, bool batch_first, bool bias) {
+  const int64_t S = c.L * dirs(c);
+  Tensor x = (batch_first ? rand_input({c.N, c.T, c.I}, 51) : rand_input({c.T, c.N, c.I}, 51))
+                 .set_requires_grad();
+  Tensor h0 = rand_input({S, c.N, c.H}, 52).set_requires_grad();
+  Tensor c0 = c.lstm ? rand_input({S, c.N, c.H}, 53).set_requires_grad() : Tensor();
+  auto w = make_weights(c, 800, bias);
+  std::vector<Tensor> leaves{x, h0};
+  if (c.lstm) leaves.push_back(c0);
+  for (auto& wk : w)
+    for (Tensor* t : {&wk.w_ih, &wk.w_hh, &wk.b_ih, &wk.b_hh})
+      if (t->defined()) leaves.push_back(t->set_requires_grad());
+  RnnOutput r = run(c, x, w, h0, c0, batch_first);
+  Tensor loss = add(sum(mul(r.output, rand_input(r.output.shape(), 54))),
+                    sum(mul(r.h_n, rand_input(r.h_n.shape(), 55))));
+  if (c.lstm) loss = add(loss, sum(mul(r.c_n, rand_input(r.c_n.shape(), 56))));
+  loss.backward();
+  std::vector<std::vector<float>> out{r.output.contiguous().to_vector<float>(),
+                                      r.h_n.contiguous().to_vector<float>()};
+  if (c.lstm) out.push_back(r.c_n.contiguous().to_vector<float>());
+  for (const Tensor& t : leaves) out.push_back(t.grad().contiguous().to_vector<float>());
+  return out;
+}
+
+// oneDNN's RNN primitives (full lengths on the CPU) against oar's recurrence.
+void expect_primitive_matches_recurrence(const Config& c, bool batch_first, bool bias = true) {
+  std::vector<std::vector<float>> fused, ref;
+  {
+    RnnCpuPathGuard primitive(RnnCpuPath::primitive);
+    fused = outputs_and_grads(c, batch_first, bias);
+  }
+  {
+    RnnCpuPathGuard recurrence(RnnCpuPath::recurrence);
+    ref = outputs_and_grads(c, batch_first, bias);
+  }
+  ASSERT_EQ(fused.size(), ref.size());
+  for (size_t k = 0; k < ref.size(); ++k) {
+    ASSERT_EQ(fused[k].size(), ref[k].size()) << k;
+    for (size_t i = 0; i < ref[k].size(); ++i)
+      ASSERT_NEAR(fused[k][i], ref[k][i], 2e-4 * (1.0 + std::abs(ref[k][i])))
+          << "tensor " << k << " element " << i;
+  }
+}
+
+}  // namespace
+
+TEST(Lstm, PrimitiveMatchesReferenceRecurrence) {
+  Config c;
+  c.T = 7, c.N = 5, c.I = 6, c.H = 20, c.L = 3;
+  expect_primitive_matches_recurrence(c, false);
+  c.L = 2;
+  expect_primitive_matches_recurrence(c, true, false);
+  c.L = 1, c.bidir = false;
+  expect_primitive_matches_recurrence(c, false);
+  c.lengths.assign(c.N, c.T);  // full lengths given explicitly take the primitive too
+  expect_primitive_matches_recurrence(c, false);
+}
+
+TEST(Gru, PrimitiveMatchesReferenceRecurrence) {
+  Config c;
+  c.lstm = false;
+  c.T = 7, c.N = 5, c.I = 6, c.H = 20, c.L = 3;
+  expect_primitive_matches_recurrence(c, false);
+  c.L = 2;
+  expect_primitive_matches_recurrence(c, true, false);
+  c.L = 1, c.bidir = false;
+  expect_primitive_matches_recurrence(c, false);
+}
+
+// Layers with enough recurrent work run oneDNN's primitives on all threads.
+TEST(Rnn, PrimitiveMatchesReferenceRecurrenceThreaded) {
+  const int before = num_threads();
+  set_num_threads(2);
+  Config c;  // N * G*H * H just reaches the threaded size (2^20) for the LSTM
+  c.T = 3, c.N = 16, c.I = 8, c.H = 128, c.L = 1;
+  expect_primitive_matches_recurrence(c, false);
+  c.lstm = false, c.N = 24;
+  expect_primitive_matches_recurrence(c, true);
+  set_num_threads(before);
+}
