@@ -24,12 +24,14 @@ struct ExtractArgs {
   video::ExtractOptions o;
   std::vector<double> range = {-2.0, 2.0};
   int threads = 0;
+  std::string device = "cpu";
   bool plain = false;
 };
 
 int run_extract(ExtractArgs& a) {
   register_all();
   if (a.threads > 0) set_num_threads(a.threads);
+  const Device device = video::inference_device(a.device);
   Source s = load_source(a.config, a.overrides);
   const std::string ckpt = !a.checkpoint.empty() ? a.checkpoint : s.checkpoint;
   OAR_CHECK(!ckpt.empty(), a.config,
@@ -37,7 +39,7 @@ int run_extract(ExtractArgs& a) {
   OAR_CHECK(a.range.size() == 2 && a.range[0] < a.range[1],
             "--range: expected MIN,MAX with MIN < MAX");
   a.o.range = {a.range[0], a.range[1]};
-  video::FrameFeatureExtractor ex(video::load_model(s.config, ckpt));
+  video::FrameFeatureExtractor ex(video::load_model(s.config, ckpt, device));
 
   std::error_code ec;
   const bool folder = fs::is_directory(a.input, ec);
@@ -49,9 +51,11 @@ int run_extract(ExtractArgs& a) {
                         ? "features.list"
                         : fs::path(a.input).filename().string();
   const std::string& mode = ex.preprocess().mode;
-  std::fprintf(stderr, "oar video extract: %zu videos -> %s (%s [T, %lld], %s, frames as %s)\n",
+  std::fprintf(stderr,
+               "oar video extract: %zu videos -> %s (%s [T, %lld], %s, %s on %s, frames as %s)\n",
                videos.size(), a.o.out_dir.c_str(), a.o.feature_name.c_str(),
                static_cast<long long>(ex.feature_dim()), a.o.quantize ? "uint8" : "f32",
+               s.config.get<std::string>("model.name").c_str(), device.str().c_str(),
                mode.empty() ? "decoded, no transforms" : ("data." + mode).c_str());
   const int64_t n = static_cast<int64_t>(videos.size());
   Progress bar("extract", n, std::max<int64_t>(1, n / 10), a.plain);
@@ -77,11 +81,14 @@ void add_video_extract(CLI::App* video_group, std::function<int()>& action) {
   a->o.list_name.clear();
   auto* c = video_group->add_subcommand(
       "extract",
-      "per-frame features of videos from a trained TSN (pooled, before the classifier), one "
-      "`video_features` file per video plus a list file, labels kept");
+      "per-frame features of videos from a trained 2D frame model (TSN, TSM, or an image ResNet; "
+      "pooled, before the classifier), one `video_features` file per video plus a list file, "
+      "labels kept");
   c->add_option("input", a->input, "a list file (`path label`), a folder of videos or a video")
       ->required();
-  c->add_option("-c,--config", a->config, "the TSN: run directory, checkpoint directory or config")
+  c->add_option(
+       "-c,--config", a->config,
+       "the frame model (tsn, tsm, resnet*): run directory, checkpoint directory or config")
       ->required();
   c->add_option("--checkpoint", a->checkpoint, "weights (default: the run's best or newest)");
   c->add_option("-o,--override", a->overrides, "override a config key (repeatable)")->take_all();
@@ -105,6 +112,8 @@ void add_video_extract(CLI::App* video_group, std::function<int()>& action) {
       ->default_str("-2,2");
   c->add_option("--workers", a->o.workers, "decoding threads")->default_val(2);
   c->add_option("--batch_frames", a->o.batch_frames, "frames per backbone call")->default_val(16);
+  c->add_option("--device", a->device, "where the model runs: cpu, cuda or cuda:N")
+      ->default_val("cpu");
   c->add_option("--threads", a->threads, "CPU threads for the model (default: all cores)");
   c->add_flag("--plain", a->plain, "plain progress lines instead of a bar");
   c->callback([a, &action] { action = [a] { return run_extract(*a); }; });

@@ -22,6 +22,7 @@ struct TagArgs {
   std::vector<std::string> overrides;
   std::string output = "video_tags.jsonl";
   std::string class_names;
+  std::string device = "cpu";
   video::TagOptions o;
   int64_t max_frames = -1;
   int threads = 0;
@@ -29,17 +30,19 @@ struct TagArgs {
 };
 
 video::LoadedModel load(const std::string& what, const std::string& path,
-                        const std::string& checkpoint, const std::vector<std::string>& overrides) {
+                        const std::string& checkpoint, const std::vector<std::string>& overrides,
+                        Device device) {
   Source s = load_source(path, overrides);
   const std::string ckpt = !checkpoint.empty() ? checkpoint : s.checkpoint;
   OAR_CHECK(!ckpt.empty(), path, ": a config file has no weights; pass ", what,
             " a run directory or give its checkpoint");
-  return video::load_model(s.config, ckpt);
+  return video::load_model(s.config, ckpt, device);
 }
 
 int run_tag(TagArgs& a) {
   register_all();
   if (a.threads > 0) set_num_threads(a.threads);
+  const Device device = video::inference_device(a.device);
   const bool two_stage = !a.extractor.empty() || !a.sequence.empty();
   OAR_CHECK(two_stage != !a.model.empty(),
             "video-tag: give one model (-c) or two stages (--extractor and --sequence), not both");
@@ -48,15 +51,16 @@ int run_tag(TagArgs& a) {
   std::unique_ptr<video::VideoTagger> tagger;
   if (two_stage) {
     auto ex = std::make_unique<video::FrameFeatureExtractor>(
-        load("--extractor", a.extractor, a.extractor_checkpoint, {}));
-    video::LoadedModel seq = load("--sequence", a.sequence, a.sequence_checkpoint, a.overrides);
+        load("--extractor", a.extractor, a.extractor_checkpoint, {}, device));
+    video::LoadedModel seq =
+        load("--sequence", a.sequence, a.sequence_checkpoint, a.overrides, device);
     // Read as many frames as the sequence model was trained on, unless told.
     a.o.selection.max_frames =
         a.max_frames >= 0 ? a.max_frames : seq.config.get<int64_t>("data.max_frames", 300);
     tagger = std::make_unique<video::VideoTagger>(std::move(ex), std::move(seq), a.o);
   } else {
-    tagger =
-        std::make_unique<video::VideoTagger>(load("-c", a.model, a.checkpoint, a.overrides), a.o);
+    tagger = std::make_unique<video::VideoTagger>(
+        load("-c", a.model, a.checkpoint, a.overrides, device), a.o);
   }
   tagger->set_labels(
       video::resolve_class_names(tagger->config(), tagger->num_classes(), a.class_names),
@@ -70,11 +74,11 @@ int run_tag(TagArgs& a) {
   int64_t todo = 0;
   for (const auto& v : videos) todo += out.done(v, !a.o.retry_errors) ? 0 : 1;
   const std::string& mode = tagger->preprocess().mode;
-  std::fprintf(stderr, "oar video-tag: %zu videos, %lld to tag (%s, %s, frames as %s) -> %s\n",
-               videos.size(), static_cast<long long>(todo), two_stage ? "two stages" : "one model",
-               tagger->options().multi_label ? "sigmoid" : "softmax",
-               mode.empty() ? "decoded, no transforms" : ("data." + mode).c_str(),
-               a.output.c_str());
+  std::fprintf(
+      stderr, "oar video-tag: %zu videos, %lld to tag (%s on %s, %s, frames as %s) -> %s\n",
+      videos.size(), static_cast<long long>(todo), two_stage ? "two stages" : "one model",
+      device.str().c_str(), tagger->options().multi_label ? "sigmoid" : "softmax",
+      mode.empty() ? "decoded, no transforms" : ("data." + mode).c_str(), a.output.c_str());
   Progress bar("video-tag", todo, std::max<int64_t>(1, todo / 20), a.plain);
   const auto start = std::chrono::steady_clock::now();
   auto rate = [&](int64_t done) {
@@ -108,7 +112,8 @@ void add_video_tag(CLI::App& app, std::function<int()>& action) {
   c->add_option("-c,--config", a->model,
                 "one end-to-end frame model: run directory, checkpoint directory or config");
   c->add_option("--checkpoint", a->checkpoint, "its weights (default: the run's best or newest)");
-  c->add_option("--extractor", a->extractor, "two stages: the TSN frame feature extractor (run)");
+  c->add_option("--extractor", a->extractor,
+                "two stages: the frame feature extractor (run of a TSN, TSM or image ResNet)");
   c->add_option("--extractor_checkpoint", a->extractor_checkpoint, "its weights");
   c->add_option("--sequence", a->sequence,
                 "two stages: the sequence model over the features (run directory)");
@@ -139,6 +144,8 @@ void add_video_tag(CLI::App& app, std::function<int()>& action) {
                 "two stages: at most this many frames, evenly spread (default: the sequence "
                 "model's data.max_frames, else 300; 0: no limit)");
   c->add_flag("--retry_errors", o.retry_errors, "tag again videos whose record is an error");
+  c->add_option("--device", a->device, "where the models run: cpu, cuda or cuda:N")
+      ->default_val("cpu");
   c->add_option("--threads", a->threads, "CPU threads for the model (default: all cores)");
   c->add_flag("--plain", a->plain, "plain progress lines instead of a bar");
   c->callback([a, &action] { action = [a] { return run_tag(*a); }; });

@@ -1,15 +1,19 @@
 #pragma once
 // Batches on the model's device. DeviceBatches wraps a host BatchSource and hands out each batch
 // with its tensors on `device`. On CUDA the next batch is copied while the current step computes:
-// its tensors are staged in pinned host memory and copied on the device's copy stream
-// (cuda::copy_stream), and the compute stream waits for that copy's event only when the batch is
-// handed out. On the CPU it passes batches through untouched.
+// the training thread takes the host batch from the source and hands it to DeviceBatches' copy
+// thread, which stages its tensors in pinned host memory and queues their copies on the device's
+// copy stream (cuda::copy_stream). When the batch is handed out, the training thread waits only
+// for that copy's event (and the compute stream waits for it on the device). On the CPU it passes
+// batches through untouched.
 #include <memory>
 
 #include "engine/train/batch.h"
 #include "engine/train/metric.h"
 
 namespace oar {
+
+class OrderedWorker;
 
 class DeviceBatches : public BatchSource {
  public:
@@ -30,9 +34,12 @@ class DeviceBatches : public BatchSource {
  private:
   struct Pending;
   bool fetch(Pending& p);
+  void stage(Pending& p);  // on the copy thread: pin, queue the copies, record the event
+  void wait_staged(Pending& p);
   BatchSource& source_;
   Device device_;
-  std::unique_ptr<Pending> ahead_;  // the batch whose copy is in flight
+  std::unique_ptr<OrderedWorker> copier_;  // CUDA only
+  std::unique_ptr<Pending> ahead_;         // the batch whose copy is in flight
   std::unique_ptr<Pending> current_;
   bool ahead_valid_ = false;
 };

@@ -59,6 +59,7 @@ class TextEncoder : public nn::Module {
 
 class BertEmbeddings : public nn::Module {
  public:
+  using nn::Module::forward;  // not hidden by the overload below (-Woverloaded-virtual)
   BertEmbeddings(const BertConfig& c, Generator& gen);
   // task_type_ids only when use_task_id (undefined: task 0).
   Tensor forward(const Tensor& input_ids, const Tensor& token_type_ids,
@@ -73,6 +74,7 @@ class BertEmbeddings : public nn::Module {
 
 class BertSelfAttention : public nn::Module {
  public:
+  using nn::Module::forward;  // not hidden by the overload below (-Woverloaded-virtual)
   BertSelfAttention(const BertConfig& c, Generator& gen);
   // x [N, L, H], mask additive, broadcasting to [N, heads, L, L] (or undefined).
   Tensor forward(const Tensor& x, const Tensor& mask);
@@ -86,6 +88,7 @@ class BertSelfAttention : public nn::Module {
 // dense -> dropout -> LayerNorm(. + residual); HF's BertSelfOutput and BertOutput.
 class BertResidualOutput : public nn::Module {
  public:
+  using nn::Module::forward;  // not hidden by the overload below (-Woverloaded-virtual)
   BertResidualOutput(int64_t in, const BertConfig& c, Generator& gen);
   Tensor forward(const Tensor& x, const Tensor& residual);
   std::string name() const override { return "BertResidualOutput"; }
@@ -97,6 +100,7 @@ class BertResidualOutput : public nn::Module {
 
 class BertAttention : public nn::Module {
  public:
+  using nn::Module::forward;  // not hidden by the overload below (-Woverloaded-virtual)
   BertAttention(const BertConfig& c, Generator& gen);
   Tensor forward(const Tensor& x, const Tensor& mask);
   std::string name() const override { return "BertAttention"; }
@@ -117,6 +121,7 @@ class BertIntermediate : public nn::Module {
 
 class BertLayer : public nn::Module {
  public:
+  using nn::Module::forward;  // not hidden by the overload below (-Woverloaded-virtual)
   BertLayer(const BertConfig& c, Generator& gen);
   Tensor forward(const Tensor& x, const Tensor& mask);
   std::string name() const override { return "BertLayer"; }

@@ -85,6 +85,12 @@ struct VideoDecoder::Impl {
   bool draining = false;
   int64_t seeks = 0;
   int64_t decoded = 0;  // frames out of the decoder since opening
+  // While decode() runs: the timestamps of the wanted frames (sorted). Packets of other frames go
+  // to the codec with skip_frame = AVDISCARD_NONREF, so a frame nothing refers to (most B-frames)
+  // is not decoded at all when nobody wants it; frames that others refer to always are.
+  std::vector<int64_t> wanted_pts;
+  bool skip_unwanted = false;
+  int64_t skipped = 0;  // packets sent with the non-reference skip on, since opening
 
   ~Impl() { close(); }
 
@@ -256,7 +262,16 @@ struct VideoDecoder::Impl {
         draining = true;
         continue;
       }
-      if (pkt->stream_index == stream) avcodec_send_packet(dec, pkt);
+      if (pkt->stream_index == stream) {
+        if (skip_unwanted) {
+          const int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+          const bool want =
+              ts == AV_NOPTS_VALUE || std::binary_search(wanted_pts.begin(), wanted_pts.end(), ts);
+          dec->skip_frame = want ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+          if (!want) ++skipped;
+        }
+        avcodec_send_packet(dec, pkt);
+      }
       av_packet_unref(pkt);
     }
   }
@@ -354,6 +369,17 @@ struct VideoDecoder::Impl {
     bool seek = o.mode == SeekMode::seek || (o.mode == SeekMode::automatic && prefer_seek(wanted));
     if (!by_timestamp) seek = false;  // only counting from the start finds frames
     if (!seek && !at_start) rewind();
+    // Frames are found by timestamp, so frames that never come out do not shift the count.
+    skip_unwanted = by_timestamp && o.skip_unwanted;
+    wanted_pts.clear();
+    for (int64_t w : wanted) wanted_pts.push_back(pts[static_cast<size_t>(w)]);
+    struct SkipOff {  // decoding outside decode() (probing, counting) skips nothing
+      Impl* d;
+      ~SkipOff() {
+        d->skip_unwanted = false;
+        d->dec->skip_frame = AVDISCARD_DEFAULT;
+      }
+    } skip_off{this};
     size_t next = 0;
     while (next < wanted.size()) {
       const int64_t w = wanted[next];
@@ -362,10 +388,26 @@ struct VideoDecoder::Impl {
       int64_t target_key = k;
       bool first = true;
       while (next < wanted.size()) {
-        if (!next_frame())
+        const bool more = next_frame();
+        const int64_t idx = more ? frame_index() : -1;
+        if (skip_unwanted && (!more || (idx > wanted[next] && !(first && seek)))) {
+          // The wanted frame never came out: its packet's timestamp was not the frame's (a
+          // container that stores decode order only). Decode this run again, skipping nothing.
+          skip_unwanted = false;
+          dec->skip_frame = AVDISCARD_DEFAULT;
+          const int64_t key = key_before[static_cast<size_t>(wanted[next])];
+          if (seek) {
+            seek_to_key(key);
+          } else {
+            rewind();
+          }
+          target_key = key;
+          first = true;
+          continue;
+        }
+        if (!more)
           fail("frame " + std::to_string(wanted[next]) + " could not be decoded (stream ended" +
                (t_last_log.empty() ? "" : "; " + t_last_log) + ")");
-        const int64_t idx = frame_index();
         if (first && seek && idx > wanted[next]) {
           // The container's seek landed past the frame: retry from an earlier keyframe.
           if (target_key == 0) {
@@ -435,6 +477,10 @@ int64_t VideoDecoder::seeks() const {
 
 int64_t VideoDecoder::frames_decoded() const {
   return impl_->decoded;
+}
+
+int64_t VideoDecoder::frames_skipped() const {
+  return impl_->skipped;
 }
 
 VideoInfo probe_video(const std::string& path, bool decode_count) {

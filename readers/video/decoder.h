@@ -49,6 +49,9 @@ struct DecodeOptions {
   int64_t height = 0, width = 0, short_side = 0;
   bool apply_rotation = true;  // turn frames upright per the display matrix
   SeekMode mode = SeekMode::automatic;
+  // Frames between wanted ones that no other frame refers to (most B-frames) are not decoded.
+  // Exact: a wanted frame is always decoded, and reference frames always are.
+  bool skip_unwanted = true;
 };
 
 class VideoDecoder {
@@ -73,6 +76,9 @@ class VideoDecoder {
   // (for tests of the seek strategy).
   int64_t seeks() const;
   int64_t frames_decoded() const;
+  // Packets handed to the codec with "skip if nothing refers to it" (unwanted frames), since
+  // opening; the codec decides which of them it can skip (frames_decoded() drops by as many).
+  int64_t frames_skipped() const;
 
  private:
   struct Impl;

@@ -48,13 +48,14 @@ YAML
   || { fail "train tsn: $(tail -5 "$tmp/train.out")"; echo "video tag cli: $passed passed, $failed failed"; exit 1; }
 
 # A folder: one record per clip, sorted, with names from the task's class_names_file.
-"$oar" video-tag "$tmp/clips/train" -c "$tmp/tsn_run" --output "$tmp/tags.jsonl" --topk 2 --plain \
+"$oar" video-tag "$tmp/clips/train" -c "$tmp/tsn_run" --output "$tmp/tags.jsonl" --topk 2 --plain --device cpu \
   > "$tmp/tag.out" 2>&1 && ok || fail "video-tag a folder: $(tail -3 "$tmp/tag.out")"
 jcheck "$tmp/tags.jsonl" 'len(recs) == 6 and [r["path"] for r in recs] == sorted(r["path"] for r in recs)' \
   && ok || fail "folder records"
 jcheck "$tmp/tags.jsonl" 'all(len(r["labels"]) == 2 and r["labels"][0]["name"] in ("circle", "square", "triangle") and r["labels"][0]["score"] >= r["labels"][1]["score"] and abs(r["duration"] - 2.0) < 1e-6 for r in recs)' \
   && ok || fail "labels, names, scores, duration"
 grep -q "videos/s" "$tmp/tag.out" && ok || fail "no videos/s in the progress: $(cat "$tmp/tag.out")"
+grep -q "one model on cpu" "$tmp/tag.out" && ok || fail "device not reported: $(cat "$tmp/tag.out")"
 
 # Re-running skips all six and leaves the file as it was.
 cp "$tmp/tags.jsonl" "$tmp/tags.before"
@@ -96,6 +97,7 @@ for split in train valid; do
   "$oar" video extract "$tmp/clips/${split}_appearance.list" -c "$tmp/tsn_run" --output "$tmp/feat" \
     --plain > "$tmp/extract_$split.out" 2>&1 && ok || fail "extract $split: $(tail -3 "$tmp/extract_$split.out")"
 done
+grep -q "tsn on cpu" "$tmp/extract_train.out" && ok || fail "extract: model and device not reported"
 [ "$(grep -c . "$tmp/feat/train_appearance.list")" -eq 6 ] && [ -f "$tmp/feat/train/clip_000000.safetensors" ] \
   && ok || fail "feature list: $(ls -R "$tmp/feat" | head)"
 cat > "$tmp/lstm.yaml" <<YAML
@@ -117,7 +119,7 @@ trainer: {max_steps: 4, log_every: 1, output_dir: $tmp/lstm_run, seed: 1}
 YAML
 "$oar" train -c "$tmp/lstm.yaml" --plain > "$tmp/lstm.out" 2>&1 && ok || fail "train lstm on features: $(tail -5 "$tmp/lstm.out")"
 "$oar" video-tag "$tmp/clips/valid_appearance.list" --extractor "$tmp/tsn_run" --sequence "$tmp/lstm_run" \
-  --output "$tmp/two.jsonl" --window_s 1 --plain > "$tmp/two.out" 2>&1 && grep -q "two stages, sigmoid" "$tmp/two.out" \
+  --output "$tmp/two.jsonl" --window_s 1 --plain > "$tmp/two.out" 2>&1 && grep -q "two stages on cpu, sigmoid" "$tmp/two.out" \
   && ok || fail "two-stage tag: $(tail -3 "$tmp/two.out")"
 jcheck "$tmp/two.jsonl" 'len(recs) == 3 and all(len(r["labels"]) == 3 and r["labels"][0]["name"] in ("circle", "square", "triangle") and len(r["windows"]) == 2 and abs(sum(l["score"] for l in r["labels"]) - 1) > 1e-4 for r in recs)' \
   && ok || fail "two-stage records"
@@ -130,7 +132,29 @@ jcheck "$tmp/two.jsonl" 'len(recs) == 3 and all(len(r["labels"]) == 3 and r["lab
 "$oar" video-tag "$tmp/nowhere" -c "$tmp/tsn_run" --output "$tmp/x.jsonl" > "$tmp/err.out" 2>&1
 [ $? -eq 2 ] && grep -q "nowhere" "$tmp/err.out" && ok || fail "missing input: $(cat "$tmp/err.out")"
 "$oar" video extract "$tmp/clips/train_appearance.list" -c "$tmp/lstm_run" --output "$tmp/f2" > "$tmp/err.out" 2>&1
-[ $? -eq 2 ] && grep -q "TSN" "$tmp/err.out" && ok || fail "extract from a sequence model: $(cat "$tmp/err.out")"
+[ $? -eq 2 ] && grep -q "tsn, tsm" "$tmp/err.out" && ok || fail "extract from a sequence model: $(cat "$tmp/err.out")"
+
+# TSM features from the TSN's weights (the shift has no parameters): windows of seg_num frames.
+"$oar" video extract "$tmp/clips/valid_appearance.list" -c "$tmp/tsn_run" -o model.name=tsm \
+  --output "$tmp/feat_tsm" --device cpu --plain > "$tmp/tsm.out" 2>&1 && grep -q "tsm on cpu" "$tmp/tsm.out" \
+  && [ -f "$tmp/feat_tsm/valid/clip_000000.safetensors" ] && ok || fail "extract with TSM: $(tail -3 "$tmp/tsm.out")"
+cmp -s "$tmp/feat_tsm/valid/clip_000000.safetensors" "$tmp/feat/valid/clip_000000.safetensors" \
+  && fail "TSM features equal TSN's" || ok
+
+# --device: a bad name, and a GPU that is not there (a CPU build: no CUDA at all).
+for cmd in "video-tag $tmp/mixed -c $tmp/tsn_run --output $tmp/x.jsonl" \
+           "video extract $tmp/clips/train_appearance.list -c $tmp/tsn_run --output $tmp/f3"; do
+  "$oar" $cmd --device gpu > "$tmp/err.out" 2>&1
+  [ $? -eq 2 ] && grep -q "bad device 'gpu'" "$tmp/err.out" && ok || fail "$cmd --device gpu: $(cat "$tmp/err.out")"
+  "$oar" $cmd --device cuda:99 > "$tmp/err.out" 2>&1
+  [ $? -eq 2 ] && grep -q -- "--device cuda:99: " "$tmp/err.out" && ok || fail "$cmd --device cuda:99: $(cat "$tmp/err.out")"
+  if "$oar" version 2>/dev/null | grep -q "cuda backend: not built"; then
+    "$oar" $cmd --device cuda:0 > "$tmp/err.out" 2>&1
+    [ $? -eq 2 ] && grep -q "no CUDA device is available to this build" "$tmp/err.out" && ok \
+      || fail "$cmd --device cuda:0 in a CPU build: $(cat "$tmp/err.out")"
+  fi
+done
+[ ! -e "$tmp/x.jsonl" ] && [ ! -e "$tmp/f3" ] && ok || fail "a device error left output behind"
 
 echo "video tag cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

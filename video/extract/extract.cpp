@@ -93,11 +93,12 @@ ExtractResult extract_features(FrameFeatureExtractor& extractor,
   std::string list;
   const int64_t n = static_cast<int64_t>(videos.size());
   const ClipPreprocess& pre = extractor.preprocess();
+  const int64_t w = extractor.window();  // whole TSM windows per chunk
+  const int64_t chunk_frames = (std::max<int64_t>(1, o.chunk_frames) + w - 1) / w * w;
   decode_ahead<Chunk>(
       n, o.workers, o.queue,
       [&](int64_t i, const std::function<void(Chunk &&)>& emit) {
-        decode_selected_frames(videos[static_cast<size_t>(i)].path, pre, o.selection,
-                               o.chunk_frames,
+        decode_selected_frames(videos[static_cast<size_t>(i)].path, pre, o.selection, chunk_frames,
                                [&](const readers::VideoInfo&, Tensor x, std::vector<double>) {
                                  emit(Chunk{std::move(x)});
                                });

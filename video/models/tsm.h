@@ -21,9 +21,10 @@ class Tsm : public Tsn {
   // x [N, T, C, H, W] -> logits [N, num_classes]; the shift runs over the T segments.
   Tensor forward(const Tensor& x) override;
   std::string name() const override { return "Tsm"; }
+  // The number of segments the shift runs over in segment_features (forward sets it per call).
+  void set_segments(int64_t t);
 
  private:
-  void set_segments(int64_t t);
   int64_t segments_ = 0;
 };
 

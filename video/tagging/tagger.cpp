@@ -178,7 +178,7 @@ Tensor VideoTagger::clip_scores(const Tensor& clips) {
   }
   OAR_CHECK(x.dim() == 5, "video-tag: clips must be [N, T, C, H, W] or [N, V, T, C, H, W], got ",
             clips.dim(), " dimensions");
-  const Tensor logits = (*model_.module)(x);
+  const Tensor logits = (*model_.module)(x.to(model_.device)).to(Device::cpu());
   OAR_CHECK(logits.dim() == 2 && logits.size(1) == num_classes_, "video-tag: the model gives ",
             logits.dim() == 2 ? logits.size(1) : -1, " scores per clip, model.num_classes is ",
             num_classes_);
@@ -190,8 +190,9 @@ Tensor VideoTagger::sequence_scores(const Tensor& features) {
   NoGradGuard no_grad;
   auto* seq = static_cast<SequenceModel*>(model_.module.get());
   const int64_t t = features.size(0);
-  const Tensor logits =
-      seq->forward(std::vector<Tensor>{features.unsqueeze(0)}, tensor<int64_t>({t}, {1}));
+  const Tensor logits = seq->forward(std::vector<Tensor>{features.unsqueeze(0).to(model_.device)},
+                                     tensor<int64_t>({t}, {1}).to(model_.device))
+                            .to(Device::cpu());
   const Tensor p = o_.multi_label ? sigmoid(logits) : softmax(logits, -1);
   return p.reshape({num_classes_});
 }
@@ -380,11 +381,13 @@ TagSummary VideoTagger::run_two_stage(
   readers::VideoInfo info;
   std::vector<Tensor> rows;
   std::vector<double> times;
+  const int64_t w = extractor_->window();  // whole TSM windows per part
+  const int64_t chunk_frames = (std::max<int64_t>(1, o_.chunk_frames) + w - 1) / w * w;
   decode_ahead<TagPart>(
       n, o_.workers, o_.queue,
       [&](int64_t i, const std::function<void(TagPart &&)>& emit) {
         decode_selected_frames(videos[static_cast<size_t>(i)], preprocess_, o_.selection,
-                               o_.chunk_frames,
+                               chunk_frames,
                                [&](const readers::VideoInfo& vi, Tensor x, std::vector<double> t) {
                                  TagPart p;
                                  p.info = vi;

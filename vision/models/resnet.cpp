@@ -259,6 +259,10 @@ ResNet::ResNet(const ResNetOptions& o, Generator* gen)
 }
 
 Tensor ResNet::forward(const Tensor& x) {
+  return (*fc_)((*dropout_)(pooled_features(x)));
+}
+
+Tensor ResNet::pooled_features(const Tensor& x) {
   OAR_CHECK(x.dim() == 4 && x.size(1) == options.in_channels, name(), ": input must be [N, ",
             options.in_channels, ", H, W], got ", shape_str(x.shape()));
   Tensor h;
@@ -271,8 +275,7 @@ Tensor ResNet::forward(const Tensor& x) {
   }
   if (maxpool_) h = (*maxpool_)(h);
   for (auto& layer : layers_) h = (*layer)(h);
-  h = global_avg_pool(h).flatten(1);
-  return (*fc_)((*dropout_)(h));
+  return global_avg_pool(h).flatten(1);
 }
 
 }  // namespace oar::vision

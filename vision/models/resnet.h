@@ -39,6 +39,9 @@ class ResNet : public nn::Module {
  public:
   ResNet(const ResNetOptions& o, Generator* gen);
   Tensor forward(const Tensor& x) override;  // [N, C, H, W] -> logits [N, num_classes]
+  // The global-average pooled features before dropout and fc: [N, C, H, W] -> [N, F].
+  Tensor pooled_features(const Tensor& x);
+  int64_t feature_channels() const { return fc_->in_features; }
   std::string name() const override { return "ResNet"; }
 
   ResNetOptions options;

@@ -1,9 +1,11 @@
-// The caching allocator for GPU memory: freed blocks go to per-size free lists and are reused,
-// so a training step reaches cudaMalloc (which synchronises the device) only in its first
-// iterations. Blocks are reused in the order of the device's stream (see runtime.h).
+// The caching allocators for GPU memory and for pinned host memory (one implementation): freed
+// blocks go to per-size free lists and are reused, so a training step reaches cudaMalloc (which
+// synchronises the device) and cudaHostAlloc (slow) only in its first iterations.
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/core/allocator.h"
@@ -20,9 +22,19 @@ size_t round_size(size_t n) {
   return (n + kLargeStep - 1) / kLargeStep * kLargeStep;
 }
 
-class CudaCachingAllocator final : public Allocator {
+// The one caching scheme for CUDA memory, device or pinned host: blocks are rounded up
+// (round_size), freed blocks go to per-size free lists and are reused, and when the runtime runs
+// out, the cache is released and the allocation tried once more. What differs between the two
+// kinds is only how a block is obtained and returned, and how a failure is worded.
+class CachingAllocator final : public Allocator {
  public:
-  explicit CudaCachingAllocator(int index) : index_(index) {}
+  struct Backend {
+    cudaError_t (*alloc)(void** p, size_t nbytes, int index);
+    void (*release)(void* p, int index);  // may wait for the device (cudaFree does)
+    int index;                            // the device (-1: host memory)
+    std::string what;                     // the memory in error messages: "cuda:0", "pinned host"
+  };
+  explicit CachingAllocator(Backend b) : b_(std::move(b)) {}
 
   void* allocate(size_t nbytes) override {
     const size_t sz = round_size(nbytes == 0 ? 1 : nbytes);
@@ -34,17 +46,16 @@ class CudaCachingAllocator final : public Allocator {
       it->second.pop_back();
       stats_.cached_bytes -= static_cast<int64_t>(sz);
     } else {
-      cuda::DeviceGuard g(index_);
-      cudaError_t e = cudaMalloc(&p, sz);
+      cudaError_t e = b_.alloc(&p, sz, b_.index);
       if (e == cudaErrorMemoryAllocation) {
         cudaGetLastError();
         release_all_locked();
-        e = cudaMalloc(&p, sz);
+        e = b_.alloc(&p, sz, b_.index);
       }
       if (e != cudaSuccess) {
         cudaGetLastError();
-        OAR_FAIL("out of memory on cuda:", index_, " allocating ", sz, " bytes (",
-                 stats_.current_bytes, " bytes in use by tensors, peak ", stats_.peak_bytes,
+        OAR_FAIL("out of ", b_.what, " memory allocating ", sz, " bytes (", stats_.current_bytes,
+                 " bytes in use by tensors, peak ", stats_.peak_bytes,
                  "): ", cudaGetErrorString(e));
       }
       ++stats_.os_allocations;
@@ -77,96 +88,47 @@ class CudaCachingAllocator final : public Allocator {
   }
 
  private:
-  // cudaFree waits for the device, so queued kernels using a cached block finish first.
   void release_all_locked() {
-    cuda::DeviceGuard g(index_);
     for (auto& [sz, v] : free_) {
-      for (void* p : v) cudaFree(p);
+      for (void* p : v) b_.release(p, b_.index);
       stats_.cached_bytes -= static_cast<int64_t>(sz * v.size());
     }
     free_.clear();
   }
 
-  int index_;
+  Backend b_;
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   MemoryStats stats_;
 };
 
-// Pinned host blocks, cached by rounded size. A block is handed back only when its tensor dies;
-// the staging code that owns the tensor keeps it alive until the copy reading it has finished.
-class PinnedHostAllocator final : public Allocator {
- public:
-  void* allocate(size_t nbytes) override {
-    const size_t sz = round_size(nbytes == 0 ? 1 : nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    void* p = nullptr;
-    auto it = free_.find(sz);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-      stats_.cached_bytes -= static_cast<int64_t>(sz);
-    } else {
-      cudaError_t e = cudaHostAlloc(&p, sz, cudaHostAllocDefault);
-      if (e == cudaErrorMemoryAllocation) {
-        cudaGetLastError();
-        release_all_locked();
-        e = cudaHostAlloc(&p, sz, cudaHostAllocDefault);
-      }
-      if (e != cudaSuccess) {
-        cudaGetLastError();
-        OAR_FAIL("cannot allocate ", sz, " bytes of pinned host memory (", stats_.current_bytes,
-                 " bytes pinned already): ", cudaGetErrorString(e));
-      }
-      ++stats_.os_allocations;
-    }
-    stats_.current_bytes += static_cast<int64_t>(sz);
-    if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
-    return p;
-  }
+// Device memory. cudaFree waits for the device, so queued kernels using a cached block finish
+// before it is released. Blocks are reused in the order of the device's stream (see runtime.h).
+cudaError_t device_alloc(void** p, size_t nbytes, int index) {
+  cuda::DeviceGuard g(index);
+  return cudaMalloc(p, nbytes);
+}
+void device_release(void* p, int index) {
+  cuda::DeviceGuard g(index);
+  cudaFree(p);
+}
 
-  void deallocate(void* p, size_t nbytes) override {
-    if (p == nullptr) return;
-    const size_t sz = round_size(nbytes == 0 ? 1 : nbytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.current_bytes -= static_cast<int64_t>(sz);
-    free_[sz].push_back(p);
-    stats_.cached_bytes += static_cast<int64_t>(sz);
-  }
-
-  MemoryStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-  void reset_peak() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
-  }
-  void empty_cache() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    release_all_locked();
-  }
-
- private:
-  void release_all_locked() {
-    for (auto& [sz, v] : free_) {
-      for (void* p : v) cudaFreeHost(p);
-      stats_.cached_bytes -= static_cast<int64_t>(sz * v.size());
-    }
-    free_.clear();
-  }
-
-  mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
-  MemoryStats stats_;
-};
+// Pinned host memory. A block is handed back only when its tensor dies; the staging code that
+// owns the tensor keeps it alive until the copy reading it has finished.
+cudaError_t host_alloc(void** p, size_t nbytes, int) {
+  return cudaHostAlloc(p, nbytes, cudaHostAllocDefault);
+}
+void host_release(void* p, int) {
+  cudaFreeHost(p);
+}
 
 }  // namespace
 
 namespace cuda {
 
 Allocator& pinned_allocator() {
-  static auto* a = new PinnedHostAllocator();  // leaked: tensors may die after main returns
+  // Leaked: tensors may die after main returns.
+  static auto* a = new CachingAllocator({host_alloc, host_release, -1, "pinned host"});
   return *a;
 }
 
@@ -187,8 +149,11 @@ Allocator& cuda_allocator(int index) {
             " is not available: ", n, " CUDA device(s) visible (cuda:0..cuda:", n - 1, ")");
   // Leaked on purpose: tensors in static objects may be freed after main returns.
   static std::once_flag once[kMax];
-  static CudaCachingAllocator* allocators[kMax] = {};
-  std::call_once(once[index], [index] { allocators[index] = new CudaCachingAllocator(index); });
+  static CachingAllocator* allocators[kMax] = {};
+  std::call_once(once[index], [index] {
+    allocators[index] = new CachingAllocator(
+        {device_alloc, device_release, index, "cuda:" + std::to_string(index)});
+  });
   return *allocators[index];
 }
 

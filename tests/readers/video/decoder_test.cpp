@@ -75,11 +75,19 @@ TEST_P(DecoderFormats, FramesAreTheIndicesAskedFor) {
       EXPECT_GT(d.seeks(), 0) << f.file;
     }
   }
-  // A fresh decoder per ask, as the dataset uses them.
-  for (const auto& ask : asks) {
-    VideoDecoder d(path.string());
-    expect_frames(d, ask, std::string(f.file) + " fresh");
-  }
+  // A fresh decoder per ask, as the dataset uses them; with frame threads, and with every frame
+  // decoded (no skipping of unwanted non-reference frames).
+  for (const auto& ask : asks)
+    for (int threads : {1, 2})
+      for (bool skip : {true, false}) {
+        DecodeOptions o;
+        o.threads = threads;
+        o.skip_unwanted = skip;
+        VideoDecoder d(path.string(), o);
+        expect_frames(d, ask,
+                      std::string(f.file) + " fresh, threads " + std::to_string(threads) +
+                          (skip ? "" : ", no skipping"));
+      }
   VideoDecoder d(path.string());
   EXPECT_EQ(d.count_decoded_frames(), 60);
   std::vector<int64_t> all(60);
@@ -141,6 +149,43 @@ TEST(Decoder, SeekStrategyDecodesOnlyWhatIsNeeded) {
     o.mode = SeekMode::seek;
     VideoDecoder d(path.string(), o);
     expect_frames(d, {199, 0, 100, 101, 150}, "threads");
+  }
+}
+
+// A long GOP with B-frames (x264's pyramid: 2 of every 3 B-frames are not references): the
+// frames between wanted ones that nothing refers to are never decoded, and the wanted ones are
+// still exact, with one and with two frame threads.
+TEST(Decoder, SkipsUnwantedNonReferenceFrames) {
+  OAR_NEED_FFMPEG();
+  TempDir tmp;
+  const auto path = tmp.path / "gop250.mp4";
+  make_video(path,
+             "-c:v libx264 -g 250 -sc_threshold 0 -bf 3 -b-pyramid normal -x264-params b-adapt=0 "
+             "-pix_fmt yuv420p",
+             200);
+  const std::vector<int64_t> want = {12, 37, 62, 87, 112, 137, 162, 187};  // TSN's 8 centres
+  for (int threads : {1, 2}) {
+    DecodeOptions all;
+    all.threads = threads;
+    all.skip_unwanted = false;
+    VideoDecoder full(path.string(), all);
+    expect_frames(full, want, "every frame, threads " + std::to_string(threads));
+    EXPECT_EQ(full.seeks(), 0);
+    EXPECT_EQ(full.frames_skipped(), 0);
+    EXPECT_GE(full.frames_decoded(), 188);
+
+    DecodeOptions o;
+    o.threads = threads;
+    VideoDecoder d(path.string(), o);
+    expect_frames(d, want, "skipping, threads " + std::to_string(threads));
+    // Every packet up to frame 187 but the 8 wanted, and the few after it the codec's reordering
+    // delay reads ahead.
+    EXPECT_GE(d.frames_skipped(), 188 - 8);
+    EXPECT_LE(d.frames_skipped(), 188 - 8 + 8);
+    // About half the frames are B-frames nobody refers to.
+    EXPECT_LT(d.frames_decoded(), full.frames_decoded() * 3 / 4) << "threads " << threads;
+    EXPECT_GT(d.frames_decoded(), full.frames_decoded() / 4) << "threads " << threads;
+    expect_frames(d, {186, 3, 188}, "again, threads " + std::to_string(threads));
   }
 }
 
