@@ -66,8 +66,10 @@ struct CacheEntry {
   uint64_t version = 0;
   Tensor lowered;  // detached
 };
-std::mutex g_cache_mu;
-std::map<CacheKey, CacheEntry> g_cache;
+// Never destroyed: the cached tensors must not be freed at exit after the allocators they came
+// from (static destruction order across files is unspecified).
+std::mutex& g_cache_mu = *new std::mutex;
+std::map<CacheKey, CacheEntry>& g_cache = *new std::map<CacheKey, CacheEntry>;
 std::atomic<int64_t> g_cache_hits{0};
 
 bool cacheable(const Tensor& t) {
