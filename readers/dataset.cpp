@@ -64,6 +64,42 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
   return mine;
 }
 
+std::vector<int64_t> bucket_by_length(const std::vector<int64_t>& order,
+                                      const std::function<int64_t(int64_t)>& length,
+                                      int64_t batch_size, int64_t window_batches, uint64_t seed,
+                                      int64_t epoch) {
+  OAR_CHECK(batch_size >= 1 && window_batches >= 1,
+            "length bucketing: batch_size and the window must be at least 1");
+  const int64_t n = static_cast<int64_t>(order.size());
+  const int64_t window = batch_size * window_batches;
+  std::vector<int64_t> sorted = order;
+  for (int64_t w0 = 0; w0 < n; w0 += window) {
+    auto first = sorted.begin() + w0, last = sorted.begin() + std::min(n, w0 + window);
+    std::vector<std::pair<int64_t, int64_t>> keyed;  // (length, index)
+    keyed.reserve(static_cast<size_t>(last - first));
+    for (auto it = first; it != last; ++it) keyed.emplace_back(length(*it), *it);
+    std::stable_sort(keyed.begin(), keyed.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (size_t i = 0; i < keyed.size(); ++i) first[static_cast<int64_t>(i)] = keyed[i].second;
+  }
+  // Shuffle the full batches (Fisher-Yates from a stream of its own); the remainder stays last.
+  const int64_t full = n / batch_size;
+  std::vector<int64_t> batches(static_cast<size_t>(full));
+  std::iota(batches.begin(), batches.end(), 0);
+  const uint64_t s = Generator::hash(seed, 0xb0c4e70000ull + static_cast<uint64_t>(epoch));
+  for (int64_t i = full - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(Generator::hash(s, static_cast<uint64_t>(i)) %
+                                           static_cast<uint64_t>(i + 1));
+    std::swap(batches[static_cast<size_t>(i)], batches[static_cast<size_t>(j)]);
+  }
+  std::vector<int64_t> out;
+  out.reserve(order.size());
+  for (int64_t b : batches)
+    out.insert(out.end(), sorted.begin() + b * batch_size, sorted.begin() + (b + 1) * batch_size);
+  out.insert(out.end(), sorted.begin() + full * batch_size, sorted.end());
+  return out;
+}
+
 // Workers claim batch numbers in order and park results in slots; next() hands them out in
 // order. The window (next + workers * prefetch) bounds memory.
 struct DataLoader::State {
@@ -91,6 +127,10 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   OAR_CHECK(opt_.batch_size >= 1, "data loader: batch_size must be at least 1, got ",
             opt_.batch_size);
   OAR_CHECK(opt_.num_workers >= 0, "data loader: num_workers must be >= 0");
+  OAR_CHECK(opt_.bucket >= 0, "data loader: bucket must be >= 0, got ", opt_.bucket);
+  OAR_CHECK(opt_.bucket == 0 || dataset_->size() == 0 || dataset_->length(0) >= 0,
+            "data loader: bucket needs example lengths, which this reader does not give (use "
+            "bucket: 0)");
   OAR_CHECK(opt_.world_size >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world_size,
             "data loader: rank ", opt_.rank, " out of range for world size ", opt_.world_size);
 }
@@ -145,6 +185,12 @@ void DataLoader::start_epoch(int64_t epoch, int64_t skip_batches) {
   int64_t n = dataset_->size();
   if (opt_.limit > 0) n = std::min(n, opt_.limit);
   order_ = epoch_order(n, opt_.shuffle, opt_.seed, epoch, opt_.rank, opt_.world_size);
+  if (opt_.bucket > 0 && opt_.shuffle) {
+    const Dataset* d = dataset_.get();
+    order_ = bucket_by_length(
+        order_, [d](int64_t i) { return d->length(i); }, opt_.batch_size, opt_.bucket, opt_.seed,
+        epoch);
+  }
   next_batch_ = std::min(skip_batches, num_batches());
   if (opt_.num_workers == 0) return;
   state_ = std::make_unique<State>();

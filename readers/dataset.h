@@ -28,6 +28,9 @@ class Dataset {
   virtual Example get(int64_t index, Generator& rng) const = 0;
   // Joins examples into a batch; the default stacks every field (text readers pad instead).
   virtual Batch collate(std::vector<Example>& examples) const;
+  // The padded length example `index` adds to a batch (tokens, for text readers), which length
+  // bucketing sorts by; -1 (the default): unknown, and the dataset cannot be bucketed.
+  virtual int64_t length(int64_t index) const { return -1; }
 };
 
 // Stacks each field along a new leading dimension; every example must have the same fields and
@@ -45,6 +48,10 @@ struct LoaderOptions {
   int rank = 0;  // distributed sampler: this rank's disjoint shard
   int world_size = 1;
   int64_t limit = 0;  // use only the first `limit` samples (0: all)
+  // Length bucketing (needs Dataset::length and shuffle): the epoch's order is cut into windows
+  // of `bucket` batches, each window sorted by length and cut into batches, and the batches are
+  // shuffled (seeded), so a batch holds examples of similar length and pads little. 0: off.
+  int64_t bucket = 0;
 };
 
 // The per-epoch order: a permutation of [0, n) from (seed, epoch) when shuffling; with several
@@ -52,6 +59,14 @@ struct LoaderOptions {
 // equally long.
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, int rank,
                                  int world_size);
+
+// `order` regrouped for length bucketing: windows of window_batches * batch_size indices, each
+// sorted by length (stable, longest first) and cut into batches; the full batches are shuffled
+// from (seed, epoch) and a last incomplete batch stays last. Every index appears exactly once.
+std::vector<int64_t> bucket_by_length(const std::vector<int64_t>& order,
+                                      const std::function<int64_t(int64_t)>& length,
+                                      int64_t batch_size, int64_t window_batches, uint64_t seed,
+                                      int64_t epoch);
 
 class DataLoader : public BatchSource {
  public:

@@ -25,6 +25,10 @@ Schema& add_loader_keys(Schema& s) {
       .key<int64_t>("prefetch", 4, "batches each worker loads ahead")
       .range(1, 1024)
       .key<int64_t>("limit", 0, "use only the first N samples (0: all)")
+      .min(0)
+      .key<int64_t>("bucket", 0,
+                    "length bucketing when shuffling: sort by length within windows of N batches, "
+                    "then shuffle the batches (0: off; text readers)")
       .min(0);
 }
 
@@ -86,6 +90,7 @@ std::shared_ptr<DataLoader> make_loader(const Config& config, const std::string&
   o.num_workers = static_cast<int>(c.get<int64_t>("data.num_workers"));
   o.prefetch = static_cast<int>(c.get<int64_t>("data.prefetch"));
   o.limit = c.get<int64_t>("data.limit");
+  o.bucket = c.get<int64_t>("data.bucket", 0);
   o.seed = seed;
   o.rank = rank;
   o.world_size = world_size;

@@ -1,7 +1,14 @@
 #include "engine/autograd/autocast.h"
 
+#include <atomic>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 
+#include "engine/autograd/grad_mode.h"
+#include "engine/autograd/node.h"
 #include "engine/core/error.h"
 
 namespace oar {
@@ -42,7 +49,82 @@ constexpr Entry kTable[] = {
     {"sum", AutocastPolicy::fp32},
     {"mean", AutocastPolicy::fp32},
 };
+// Lowered copies of parameters. The key holds the storage's address, so an entry is only trusted
+// while its weak pointer still names that storage (a freed and reused address misses).
+struct CacheKey {
+  const Storage* storage;
+  int64_t offset;
+  Shape shape, strides;
+  DType dtype;
+  bool operator<(const CacheKey& o) const {
+    return std::tie(storage, offset, shape, strides, dtype) <
+           std::tie(o.storage, o.offset, o.shape, o.strides, o.dtype);
+  }
+};
+struct CacheEntry {
+  std::weak_ptr<Storage> storage;
+  uint64_t version = 0;
+  Tensor lowered;  // detached
+};
+// Never destroyed: the cached tensors must not be freed at exit after the allocators they came
+// from (static destruction order across files is unspecified).
+std::mutex& g_cache_mu = *new std::mutex;
+std::map<CacheKey, CacheEntry>& g_cache = *new std::map<CacheKey, CacheEntry>;
+std::atomic<int64_t> g_cache_hits{0};
+
+bool cacheable(const Tensor& t) {
+  return t.is_leaf() && t.impl()->requires_grad && t.dtype() == DType::f32;
+}
+
+Tensor cached_lowered(const Tensor& t, DType dtype) {
+  const std::shared_ptr<Storage>& st = t.impl()->storage;
+  const CacheKey key{st.get(), t.offset(), t.shape(), t.strides(), dtype};
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  auto it = g_cache.find(key);
+  if (it != g_cache.end() && it->second.storage.lock() == st && it->second.version == st->version) {
+    ++g_cache_hits;
+    return it->second.lowered;
+  }
+  // Entries whose storage died are dropped whenever a new cast is stored.
+  for (auto e = g_cache.begin(); e != g_cache.end();)
+    e = e->second.storage.expired() ? g_cache.erase(e) : std::next(e);
+  Tensor lowered;
+  {
+    NoGradGuard ng;
+    lowered = t.detach().to(dtype);
+  }
+  g_cache[key] = CacheEntry{st, st->version, lowered};
+  return lowered;
+}
+
 }  // namespace
+
+Tensor autocast_cast(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  if (!cacheable(t)) return t.to(dtype);
+  // A new handle on the cached data, so the cast node recorded below is this use's alone.
+  Tensor out = cached_lowered(t, dtype).detach();
+  if (autograd::needs_grad({t})) {
+    autograd::record("to_dtype", {&out}, {t}, [](const autograd::Grads& g) {
+      return autograd::TensorList{g[0].to(DType::f32)};
+    });
+  }
+  return out;
+}
+
+void autocast_clear_cache() {
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  g_cache.clear();
+}
+
+int64_t autocast_cache_size() {
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  return static_cast<int64_t>(g_cache.size());
+}
+
+int64_t autocast_cache_hits() {
+  return g_cache_hits.load();
+}
 
 bool autocast_enabled() {
   return g_enabled;
@@ -63,7 +145,7 @@ void autocast_inputs(const char* op, std::initializer_list<Tensor*> inputs) {
   if (p == AutocastPolicy::keep) return;
   for (Tensor* t : inputs) {
     if (!t || !t->defined() || !is_floating(t->dtype())) continue;
-    if (p == AutocastPolicy::lower && t->dtype() == DType::f32) *t = t->to(g_dtype);
+    if (p == AutocastPolicy::lower && t->dtype() == DType::f32) *t = autocast_cast(*t, g_dtype);
     if (p == AutocastPolicy::fp32 && t->dtype() != DType::f32) *t = t->to(DType::f32);
   }
 }

@@ -1,30 +1,18 @@
 #include "engine/ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
+#include "engine/ops/attention_cpu.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
 
 namespace oar {
 
-namespace cpu {
-// Fused attention over B = prod(batch dims) independent heads, f32. q [B, Lq, D], k [B, Lk, D],
-// v [B, Lk, Dv] contiguous; mask [B, Lq, Lk] (any strides, f32 additive or bool keep-mask) or
-// undefined. Writes out [B, Lq, Dv] and probs [B, Lq, Lk] (softmax before dropout). Dropout
-// keeps weight (b, i, j) when uniform(seed, base + (b*Lq + i)*Lk + j) >= p.
-void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                       double scale, double p, uint64_t seed, uint64_t base, const Tensor& out,
-                       const Tensor& probs);
-// Writes dq, dk, dv (each may be undefined) and dscores [B, Lq, Lk] (the gradient of the masked
-// scores, i.e. of an additive mask; may be undefined).
-void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
-                        const Tensor& dout, double scale, double p, uint64_t seed, uint64_t base,
-                        const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                        const Tensor& dscores);
-}  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
@@ -36,6 +24,53 @@ void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const
                         const Tensor& dscores);
 }  // namespace cuda
 #endif
+
+namespace {
+
+// Usable in place by the CPU kernel: columns adjacent, rows at least a row apart.
+Tensor rows_adjacent(const Tensor& t) {
+  const bool ok = (t.size(-1) <= 1 || t.stride(-1) == 1) &&
+                  (t.size(-2) <= 1 || t.stride(-2) >= std::max<int64_t>(t.size(-1), 1));
+  return ok ? t : t.contiguous();
+}
+
+// Element offsets, from t.data(), of the prod(batch) matrices of t [batch..., R, C].
+std::vector<int64_t> batch_offsets(const Tensor& t) {
+  std::vector<int64_t> off{0};
+  for (int64_t d = 0; d + 2 < t.dim(); ++d) {
+    std::vector<int64_t> next;
+    next.reserve(off.size() * static_cast<size_t>(t.size(d)));
+    for (int64_t o : off)
+      for (int64_t i = 0; i < t.size(d); ++i) next.push_back(o + i * t.stride(d));
+    off = std::move(next);
+  }
+  return off;
+}
+
+cpu::MatrixBatch matrices(const Tensor& t) {
+  cpu::MatrixBatch m;
+  m.data = t.data<float>();
+  m.offset = batch_offsets(t);
+  m.ld = t.size(-2) <= 1 ? std::max<int64_t>(t.size(-1), 1) : t.stride(-2);
+  return m;
+}
+
+// An f32 tensor of `shape` (`like`'s rank). When `like` is the head split of a projection ([...,
+// heads, L, D] with the heads inside L, as x.reshape({N, L, heads, D}).transpose(1, 2) gives), the
+// new one is laid out the same way, so transposing back and merging the heads is a view, not a
+// copy.
+Tensor empty_layout(const Tensor& like, const Shape& shape) {
+  const int64_t r = like.dim();
+  if (r >= 3 && like.size(-3) > 1 && like.size(-2) > 1 && like.stride(-1) == 1 &&
+      like.stride(-3) < like.stride(-2)) {
+    Shape phys = shape;
+    std::swap(phys[static_cast<size_t>(r - 3)], phys[static_cast<size_t>(r - 2)]);
+    return empty(phys, DType::f32, like.device()).transpose(r - 3, r - 2);
+  }
+  return empty(shape, DType::f32, like.device());
+}
+
+}  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                     const Tensor& mask, double scale, double dropout_p,
@@ -91,19 +126,72 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   Shape out_shape = batch;
   out_shape.push_back(Lq);
   out_shape.push_back(Dv);
+  const bool mask_grad = m.defined() && m.dtype() != DType::boolean;
+  const bool grad = autograd::needs_grad({q, k, v, mask_grad ? m : Tensor()});
+  auto finish = [&](Tensor out) {
+    if (out_dtype == DType::f32) return out;
+    // Cast keeping the head-merge-friendly layout of `out` when it has one.
+    if (r >= 3 && out.stride(-3) < out.stride(-2))
+      return out.transpose(r - 3, r - 2).to(out_dtype).transpose(r - 3, r - 2);
+    return out.to(out_dtype);
+  };
+
+  if (q.device().is_cpu()) {
+    // The kernel reads q, k, v, the mask and writes the output and gradients in place, at their
+    // strides: no copies for the head split and merge, nor to broadcast the mask.
+    const Tensor qd = rows_adjacent(q.detach()), kd = rows_adjacent(k.detach()),
+                 vd = rows_adjacent(v.detach());
+    Tensor out = empty_layout(qd, out_shape);
+    if (B == 0 || Lq == 0 || Dv == 0) return finish(out);
+    const Tensor probs = empty({B, Lq, Lk}, DType::f32, q.device());
+    const Tensor me = m.defined() ? m.detach().expand(full) : Tensor();
+    cpu::MaskBatch mb;
+    if (me.defined()) {
+      if (me.dtype() == DType::boolean)
+        mb.keep = me.data<bool>();
+      else
+        mb.additive = me.data<float>();
+      mb.offset = batch_offsets(me);
+      mb.row_stride = me.stride(-2);
+      mb.col_stride = me.stride(-1);
+    }
+    cpu::attention_forward(matrices(qd), matrices(kd), matrices(vd), mb, B, Lq, Lk, D, Dv, sc, p,
+                           seed, base, matrices(out), probs.data<float>());
+    if (grad) {
+      autograd::record(
+          op, {&out}, {q, k, v, mask_grad ? m : Tensor()},
+          [qd, kd, vd, probs, sc, p, seed, base, full, Lq, Lk, D, Dv,
+           m_shape = m.defined() ? m.shape() : Shape()](const autograd::Grads& g) {
+            NoGradGuard no_grad;
+            const int64_t B = probs.size(0);
+            const Tensor dout = rows_adjacent(g[0]);
+            const Tensor dq = g.needs(0) ? empty_layout(qd, qd.shape()) : Tensor();
+            const Tensor dk = g.needs(1) ? empty_layout(kd, kd.shape()) : Tensor();
+            const Tensor dv = g.needs(2) ? empty_layout(vd, vd.shape()) : Tensor();
+            const Tensor ds = g.needs(3) ? empty({B, Lq, Lk}, DType::f32, qd.device()) : Tensor();
+            auto mats = [](const Tensor& t) {
+              return t.defined() ? matrices(t) : cpu::MatrixBatch{};
+            };
+            cpu::attention_backward(matrices(qd), matrices(kd), matrices(vd), probs.data<float>(),
+                                    matrices(dout), B, Lq, Lk, D, Dv, sc, p, seed, base, mats(dq),
+                                    mats(dk), mats(dv), ds.defined() ? ds.data<float>() : nullptr);
+            return autograd::TensorList{dq, dk, dv,
+                                        ds.defined() ? sum_to(ds.view(full), m_shape) : Tensor()};
+          });
+    }
+    return finish(out);
+  }
+
+#ifdef OAR_WITH_CUDA
   Tensor out = empty(out_shape, DType::f32, q.device());
   if (B == 0 || Lq == 0 || Dv == 0) return out.to(out_dtype);
-
   const Tensor q3 = q.detach().contiguous().view({B, Lq, D});
   const Tensor k3 = k.detach().contiguous().view({B, Lk, D});
   const Tensor v3 = v.detach().contiguous().view({B, Lk, Dv});
   const Tensor m3 = m.defined() ? m.detach().expand(full).reshape({B, Lq, Lk}) : Tensor();
   const Tensor probs = empty({B, Lq, Lk}, DType::f32, q.device());
-  OAR_DISPATCH_GPU(q.device(), attention_forward, q3, k3, v3, m3, sc, p, seed, base,
-                   out.view({B, Lq, Dv}), probs);
-
-  const bool mask_grad = m.defined() && m.dtype() != DType::boolean;
-  if (autograd::needs_grad({q, k, v, mask_grad ? m : Tensor()})) {
+  cuda::attention_forward(q3, k3, v3, m3, sc, p, seed, base, out.view({B, Lq, Dv}), probs);
+  if (grad) {
     autograd::record(
         op, {&out}, {q, k, v, mask_grad ? m : Tensor()},
         [q3, k3, v3, probs, sc, p, seed, base, full, q_shape = q.shape(), k_shape = k.shape(),
@@ -116,15 +204,17 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
           const Tensor dk = g.needs(1) ? empty(k3.shape(), DType::f32, q3.device()) : Tensor();
           const Tensor dv = g.needs(2) ? empty(v3.shape(), DType::f32, q3.device()) : Tensor();
           const Tensor ds = g.needs(3) ? empty({B, Lq, Lk}, DType::f32, q3.device()) : Tensor();
-          OAR_DISPATCH_GPU(q3.device(), attention_backward, q3, k3, v3, probs, dout, sc, p, seed,
-                           base, dq, dk, dv, ds);
+          cuda::attention_backward(q3, k3, v3, probs, dout, sc, p, seed, base, dq, dk, dv, ds);
           return autograd::TensorList{dq.defined() ? dq.view(q_shape) : Tensor(),
                                       dk.defined() ? dk.view(k_shape) : Tensor(),
                                       dv.defined() ? dv.view(v_shape) : Tensor(),
                                       ds.defined() ? sum_to(ds.view(full), m_shape) : Tensor()};
         });
   }
-  return out_dtype == DType::f32 ? out : out.to(out_dtype);
+  return finish(out);
+#else
+  OAR_FAIL(op, ": no kernel for device ", q.device().str());
+#endif
 }
 
 }  // namespace oar

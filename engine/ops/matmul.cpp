@@ -1,18 +1,19 @@
-#include "engine/autograd/autocast.h"
 #include "engine/ops/matmul.h"
+#include "engine/autograd/autocast.h"
 
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/unary.h"
 
 namespace oar {
 
 namespace cpu {
 // out [..., M, N] = a [..., M, K] x b [..., K, N] (+ bias broadcastable to out); all of out's
 // rank, batch dims 1 or out's; out contiguous. Strided operands are read in place.
-void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias, int act = 0);
 }  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
@@ -25,8 +26,8 @@ namespace {
 void check_pair(const char* op, const Tensor& a, const Tensor& b) {
   OAR_CHECK(a.defined() && b.defined(), op, ": undefined input");
   OAR_CHECK_SAME_DEVICE(op, a, b);
-  OAR_CHECK(a.dtype() == b.dtype(), op, ": operands have different dtypes (",
-            dtype_name(a.dtype()), " and ", dtype_name(b.dtype()), ")");
+  OAR_CHECK(a.dtype() == b.dtype(), op, ": operands have different dtypes (", dtype_name(a.dtype()),
+            " and ", dtype_name(b.dtype()), ")");
   OAR_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::bf16 || a.dtype() == DType::f16, op,
             ": dtype ", dtype_name(a.dtype()), " not supported (f32, bf16 or f16)");
 }
@@ -50,15 +51,19 @@ Tensor product(const Tensor& a, const Tensor& b, const Tensor& bias, const Shape
   Tensor out = empty(shape, a.dtype(), a.device());
   if (out.numel() == 0) return out;
   if (a.size(-1) == 0) {  // empty inner dim: the sum of nothing (plus bias)
-    if (bias.defined()) out.copy_(bias);
-    else out.zero_();
+    if (bias.defined())
+      out.copy_(bias);
+    else
+      out.zero_();
     return out;
   }
   OAR_DISPATCH_GPU(a.device(), matmul, out, a, b, bias);
   return out;
 }
 
-Tensor mT(const Tensor& t) { return t.transpose(-1, -2); }
+Tensor mT(const Tensor& t) {
+  return t.transpose(-1, -2);
+}
 
 // t.reshape(shape), also for empty tensors (which Tensor::view does not yet take).
 Tensor reshaped(const Tensor& t, const Shape& shape) {
@@ -77,8 +82,8 @@ Tensor matmul(const Tensor& a_arg, const Tensor& b_arg) {
   const bool vec_a = a_in.dim() == 1, vec_b = b_in.dim() == 1;
   Tensor a = vec_a ? a_in.detach().unsqueeze(0) : a_in.detach();
   Tensor b = vec_b ? b_in.detach().unsqueeze(1) : b_in.detach();
-  OAR_CHECK(a.size(-1) == b.size(-2), "matmul: inner dims differ: ", shape_str(a_in.shape()),
-            " x ", shape_str(b_in.shape()), " (a's last dim must equal b's ",
+  OAR_CHECK(a.size(-1) == b.size(-2), "matmul: inner dims differ: ", shape_str(a_in.shape()), " x ",
+            shape_str(b_in.shape()), " (a's last dim must equal b's ",
             vec_b ? "only" : "second-to-last", " dim)");
   const Shape batch_a(a.shape().begin(), a.shape().end() - 2);
   const Shape batch_b(b.shape().begin(), b.shape().end() - 2);
@@ -149,8 +154,8 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
             "linear: expected x [..., in] and weight [out, in], got ", shape_str(x_in.shape()),
             " and ", shape_str(w_in.shape()));
   const int64_t in = w_in.size(1), n = w_in.size(0);
-  OAR_CHECK(!b_in.defined() || (b_in.dim() == 1 && b_in.size(0) == n), "linear: bias must be [",
-            n, "], got ", shape_str(b_in.shape()));
+  OAR_CHECK(!b_in.defined() || (b_in.dim() == 1 && b_in.size(0) == n), "linear: bias must be [", n,
+            "], got ", shape_str(b_in.shape()));
   int64_t rows = 1;
   for (int64_t d = 0; d + 1 < x_in.dim(); ++d) rows *= x_in.size(d);
   const Tensor x = reshaped(x_in.detach(), {rows, in});
@@ -173,6 +178,45 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
   return out;
 }
 
+Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, Activation act) {
+  auto apply = [act](const Tensor& t) {
+    switch (act) {
+      case Activation::none:
+        return t;
+      case Activation::relu:
+        return relu(t);
+      case Activation::gelu:
+        return gelu(t, false);
+      case Activation::gelu_tanh:
+        return gelu(t, true);
+    }
+    return t;
+  };
+  Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
+  autocast_inputs("linear", {&x_in, &w_in, &b_in});
+  // Autograd needs the pre-activation, and only the CPU kernel takes the post-op: else unfused.
+  if (act == Activation::none || !x_in.defined() || !x_in.device().is_cpu() ||
+      autograd::needs_grad({x_in, w_in, b_in}))
+    return apply(linear(x_in, w_in, b_in));
+  check_pair("linear", x_in, w_in);
+  check_bias("linear", x_in, b_in);
+  OAR_CHECK(x_in.dim() >= 1 && w_in.dim() == 2 && x_in.size(-1) == w_in.size(1),
+            "linear: expected x [..., in] and weight [out, in], got ", shape_str(x_in.shape()),
+            " and ", shape_str(w_in.shape()));
+  const int64_t in = w_in.size(1), n = w_in.size(0);
+  OAR_CHECK(!b_in.defined() || (b_in.dim() == 1 && b_in.size(0) == n), "linear: bias must be [", n,
+            "], got ", shape_str(b_in.shape()));
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < x_in.dim(); ++d) rows *= x_in.size(d);
+  Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
+  shape.push_back(n);
+  if (rows == 0 || n == 0 || in == 0) return apply(linear(x_in, w_in, b_in));
+  Tensor out = empty({rows, n}, x_in.dtype(), x_in.device());
+  const Tensor bias = b_in.defined() ? b_in.contiguous().reshape({1, n}) : Tensor();
+  cpu::matmul(out, reshaped(x_in, {rows, in}), w_in.t(), bias, static_cast<int>(act));
+  return out.view(shape);
+}
+
 Tensor gemm(const Tensor& a_arg, const Tensor& b_arg, const Tensor& c_arg, double alpha,
             double beta, bool trans_a, bool trans_b) {
   Tensor a_in = a_arg, b_in = b_arg, c_in = c_arg;
@@ -187,8 +231,8 @@ Tensor gemm(const Tensor& a_arg, const Tensor& b_arg, const Tensor& c_arg, doubl
             " x op(b) ", shape_str(b.shape()));
   const Shape shape{a.size(0), b.size(1)};
   if (c_in.defined()) {
-    OAR_CHECK(c_in.dim() <= 2 && broadcast_shapes(c_in.shape(), shape, "gemm") == shape,
-              "gemm: c ", shape_str(c_in.shape()), " does not broadcast to ", shape_str(shape));
+    OAR_CHECK(c_in.dim() <= 2 && broadcast_shapes(c_in.shape(), shape, "gemm") == shape, "gemm: c ",
+              shape_str(c_in.shape()), " does not broadcast to ", shape_str(shape));
   }
   if (alpha != 1.0 || (c_in.defined() && beta != 1.0)) {
     Tensor out = matmul(a, b);
@@ -206,12 +250,13 @@ Tensor gemm(const Tensor& a_arg, const Tensor& b_arg, const Tensor& c_arg, doubl
   }
   Tensor out = product(ad, bd, bias, shape);
   if (autograd::needs_grad({a, b, c_in})) {
-    autograd::record("gemm", {&out}, {a, b, c_in},
-                     [ad, bd, sc = c_in.defined() ? c_in.shape() : Shape{}](const autograd::Grads& g) {
-                       return autograd::TensorList{g.needs(0) ? matmul(g[0], bd.t()) : Tensor(),
-                                                   g.needs(1) ? matmul(ad.t(), g[0]) : Tensor(),
-                                                   g.needs(2) ? sum_to(g[0], sc) : Tensor()};
-                     });
+    autograd::record(
+        "gemm", {&out}, {a, b, c_in},
+        [ad, bd, sc = c_in.defined() ? c_in.shape() : Shape{}](const autograd::Grads& g) {
+          return autograd::TensorList{g.needs(0) ? matmul(g[0], bd.t()) : Tensor(),
+                                      g.needs(1) ? matmul(ad.t(), g[0]) : Tensor(),
+                                      g.needs(2) ? sum_to(g[0], sc) : Tensor()};
+        });
   }
   return out;
 }

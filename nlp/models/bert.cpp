@@ -27,7 +27,7 @@ double num_key(const Json& j, const char* key, double fallback, const std::strin
   return v->as_double();
 }
 
-Tensor activation(const std::string& act, const Tensor& x) {
+[[maybe_unused]] Tensor activation(const std::string& act, const Tensor& x) {
   if (act == "gelu") return gelu(x, false);
   if (act == "gelu_new" || act == "gelu_pytorch_tanh") return gelu(x, true);
   return relu(x);  // validated to be relu
@@ -215,7 +215,14 @@ BertIntermediate::BertIntermediate(const BertConfig& c, Generator& gen) : act(c.
 }
 
 Tensor BertIntermediate::forward(const Tensor& x) {
-  return activation(act, dense->forward(x));
+  // In inference the activation runs inside the GEMM (a oneDNN post-op on the CPU); in training
+  // linear_act applies it unfused, as activation(act, dense->forward(x)) would.
+  OAR_CHECK(x.dim() >= 1 && x.size(-1) == dense->in_features, "BertIntermediate: input ",
+            shape_str(x.shape()), " must end in ", dense->in_features);
+  const Activation a = act == "gelu"                                     ? Activation::gelu
+                       : act == "gelu_new" || act == "gelu_pytorch_tanh" ? Activation::gelu_tanh
+                                                                         : Activation::relu;
+  return linear_act(x, dense->weight, dense->bias, a);
 }
 
 BertLayer::BertLayer(const BertConfig& c, Generator& gen) {

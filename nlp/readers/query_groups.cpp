@@ -102,6 +102,13 @@ QueryGroupDataset::QueryGroupDataset(const std::string& path,
   OAR_CHECK(!groups_.empty(), path, ": no rows after the header");
 }
 
+int64_t QueryGroupDataset::length(int64_t index) const {
+  int64_t len = 0;
+  for (const Candidate& c : groups_[static_cast<size_t>(index)].candidates)
+    len = std::max(len, static_cast<int64_t>(c.ids.size()));
+  return len;
+}
+
 readers::Example QueryGroupDataset::get(int64_t index, Generator&) const {
   const Group& g = groups_[static_cast<size_t>(index)];
   readers::Example ex;

@@ -30,6 +30,7 @@ class QueryGroupDataset : public readers::Dataset {
   int64_t size() const override { return static_cast<int64_t>(groups_.size()); }
   readers::Example get(int64_t index, Generator& rng) const override;
   Batch collate(std::vector<readers::Example>& examples) const override;
+  int64_t length(int64_t index) const override;  // the longest candidate pair
 
   struct Candidate {
     std::string text_b;

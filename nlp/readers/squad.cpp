@@ -147,6 +147,13 @@ SquadDataset::SquadDataset(const std::string& path, std::shared_ptr<const BertTo
   OAR_CHECK(!items_.empty(), path, ": no questions");
 }
 
+int64_t SquadDataset::length(int64_t index) const {
+  int64_t len = 0;
+  for (const Window& w : items_[static_cast<size_t>(index)].windows)
+    len = std::max(len, static_cast<int64_t>(w.ids.size()));
+  return len;
+}
+
 readers::Example SquadDataset::get(int64_t index, Generator&) const {
   const Item& it = items_[static_cast<size_t>(index)];
   readers::Example ex;

@@ -37,6 +37,7 @@ class SquadDataset : public readers::Dataset {
   int64_t size() const override { return static_cast<int64_t>(items_.size()); }
   readers::Example get(int64_t index, Generator& rng) const override;
   Batch collate(std::vector<readers::Example>& examples) const override;
+  int64_t length(int64_t index) const override;  // the longest window of the item
 
   struct Window {
     std::vector<int32_t> ids, types;

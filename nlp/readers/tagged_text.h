@@ -42,6 +42,9 @@ class TaggedTextDataset : public readers::Dataset {
   int64_t size() const override { return static_cast<int64_t>(sentences_.size()); }
   readers::Example get(int64_t index, Generator& rng) const override;
   Batch collate(std::vector<readers::Example>& examples) const override;
+  int64_t length(int64_t index) const override {
+    return static_cast<int64_t>(sentences_[static_cast<size_t>(index)].ids.size());
+  }
   bool has_tags() const { return has_tags_; }
 
   struct Sentence {

@@ -29,6 +29,9 @@ class TsvTextDataset : public readers::Dataset {
   int64_t size() const override { return static_cast<int64_t>(rows_.size()); }
   readers::Example get(int64_t index, Generator& rng) const override;
   Batch collate(std::vector<readers::Example>& examples) const override;
+  int64_t length(int64_t index) const override {
+    return static_cast<int64_t>(rows_[static_cast<size_t>(index)].ids.size());
+  }
   bool has_labels() const { return has_label_; }
 
  private:

@@ -1,6 +1,8 @@
 // Fused scaled-dot-product attention on the CPU: per batch-head, scores = q k^T * scale + mask,
 // a row softmax (a row with every score -inf gets all-zero weights), optional dropout, then
-// weights v; GEMMs via oneDNN's sgemm. Heads run in parallel; each keeps its [Lq, Lk] scratch.
+// weights v; GEMMs via oneDNN's sgemm straight on the strided operands (no head split/merge
+// copies, the mask read broadcast in place). Heads run in parallel; each keeps its [Lq, Lk]
+// scratch.
 #include <dnnl.h>
 
 #include <algorithm>
@@ -10,8 +12,8 @@
 
 #include "engine/core/error.h"
 #include "engine/core/generator.h"
+#include "engine/ops/attention_cpu.h"
 #include "engine/ops/cpu/fast_exp.h"
-#include "engine/tensor/tensor.h"
 
 namespace oar::cpu {
 
@@ -40,35 +42,31 @@ inline float keep_scale(double p, uint64_t seed, uint64_t index) {
 
 }  // namespace
 
-void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                       double scale, double p, uint64_t seed, uint64_t base, const Tensor& out,
-                       const Tensor& probs) {
-  const int64_t B = q.size(0), Lq = q.size(1), D = q.size(2), Lk = k.size(1), Dv = v.size(2);
-  const float* pq = q.data<float>();
-  const float* pk = k.data<float>();
-  const float* pv = v.data<float>();
-  float* po = out.data<float>();
-  float* pp = probs.data<float>();
-  const bool bool_mask = mask.defined() && mask.dtype() == DType::boolean;
-  const float* mf = mask.defined() && !bool_mask ? mask.data<float>() : nullptr;
-  const bool* mb = bool_mask ? mask.data<bool>() : nullptr;
-  const int64_t ms0 = mask.defined() ? mask.stride(0) : 0;
-  const int64_t ms1 = mask.defined() ? mask.stride(1) : 0;
-  const int64_t ms2 = mask.defined() ? mask.stride(2) : 0;
+void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixBatch& v,
+                       const MaskBatch& mask, int64_t B, int64_t Lq, int64_t Lk, int64_t D,
+                       int64_t Dv, double scale, double p, uint64_t seed, uint64_t base,
+                       const MatrixBatch& out, float* pp) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 #pragma omp parallel for if (B > 1) schedule(dynamic)
   for (int64_t b = 0; b < B; ++b) {
     float* s = pp + b * Lq * Lk;
-    gemm(false, true, Lq, Lk, D, static_cast<float>(scale), pq + b * Lq * D, D, pk + b * Lk * D, D,
-         0.0f, s, Lk);
+    gemm(false, true, Lq, Lk, D, static_cast<float>(scale), q.at(b), q.ld, k.at(b), k.ld, 0.0f, s,
+         Lk);
+    const int64_t mo = mask.defined() ? mask.offset[static_cast<size_t>(b)] : 0;
     for (int64_t i = 0; i < Lq; ++i) {
       float* row = s + i * Lk;
-      if (mf || mb) {
-        for (int64_t j = 0; j < Lk; ++j) {
-          const int64_t mo = b * ms0 + i * ms1 + j * ms2;
-          row[j] += mf ? mf[mo] : (mb[mo] ? 0.0f : kNegInf);
+      if (mask.additive) {
+        const float* m = mask.additive + mo + i * mask.row_stride;
+        if (mask.col_stride == 1) {
+          for (int64_t j = 0; j < Lk; ++j) row[j] += m[j];
+        } else {
+          for (int64_t j = 0; j < Lk; ++j) row[j] += m[j * mask.col_stride];
         }
+      } else if (mask.keep) {
+        const bool* m = mask.keep + mo + i * mask.row_stride;
+        for (int64_t j = 0; j < Lk; ++j)
+          if (!m[j * mask.col_stride]) row[j] = kNegInf;
       }
       float mx = kNegInf;
       for (int64_t j = 0; j < Lk; ++j) mx = std::max(mx, row[j]);
@@ -85,71 +83,62 @@ void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const 
     const float* w = s;
     std::vector<float> dropped;
     if (p > 0.0) {
-      dropped.resize(Lq * Lk);
+      dropped.resize(static_cast<size_t>(Lq * Lk));
       const uint64_t b0 = base + static_cast<uint64_t>(b * Lq * Lk);
       for (int64_t e = 0; e < Lq * Lk; ++e)
-        dropped[e] = s[e] * keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
+        dropped[static_cast<size_t>(e)] = s[e] * keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
       w = dropped.data();
     }
-    gemm(false, false, Lq, Dv, Lk, 1.0f, w, Lk, pv + b * Lk * Dv, Dv, 0.0f, po + b * Lq * Dv, Dv);
+    gemm(false, false, Lq, Dv, Lk, 1.0f, w, Lk, v.at(b), v.ld, 0.0f, out.at(b), out.ld);
   }
 }
 
-void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
-                        const Tensor& dout, double scale, double p, uint64_t seed, uint64_t base,
-                        const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                        const Tensor& dscores) {
-  const int64_t B = q.size(0), Lq = q.size(1), D = q.size(2), Lk = k.size(1), Dv = v.size(2);
-  const float* pq = q.data<float>();
-  const float* pk = k.data<float>();
-  const float* pv = v.data<float>();
-  const float* pp = probs.data<float>();
-  const float* pdo = dout.data<float>();
-  float* pdq = dq.defined() ? dq.data<float>() : nullptr;
-  float* pdk = dk.defined() ? dk.data<float>() : nullptr;
-  float* pdv = dv.defined() ? dv.data<float>() : nullptr;
-  float* pds = dscores.defined() ? dscores.data<float>() : nullptr;
+void attention_backward(const MatrixBatch& q, const MatrixBatch& k, const MatrixBatch& v,
+                        const float* pp, const MatrixBatch& dout, int64_t B, int64_t Lq, int64_t Lk,
+                        int64_t D, int64_t Dv, double scale, double p, uint64_t seed, uint64_t base,
+                        const MatrixBatch& dq, const MatrixBatch& dk, const MatrixBatch& dv,
+                        float* pds) {
   const float sc = static_cast<float>(scale);
 
 #pragma omp parallel for if (B > 1) schedule(dynamic)
   for (int64_t b = 0; b < B; ++b) {
     const float* P = pp + b * Lq * Lk;
-    const float* dO = pdo + b * Lq * Dv;
+    const float* dO = dout.at(b);
     const uint64_t b0 = base + static_cast<uint64_t>(b * Lq * Lk);
     std::vector<float> keep;
     if (p > 0.0) {
-      keep.resize(Lq * Lk);
+      keep.resize(static_cast<size_t>(Lq * Lk));
       for (int64_t e = 0; e < Lq * Lk; ++e)
-        keep[e] = keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
+        keep[static_cast<size_t>(e)] = keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
     }
-    if (pdv) {
+    if (dv.data) {
       const float* w = P;
       std::vector<float> dropped;
       if (p > 0.0) {
-        dropped.resize(Lq * Lk);
-        for (int64_t e = 0; e < Lq * Lk; ++e) dropped[e] = P[e] * keep[e];
+        dropped.resize(static_cast<size_t>(Lq * Lk));
+        for (int64_t e = 0; e < Lq * Lk; ++e)
+          dropped[static_cast<size_t>(e)] = P[e] * keep[static_cast<size_t>(e)];
         w = dropped.data();
       }
-      gemm(true, false, Lk, Dv, Lq, 1.0f, w, Lk, dO, Dv, 0.0f, pdv + b * Lk * Dv, Dv);
+      gemm(true, false, Lk, Dv, Lq, 1.0f, w, Lk, dO, dout.ld, 0.0f, dv.at(b), dv.ld);
     }
-    if (!pdq && !pdk && !pds) continue;
+    if (!dq.data && !dk.data && !pds) continue;
     // dP = dO v^T (through the dropout), then dS = P * (dP - rowsum(P * dP)).
     std::vector<float> local;
-    float* dS = pds ? pds + b * Lq * Lk : (local.resize(Lq * Lk), local.data());
-    gemm(false, true, Lq, Lk, Dv, 1.0f, dO, Dv, pv + b * Lk * Dv, Dv, 0.0f, dS, Lk);
+    float* dS =
+        pds ? pds + b * Lq * Lk : (local.resize(static_cast<size_t>(Lq * Lk)), local.data());
+    gemm(false, true, Lq, Lk, Dv, 1.0f, dO, dout.ld, v.at(b), v.ld, 0.0f, dS, Lk);
     for (int64_t i = 0; i < Lq; ++i) {
       float* row = dS + i * Lk;
       const float* prow = P + i * Lk;
       if (p > 0.0)
-        for (int64_t j = 0; j < Lk; ++j) row[j] *= keep[i * Lk + j];
+        for (int64_t j = 0; j < Lk; ++j) row[j] *= keep[static_cast<size_t>(i * Lk + j)];
       float dot = 0.0f;
       for (int64_t j = 0; j < Lk; ++j) dot += prow[j] * row[j];
       for (int64_t j = 0; j < Lk; ++j) row[j] = prow[j] * (row[j] - dot);
     }
-    if (pdq)
-      gemm(false, false, Lq, D, Lk, sc, dS, Lk, pk + b * Lk * D, D, 0.0f, pdq + b * Lq * D, D);
-    if (pdk)
-      gemm(true, false, Lk, D, Lq, sc, dS, Lk, pq + b * Lq * D, D, 0.0f, pdk + b * Lk * D, D);
+    if (dq.data) gemm(false, false, Lq, D, Lk, sc, dS, Lk, k.at(b), k.ld, 0.0f, dq.at(b), dq.ld);
+    if (dk.data) gemm(true, false, Lk, D, Lq, sc, dS, Lk, q.at(b), q.ld, 0.0f, dk.at(b), dk.ld);
   }
 }
 

@@ -41,11 +41,15 @@ Layout layout_of(const Tensor& t) {
   if (rows == 1 && cols == 1) {
     rs = cs = 1;
   } else if (rows == 1) {
-    if (cs == 1) rs = cols;
-    else rs = 1;
+    if (cs == 1)
+      rs = cols;
+    else
+      rs = 1;
   } else if (cols == 1) {
-    if (rs == 1) cs = rows;
-    else cs = 1;
+    if (rs == 1)
+      cs = rows;
+    else
+      cs = 1;
   }
   const bool row_major = cs == 1 && rs >= cols;
   const bool col_major = rs == 1 && cs >= rows;
@@ -68,9 +72,11 @@ void append(std::string& key, const dnnl::memory::dims& v) {
 
 }  // namespace
 
-// out [..., M, N] = a [..., M, K] x b [..., K, N] (+ bias, broadcastable to out). All operands
-// have out's rank; batch dims of a, b and bias are 1 or out's. out is contiguous.
-void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Tensor& bias) {
+// out [..., M, N] = act(a [..., M, K] x b [..., K, N] (+ bias, broadcastable to out)). All
+// operands have out's rank; batch dims of a, b and bias are 1 or out's. out is contiguous. act:
+// 0 none, 1 GELU (erf), 2 GELU (tanh), 3 ReLU, applied by oneDNN as a post-op in the same pass.
+void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Tensor& bias,
+            int act) {
   using dnnl::memory;
   Layout la = layout_of(a_in), lb = layout_of(b_in);
   const Tensor a = la.ok ? a_in : a_in.contiguous();
@@ -90,6 +96,7 @@ void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Ten
   append(key, lb.dims);
   append(key, lb.strides);
   append(key, onednn::dims(out.shape()));
+  key.push_back(static_cast<char>(act));
   Layout lbias;
   if (bias.defined()) {
     lbias.dims.assign(bias.shape().begin(), bias.shape().end());
@@ -113,18 +120,25 @@ void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Ten
     m->dst = memory::desc(onednn::dims(out.shape()), dt_o, onednn::dims(out.strides()));
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (act != 0) {
+      dnnl::post_ops po;
+      po.append_eltwise(act == 1   ? dnnl::algorithm::eltwise_gelu_erf
+                        : act == 2 ? dnnl::algorithm::eltwise_gelu_tanh
+                                   : dnnl::algorithm::eltwise_relu,
+                        0.0f, 0.0f);
+      attr.set_post_ops(po);
+    }
     try {
       if (bias.defined()) {
         m->bias = memory::desc(lbias.dims, onednn::data_type(bias.dtype()), lbias.strides);
-        m->pd = dnnl::matmul::primitive_desc(onednn::engine(), m->src, m->weights, m->bias,
-                                             m->dst, attr);
+        m->pd = dnnl::matmul::primitive_desc(onednn::engine(), m->src, m->weights, m->bias, m->dst,
+                                             attr);
       } else {
         m->pd = dnnl::matmul::primitive_desc(onednn::engine(), m->src, m->weights, m->dst, attr);
       }
     } catch (const dnnl::error& e) {
       OAR_FAIL("matmul: oneDNN has no matmul for ", dtype_name(a.dtype()), " ",
-               shape_str(a.shape()), " x ", shape_str(b.shape()), " on this CPU (", e.what(),
-               ")");
+               shape_str(a.shape()), " x ", shape_str(b.shape()), " on this CPU (", e.what(), ")");
     }
     m->prim = dnnl::matmul(m->pd);
     m->scratch_bytes = m->pd.scratchpad_desc().get_size();

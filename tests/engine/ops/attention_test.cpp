@@ -8,6 +8,7 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
+#include "engine/ops.h"
 #include "tests/support/gradcheck.h"
 
 using namespace oar;
@@ -176,4 +177,52 @@ TEST(Attention, RejectsBadInput) {
   EXPECT_THROW(scaled_dot_product_attention(q, k, v, rand_input({3, 4}, 1)), Error);  // mask
   EXPECT_THROW(scaled_dot_product_attention(q, k, v, Tensor(), 0.0, 1.0, true), Error);
   EXPECT_THROW(scaled_dot_product_attention(q, k, v, tensor<int64_t>({0, 1, 1, 0, 0}, {5})), Error);
+}
+
+// The head split of [N, L, heads * D] projections is read in place (strided), the output is laid
+// out so that merging the heads back is a view, and results and gradients equal those of
+// contiguous copies.
+TEST(Attention, StridedHeadSplitEqualsContiguous) {
+  const int64_t N = 2, L = 5, heads = 3, D = 4;
+  auto split = [&](const Tensor& t) { return t.reshape({N, L, heads, D}).transpose(1, 2); };
+  Tensor x = rand_input({N, L, heads * D}, 51), y = rand_input({N, L, heads * D}, 52),
+         z = rand_input({N, L, heads * D}, 53);
+  Tensor mask = tensor<float>({0, 0, 0, 0, 0, 0, 0, -kInf, -kInf, -kInf}, {N, 1, 1, L});
+  Tensor out = scaled_dot_product_attention(split(x), split(y), split(z), mask);
+  ASSERT_EQ(out.shape(), (Shape{N, heads, L, D}));
+  EXPECT_TRUE(out.transpose(1, 2).is_contiguous());  // the merge is a view
+  Tensor ref = scaled_dot_product_attention(split(x).contiguous(), split(y).contiguous(),
+                                            split(z).contiguous(),
+                                            mask.expand({N, heads, L, L}).contiguous());
+  EXPECT_EQ(out.contiguous().to_vector<float>(), ref.contiguous().to_vector<float>());
+  // The bool keep-mask broadcast in place.
+  Tensor keep = ne(mask, -kInf);
+  EXPECT_EQ(scaled_dot_product_attention(split(x), split(y), split(z), keep)
+                .contiguous()
+                .to_vector<float>(),
+            ref.contiguous().to_vector<float>());
+  // Finite-difference gradients through the split and merge, with and without dropout; the mask
+  // gradient too.
+  auto f = [&](const std::vector<Tensor>& t) {
+    return scaled_dot_product_attention(split(t[0]), split(t[1]), split(t[2]), t[3])
+        .transpose(1, 2)
+        .reshape({N, L, heads * D});
+  };
+  EXPECT_GRADCHECK(f, (std::vector<Tensor>{x, y, z, rand_input({N, 1, 1, L}, 54)}));
+  auto g = [&](const std::vector<Tensor>& t) {
+    Generator gen(3);
+    return scaled_dot_product_attention(split(t[0]), split(t[1]), split(t[2]), mask, 0.0, 0.2, true,
+                                        &gen);
+  };
+  EXPECT_GRADCHECK(g, (std::vector<Tensor>{x, y, z}));
+  // Gradients of the strided path equal those of the contiguous one.
+  Tensor xs = x.detach().set_requires_grad(), xc = x.detach().set_requires_grad();
+  sum(mul(scaled_dot_product_attention(split(xs), split(y), split(z), mask), ref.detach()))
+      .backward();
+  sum(mul(scaled_dot_product_attention(split(xc).contiguous(), split(y), split(z), mask),
+          ref.detach()))
+      .backward();
+  const auto gs = xs.grad().to_vector<float>(), gc = xc.grad().to_vector<float>();
+  ASSERT_EQ(gs.size(), gc.size());
+  for (size_t i = 0; i < gs.size(); ++i) EXPECT_NEAR(gs[i], gc[i], 1e-6);
 }

@@ -1,0 +1,70 @@
+// linear_act: act(linear(x, w, b)) with the activation fused into the GEMM when no gradient is
+// needed; equal to the unfused ops, and differentiable (unfused) when gradients are needed.
+#include <gtest/gtest.h>
+
+#include "engine/autograd/autocast.h"
+#include "engine/autograd/grad_mode.h"
+#include "engine/core/error.h"
+#include "engine/ops.h"
+#include "tests/support/gradcheck.h"
+
+using namespace oar;
+using oar::testing::rand_input;
+
+namespace {
+
+float max_abs_diff(const Tensor& a, const Tensor& b) {
+  return amax(abs(sub(a.to(DType::f32), b.to(DType::f32)))).item<float>();
+}
+
+Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
+  const Tensor y = linear(x, w, b);
+  return act == Activation::gelu        ? gelu(y, false)
+         : act == Activation::gelu_tanh ? gelu(y, true)
+         : act == Activation::relu      ? relu(y)
+                                        : y;
+}
+
+}  // namespace
+
+TEST(LinearAct, FusedEqualsUnfused) {
+  const Tensor x = rand_input({2, 7, 16}, 1, -3, 3), w = rand_input({24, 16}, 2),
+               b = rand_input({24}, 3);
+  for (Activation act :
+       {Activation::none, Activation::gelu, Activation::gelu_tanh, Activation::relu}) {
+    NoGradGuard ng;
+    const Tensor fused = linear_act(x, w, b, act);
+    ASSERT_EQ(fused.shape(), (Shape{2, 7, 24}));
+    EXPECT_LT(max_abs_diff(fused, unfused(x, w, b, act)), 2e-6f) << static_cast<int>(act);
+    // Without a bias, and with bf16 autocast (the post-op runs on the f32 accumulator).
+    EXPECT_LT(max_abs_diff(linear_act(x, w, Tensor(), act), unfused(x, w, Tensor(), act)), 2e-6f);
+    AutocastGuard ac(true, DType::bf16);
+    const Tensor lowered = linear_act(x, w, b, act);
+    EXPECT_EQ(lowered.dtype(), DType::bf16);
+    EXPECT_LT(max_abs_diff(lowered, unfused(x, w, b, act)), 0.1f);
+  }
+}
+
+TEST(LinearAct, GradientsAreThoseOfTheUnfusedOps) {
+  std::vector<Tensor> in{rand_input({3, 5}, 4, -2, 2), rand_input({4, 5}, 5), rand_input({4}, 6)};
+  auto f = [](const std::vector<Tensor>& t) {
+    return linear_act(t[0], t[1], t[2], Activation::gelu);
+  };
+  EXPECT_GRADCHECK(f, in);
+  auto g = [](const std::vector<Tensor>& t) {
+    return linear_act(t[0], t[1], t[2], Activation::gelu_tanh);
+  };
+  EXPECT_GRADCHECK(g, in);
+  // With gradients the result is the unfused one exactly.
+  EXPECT_EQ(linear_act(in[0], in[1], in[2], Activation::gelu).to_vector<float>(),
+            unfused(in[0], in[1], in[2], Activation::gelu).to_vector<float>());
+}
+
+TEST(LinearAct, RejectsBadShapes) {
+  NoGradGuard ng;
+  EXPECT_THROW(linear_act(rand_input({3, 5}, 1), rand_input({4, 6}, 2), Tensor(), Activation::gelu),
+               Error);
+  EXPECT_THROW(linear_act(rand_input({3, 5}, 1), rand_input({4, 5}, 2), rand_input({3}, 3),
+                          Activation::relu),
+               Error);
+}
