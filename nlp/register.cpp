@@ -98,6 +98,61 @@ const char* const kIntKeys[] = {
     "num_attention_heads", "intermediate_size", "max_position_embeddings",
     "type_vocab_size",     "pad_token_id",      "task_type_vocab_size"};
 
+const char* const kPretrainedExpected =
+    "a Hugging Face BERT directory (config.json + model.safetensors) or an oar checkpoint of a "
+    "BERT run (model.safetensors + config.yaml, e.g. a masked_lm run's best/)";
+
+// The architecture keys of `<k>` (a model section without `pretrained`); defaults: bert-base.
+BertConfig bert_config_from_keys(const Config& c, const std::string& k) {
+  BertConfig bc;
+  bc.vocab_size = c.get<int64_t>(k + ".vocab_size", bc.vocab_size);
+  bc.hidden_size = c.get<int64_t>(k + ".hidden_size", bc.hidden_size);
+  bc.num_hidden_layers = c.get<int64_t>(k + ".num_hidden_layers", bc.num_hidden_layers);
+  bc.num_attention_heads = c.get<int64_t>(k + ".num_attention_heads", bc.num_attention_heads);
+  bc.intermediate_size = c.get<int64_t>(k + ".intermediate_size", 4 * bc.hidden_size);
+  bc.hidden_act = c.get<std::string>(k + ".hidden_act", bc.hidden_act);
+  bc.hidden_dropout_prob = c.get<double>(k + ".hidden_dropout_prob", bc.hidden_dropout_prob);
+  bc.attention_probs_dropout_prob =
+      c.get<double>(k + ".attention_probs_dropout_prob", bc.attention_probs_dropout_prob);
+  bc.max_position_embeddings =
+      c.get<int64_t>(k + ".max_position_embeddings", bc.max_position_embeddings);
+  bc.type_vocab_size = c.get<int64_t>(k + ".type_vocab_size", bc.type_vocab_size);
+  bc.layer_norm_eps = c.get<double>(k + ".layer_norm_eps", bc.layer_norm_eps);
+  bc.pad_token_id = c.get<int64_t>(k + ".pad_token_id", bc.pad_token_id);
+  bc.use_task_id = c.get<bool>(k + ".use_task_id", bc.use_task_id);
+  bc.task_type_vocab_size = c.get<int64_t>(k + ".task_type_vocab_size", bc.task_type_vocab_size);
+  try {
+    bc.validate();
+  } catch (const Error& e) {
+    throw c.error(k, e.what(), "consistent BERT sizes");
+  }
+  return bc;
+}
+
+// The architecture of a `pretrained:` directory: a Hugging Face directory's config.json, or for
+// an oar checkpoint (best/ or ckpt/step-N/ of a run whose model was `bert`) the model section of
+// the config.yaml saved beside its weights, followed through that run's own `pretrained`.
+BertConfig pretrained_bert_config(const std::string& dir, int depth = 0) {
+  namespace fs = std::filesystem;
+  const fs::path d(dir);
+  if (fs::exists(d / "config.json")) return BertConfig::from_file((d / "config.json").string());
+  OAR_CHECK(fs::exists(d / "config.yaml"), dir,
+            ": neither config.json (Hugging Face) nor config.yaml (an oar checkpoint) is there");
+  OAR_CHECK(depth < 8, dir, ": `pretrained` directories refer to each other in a loop");
+  Config run = Config::load(d / "config.yaml");
+  const std::string name = run.get<std::string>("model.name", "");
+  OAR_CHECK(name == "bert", (d / "config.yaml").string(), ": model.name is '", name, "', not bert");
+  std::string inner = run.get<std::string>("model.pretrained", "");
+  if (!inner.empty() && fs::path(inner).is_relative() && !fs::exists(inner))
+    inner = (d / inner).string();  // saved configs hold absolute paths; a hand-written one may not
+  BertConfig bc = inner.empty() ? bert_config_from_keys(run, "model")
+                                : pretrained_bert_config(inner, depth + 1);
+  bc.hidden_dropout_prob = run.get<double>("model.hidden_dropout_prob", bc.hidden_dropout_prob);
+  bc.attention_probs_dropout_prob =
+      run.get<double>("model.attention_probs_dropout_prob", bc.attention_probs_dropout_prob);
+  return bc;
+}
+
 void register_bert() {
   Schema s("model", "bert",
            "BERT / ERNIE encoder (post-LN Transformer; Hugging Face BertModel names). Either "
@@ -105,7 +160,8 @@ void register_bert() {
            "keys (defaults: bert-base)");
   s.path("pretrained", "",
          "a Hugging Face BERT directory to load (its config.json decides the "
-         "architecture; only the dropout keys may override it)")
+         "architecture; only the dropout keys may override it), or an oar checkpoint of a BERT "
+         "run (best/ or ckpt/step-N/ with config.yaml, e.g. after masked_lm further training)")
       .optional<int64_t>("vocab_size", "tokens (default 30522; ERNIE 1.0: 18000)")
       .optional<int64_t>("hidden_size", "width H (default 768)")
       .optional<int64_t>("num_hidden_layers", "layers (default 12)")
@@ -128,17 +184,17 @@ void register_bert() {
     if (!dir.empty()) {
       for (const char* key : kIntKeys)
         if (c.has(k + "." + key))
-          throw c.error(k + "." + key, "set by " + dir + "/config.json",
+          throw c.error(k + "." + key, "set by " + dir + "'s configuration",
                         "remove it, or drop `pretrained` to build a fresh model");
       for (const char* key : {"hidden_act", "layer_norm_eps", "use_task_id"})
         if (c.has(k + "." + key))
-          throw c.error(k + "." + key, "set by " + dir + "/config.json",
+          throw c.error(k + "." + key, "set by " + dir + "'s configuration",
                         "remove it, or drop `pretrained` to build a fresh model");
       BertConfig bc;
       try {
-        bc = BertConfig::from_file(dir + "/config.json");
+        bc = pretrained_bert_config(dir);
       } catch (const Error& e) {
-        throw c.error(k + ".pretrained", e.what(), "a Hugging Face BERT directory");
+        throw c.error(k + ".pretrained", e.what(), kPretrainedExpected);
       }
       bc.hidden_dropout_prob = c.get<double>(k + ".hidden_dropout_prob", bc.hidden_dropout_prob);
       bc.attention_probs_dropout_prob =
@@ -147,33 +203,11 @@ void register_bert() {
       try {
         load_hf_bert_weights(*model, dir + "/model.safetensors");
       } catch (const Error& e) {
-        throw c.error(k + ".pretrained", e.what(), "a Hugging Face BERT directory");
+        throw c.error(k + ".pretrained", e.what(), kPretrainedExpected);
       }
       return model;
     }
-    BertConfig bc;
-    bc.vocab_size = c.get<int64_t>(k + ".vocab_size", bc.vocab_size);
-    bc.hidden_size = c.get<int64_t>(k + ".hidden_size", bc.hidden_size);
-    bc.num_hidden_layers = c.get<int64_t>(k + ".num_hidden_layers", bc.num_hidden_layers);
-    bc.num_attention_heads = c.get<int64_t>(k + ".num_attention_heads", bc.num_attention_heads);
-    bc.intermediate_size = c.get<int64_t>(k + ".intermediate_size", 4 * bc.hidden_size);
-    bc.hidden_act = c.get<std::string>(k + ".hidden_act", bc.hidden_act);
-    bc.hidden_dropout_prob = c.get<double>(k + ".hidden_dropout_prob", bc.hidden_dropout_prob);
-    bc.attention_probs_dropout_prob =
-        c.get<double>(k + ".attention_probs_dropout_prob", bc.attention_probs_dropout_prob);
-    bc.max_position_embeddings =
-        c.get<int64_t>(k + ".max_position_embeddings", bc.max_position_embeddings);
-    bc.type_vocab_size = c.get<int64_t>(k + ".type_vocab_size", bc.type_vocab_size);
-    bc.layer_norm_eps = c.get<double>(k + ".layer_norm_eps", bc.layer_norm_eps);
-    bc.pad_token_id = c.get<int64_t>(k + ".pad_token_id", bc.pad_token_id);
-    bc.use_task_id = c.get<bool>(k + ".use_task_id", bc.use_task_id);
-    bc.task_type_vocab_size = c.get<int64_t>(k + ".task_type_vocab_size", bc.task_type_vocab_size);
-    try {
-      bc.validate();
-    } catch (const Error& e) {
-      throw c.error(k, e.what(), "consistent BERT sizes");
-    }
-    return std::make_shared<BertModel>(bc, ctx.init_generator);
+    return std::make_shared<BertModel>(bert_config_from_keys(c, k), ctx.init_generator);
   });
 }
 

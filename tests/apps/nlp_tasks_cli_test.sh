@@ -125,6 +125,62 @@ YAML
 "$oar" train -c "$tmp/point.yaml" --plain > "$tmp/point.train" 2>&1 \
   && grep -q mrr "$tmp/run_point/metrics.jsonl" && ok || fail "pointwise train: $(tail -3 "$tmp/point.train")"
 
+# Masked-LM further training, then fine-tuning from its checkpoint through model.pretrained
+# (an oar checkpoint directory: the architecture comes from its config.yaml). With lr 0 the
+# fine-tuned encoder must hold the MLM run's weights exactly.
+cat > "$tmp/mlm.yaml" <<YAML
+model: {name: bert, vocab_size: 512, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4,
+        intermediate_size: 128, max_position_embeddings: 128}
+task: {name: masked_lm}
+data:
+  name: masked_text
+  vocab: $d/vocab.txt
+  tsv_column: text_a
+  masking: whole_word
+  max_seq_len: 32
+  batch_size: 8
+  train: {file: $d/matching/dev.tsv, shuffle: true}
+  valid: {file: $d/matching/test.tsv}
+optimizer: {name: adamw, lr: 0.001}
+trainer: {epochs: 1, max_steps: 4, log_every: 1, output_dir: $tmp/run_mlm}
+YAML
+"$oar" train -c "$tmp/mlm.yaml" --plain > "$tmp/mlm.train" 2>&1 \
+  && grep -q perplexity "$tmp/run_mlm/metrics.jsonl" && ok || fail "mlm train: $(tail -3 "$tmp/mlm.train")"
+cat > "$tmp/from_mlm.yaml" <<YAML
+model: {name: bert, pretrained: $tmp/run_mlm/best}
+task: {name: text_matching, mode: pointwise}
+data:
+  name: query_groups
+  vocab: $d/vocab.txt
+  max_seq_len: 32
+  batch_size: 4
+  train: {file: $d/matching/dev.tsv, shuffle: true}
+  valid: {file: $d/matching/test.tsv}
+optimizer: {name: adamw, lr: 0}
+trainer: {epochs: 1, max_steps: 2, log_every: 1, best_metric: mrr, output_dir: $tmp/run_from_mlm}
+YAML
+"$oar" train -c "$tmp/from_mlm.yaml" --plain > "$tmp/from_mlm.train" 2>&1 \
+  && ok || fail "fine-tune from the mlm checkpoint: $(tail -3 "$tmp/from_mlm.train")"
+python3 - "$tmp/run_mlm/best/model.safetensors" "$tmp/run_from_mlm/best/model.safetensors" <<'PY' \
+  && ok || fail "the fine-tuned encoder does not hold the mlm weights"
+import json, struct, sys
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+            for k, v in h.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+suffix = "encoder.layer.1.output.dense.weight"
+ka = [k for k in a if k.endswith(suffix)]
+kb = [k for k in b if k.endswith(suffix)]
+assert len(ka) == 1 and len(kb) == 1, (ka, kb)
+assert a[ka[0]] == b[kb[0]]
+PY
+"$oar" train -c "$tmp/from_mlm.yaml" -o model.pretrained="$d" --plain > "$tmp/notbert.out" 2> "$tmp/notbert.err"
+[ $? -eq 2 ] && grep -q "model.pretrained" "$tmp/notbert.err" && ok \
+  || fail "a directory without weights as pretrained: $(cat "$tmp/notbert.err")"
+
 # Bad input: an unknown tag names the file and line; a malformed SQuAD file names the entry.
 printf 'text_a\tlabel\n张\x02三\tB-PER\x02B-XYZ\n' > "$tmp/bad.tsv"
 "$oar" eval -c "$tmp/run_ner" -o data.test.file="$tmp/bad.tsv" --plain > "$tmp/bad.out" 2> "$tmp/bad.err"
