@@ -178,16 +178,17 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
   return out;
 }
 
-Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, Activation act) {
+Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
+                  LinearActivation act) {
   auto apply = [act](const Tensor& t) {
     switch (act) {
-      case Activation::none:
+      case LinearActivation::none:
         return t;
-      case Activation::relu:
+      case LinearActivation::relu:
         return relu(t);
-      case Activation::gelu:
+      case LinearActivation::gelu:
         return gelu(t, false);
-      case Activation::gelu_tanh:
+      case LinearActivation::gelu_tanh:
         return gelu(t, true);
     }
     return t;
@@ -195,7 +196,7 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
   Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
   autocast_inputs("linear", {&x_in, &w_in, &b_in});
   // Autograd needs the pre-activation, and only the CPU kernel takes the post-op: else unfused.
-  if (act == Activation::none || !x_in.defined() || !x_in.device().is_cpu() ||
+  if (act == LinearActivation::none || !x_in.defined() || !x_in.device().is_cpu() ||
       autograd::needs_grad({x_in, w_in, b_in}))
     return apply(linear(x_in, w_in, b_in));
   check_pair("linear", x_in, w_in);

@@ -11,11 +11,11 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);
 // x [..., in] . weight[out, in]^T + bias[out] (bias may be undefined).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-enum class Activation { none = 0, gelu = 1, gelu_tanh = 2, relu = 3 };
+enum class LinearActivation { none = 0, gelu = 1, gelu_tanh = 2, relu = 3 };
 // act(linear(x, weight, bias)). On the CPU, when no gradient is needed (inference), the
 // activation is a post-op of the same GEMM (no second pass over the output); otherwise the two
 // ops run unfused, since backward needs the pre-activation.
-Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act);
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearActivation act);
 // alpha * op(a) op(b) + beta * c, with op = transpose when the flag is set (ONNX Gemm).
 Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c = Tensor(), double alpha = 1.0,
             double beta = 1.0, bool trans_a = false, bool trans_b = false);

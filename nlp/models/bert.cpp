@@ -219,9 +219,10 @@ Tensor BertIntermediate::forward(const Tensor& x) {
   // linear_act applies it unfused, as activation(act, dense->forward(x)) would.
   OAR_CHECK(x.dim() >= 1 && x.size(-1) == dense->in_features, "BertIntermediate: input ",
             shape_str(x.shape()), " must end in ", dense->in_features);
-  const Activation a = act == "gelu"                                     ? Activation::gelu
-                       : act == "gelu_new" || act == "gelu_pytorch_tanh" ? Activation::gelu_tanh
-                                                                         : Activation::relu;
+  const LinearActivation a = act == "gelu" ? LinearActivation::gelu
+                             : act == "gelu_new" || act == "gelu_pytorch_tanh"
+                                 ? LinearActivation::gelu_tanh
+                                 : LinearActivation::relu;
   return linear_act(x, dense->weight, dense->bias, a);
 }
 

@@ -17,12 +17,12 @@ float max_abs_diff(const Tensor& a, const Tensor& b) {
   return amax(abs(sub(a.to(DType::f32), b.to(DType::f32)))).item<float>();
 }
 
-Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, Activation act) {
+Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, LinearActivation act) {
   const Tensor y = linear(x, w, b);
-  return act == Activation::gelu        ? gelu(y, false)
-         : act == Activation::gelu_tanh ? gelu(y, true)
-         : act == Activation::relu      ? relu(y)
-                                        : y;
+  return act == LinearActivation::gelu        ? gelu(y, false)
+         : act == LinearActivation::gelu_tanh ? gelu(y, true)
+         : act == LinearActivation::relu      ? relu(y)
+                                              : y;
 }
 
 }  // namespace
@@ -30,8 +30,8 @@ Tensor unfused(const Tensor& x, const Tensor& w, const Tensor& b, Activation act
 TEST(LinearAct, FusedEqualsUnfused) {
   const Tensor x = rand_input({2, 7, 16}, 1, -3, 3), w = rand_input({24, 16}, 2),
                b = rand_input({24}, 3);
-  for (Activation act :
-       {Activation::none, Activation::gelu, Activation::gelu_tanh, Activation::relu}) {
+  for (LinearActivation act : {LinearActivation::none, LinearActivation::gelu,
+                               LinearActivation::gelu_tanh, LinearActivation::relu}) {
     NoGradGuard ng;
     const Tensor fused = linear_act(x, w, b, act);
     ASSERT_EQ(fused.shape(), (Shape{2, 7, 24}));
@@ -48,23 +48,24 @@ TEST(LinearAct, FusedEqualsUnfused) {
 TEST(LinearAct, GradientsAreThoseOfTheUnfusedOps) {
   std::vector<Tensor> in{rand_input({3, 5}, 4, -2, 2), rand_input({4, 5}, 5), rand_input({4}, 6)};
   auto f = [](const std::vector<Tensor>& t) {
-    return linear_act(t[0], t[1], t[2], Activation::gelu);
+    return linear_act(t[0], t[1], t[2], LinearActivation::gelu);
   };
   EXPECT_GRADCHECK(f, in);
   auto g = [](const std::vector<Tensor>& t) {
-    return linear_act(t[0], t[1], t[2], Activation::gelu_tanh);
+    return linear_act(t[0], t[1], t[2], LinearActivation::gelu_tanh);
   };
   EXPECT_GRADCHECK(g, in);
   // With gradients the result is the unfused one exactly.
-  EXPECT_EQ(linear_act(in[0], in[1], in[2], Activation::gelu).to_vector<float>(),
-            unfused(in[0], in[1], in[2], Activation::gelu).to_vector<float>());
+  EXPECT_EQ(linear_act(in[0], in[1], in[2], LinearActivation::gelu).to_vector<float>(),
+            unfused(in[0], in[1], in[2], LinearActivation::gelu).to_vector<float>());
 }
 
 TEST(LinearAct, RejectsBadShapes) {
   NoGradGuard ng;
-  EXPECT_THROW(linear_act(rand_input({3, 5}, 1), rand_input({4, 6}, 2), Tensor(), Activation::gelu),
-               Error);
+  EXPECT_THROW(
+      linear_act(rand_input({3, 5}, 1), rand_input({4, 6}, 2), Tensor(), LinearActivation::gelu),
+      Error);
   EXPECT_THROW(linear_act(rand_input({3, 5}, 1), rand_input({4, 5}, 2), rand_input({3}, 3),
-                          Activation::relu),
+                          LinearActivation::relu),
                Error);
 }
