@@ -59,7 +59,21 @@ struct Packet {
   int64_t pts = 0;
   int64_t seek_ts = 0;  // min(dts, pts): seeking by it never lands after the packet
   bool key = false;
+  char type = 0;  // MPEG-4 part 2: 'I', 'P', 'B' or 'S' (sprite); 0: unknown or several VOPs
 };
+
+// The coding type of the one VOP in an MPEG-4 part 2 packet: the two bits after its start code
+// 00 00 01 B6. 0 when there is none, or more than one (DivX "packed" B-frames).
+char mpeg4_vop_type(const uint8_t* data, int size) {
+  char type = 0;
+  for (int i = 0; i + 4 < size; ++i)
+    if (data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 && data[i + 3] == 0xB6) {
+      if (type != 0) return 0;
+      type = "IPBS"[data[i + 4] >> 6];
+      i += 4;
+    }
+  return type;
+}
 
 }  // namespace
 
@@ -78,6 +92,11 @@ struct VideoDecoder::Impl {
   std::vector<int64_t> key_before;  // per frame: the latest keyframe at or before it
   int64_t first_ts = 0;             // the smallest timestamp of any packet (for rewinding)
   bool by_timestamp = true;         // false: timestamps missing or repeated; count frames
+  // When counting: whether seeking works, and per frame (presentation order) the timestamp to
+  // seek by when it is a keyframe (its decode time; AVI stores decode order only).
+  bool count_seekable = false;
+  std::vector<int64_t> key_seek_ts;
+  bool decode_order_ts = false;  // timestamps are decode times, one slot per frame (AVI)
   // Decoding position: index of the last frame received since the last seek (-1: none yet).
   int64_t cur = -1;
   int64_t counted = 0;  // frames received since the last rewind (when counting)
@@ -177,6 +196,8 @@ struct VideoDecoder::Impl {
   void build_index() {
     std::vector<Packet> packets;
     int64_t last_dur = 0;
+    bool missing_pts = false;
+    const bool mpeg4 = fmt->streams[stream]->codecpar->codec_id == AV_CODEC_ID_MPEG4;
     while (true) {
       const int r = av_read_frame(fmt, pkt);
       if (r < 0) break;  // end of file, or a truncated tail: the packets read so far count
@@ -184,6 +205,8 @@ struct VideoDecoder::Impl {
         Packet p;
         const int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
         if (ts == AV_NOPTS_VALUE) by_timestamp = false;
+        if (pkt->pts == AV_NOPTS_VALUE) missing_pts = true;
+        if (mpeg4) p.type = mpeg4_vop_type(pkt->data, pkt->size);
         p.pts = ts == AV_NOPTS_VALUE ? static_cast<int64_t>(packets.size()) : ts;
         p.seek_ts = pkt->dts != AV_NOPTS_VALUE ? std::min(pkt->dts, p.pts) : p.pts;
         p.key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
@@ -191,6 +214,15 @@ struct VideoDecoder::Impl {
         packets.push_back(p);
       }
       av_packet_unref(pkt);
+    }
+    // Packets without a presentation time (AVI with B-frames: the container keeps decode order
+    // and libavformat guesses pts only for some packets) cannot be put in presentation order by
+    // timestamp: frames are counted as they come out instead. Seeking then needs each
+    // keyframe's place in presentation order, which MPEG-4 part 2 gives from the VOP types.
+    if (missing_pts && by_timestamp) {
+      by_timestamp = false;
+      decode_order_ts = true;
+      if (mpeg4) index_decode_order(packets);
     }
     std::stable_sort(packets.begin(), packets.end(),
                      [](const Packet& a, const Packet& b) { return a.pts < b.pts; });
@@ -205,10 +237,47 @@ struct VideoDecoder::Impl {
       key_before[i] = key;
       first_ts = i == 0 ? packets[i].seek_ts : std::min(first_ts, packets[i].seek_ts);
     }
+    if (count_seekable) {  // keyframes by their place in presentation order
+      key = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (key_seek_ts[i] != AV_NOPTS_VALUE) key = static_cast<int64_t>(i);
+        key_before[i] = key;
+      }
+      count_seekable = key_seek_ts[0] != AV_NOPTS_VALUE;  // frame 0 starts a run
+    }
     info.frames = static_cast<int64_t>(n);
     if (n > 0 && fmt->duration == AV_NOPTS_VALUE &&
         fmt->streams[stream]->duration == AV_NOPTS_VALUE)
       info.duration = static_cast<double>(pts.back() - pts.front() + last_dur) * tb;
+  }
+
+  // From packets in decode order whose timestamps are decode positions: where each frame shows.
+  // An I/P/S-VOP shows after the B-VOPs that follow it in decode order (MPEG-4 part 2 B-VOPs
+  // are never references). Leaves seeking off when a type is unknown or a timestamp is missing.
+  void index_decode_order(const std::vector<Packet>& packets) {
+    const size_t n = packets.size();
+    std::vector<int64_t> pres_of(n, -1);
+    int64_t shown = 0;
+    int64_t pending = -1;  // the anchor not yet shown
+    for (size_t i = 0; i < n; ++i) {
+      const char t = packets[i].type;
+      if (t == 0) return;
+      if (t == 'B') {
+        pres_of[i] = shown++;
+      } else {
+        if (pending >= 0) pres_of[static_cast<size_t>(pending)] = shown++;
+        pending = static_cast<int64_t>(i);
+      }
+    }
+    if (pending >= 0) pres_of[static_cast<size_t>(pending)] = shown++;
+    key_seek_ts.assign(n, AV_NOPTS_VALUE);
+    bool any_key = false;
+    for (size_t i = 0; i < n; ++i)
+      if (packets[i].key) {
+        key_seek_ts[static_cast<size_t>(pres_of[i])] = packets[i].seek_ts;
+        any_key = true;
+      }
+    count_seekable = any_key;
   }
 
   void reopen() {
@@ -237,10 +306,13 @@ struct VideoDecoder::Impl {
     at_start = false;
     // By presentation time: containers that index by decode time may land a keyframe early,
     // which costs decoding but never a wrong frame; one that lands late is caught in decode().
-    if (av_seek_frame(fmt, stream, pts[static_cast<size_t>(k)], AVSEEK_FLAG_BACKWARD) < 0)
-      return rewind();
+    // When counting: by the keyframe's decode time, and the count goes on from its place.
+    const int64_t ts =
+        by_timestamp ? pts[static_cast<size_t>(k)] : key_seek_ts[static_cast<size_t>(k)];
+    if (av_seek_frame(fmt, stream, ts, AVSEEK_FLAG_BACKWARD) < 0) return rewind();
     avcodec_flush_buffers(dec);
     cur = -1;
+    counted = k;
     draining = false;
   }
 
@@ -314,7 +386,8 @@ struct VideoDecoder::Impl {
     sws_scale(sws, frame->data, frame->linesize, 0, static_cast<int>(fh), dst, stride);
     VideoFrame out;
     out.index = index;
-    int64_t ts = frame->best_effort_timestamp;
+    // With decode-order timestamps the frame's own is a guess; the n-th slot's time is exact.
+    int64_t ts = decode_order_ts ? pts[static_cast<size_t>(index)] : frame->best_effort_timestamp;
     out.time = ts == AV_NOPTS_VALUE ? 0.0 : static_cast<double>(ts) * tb;
     out.height = th;
     out.width = tw;
@@ -367,7 +440,7 @@ struct VideoDecoder::Impl {
     std::vector<VideoFrame> got(wanted.size());
     if (wanted.empty()) return {};
     bool seek = o.mode == SeekMode::seek || (o.mode == SeekMode::automatic && prefer_seek(wanted));
-    if (!by_timestamp) seek = false;  // only counting from the start finds frames
+    if (!by_timestamp && !count_seekable) seek = false;  // only counting from the start works
     if (!seek && !at_start) rewind();
     // Frames are found by timestamp, so frames that never come out do not shift the count.
     skip_unwanted = by_timestamp && o.skip_unwanted;

@@ -6,7 +6,9 @@
 // (no decoding) to build that index: timestamps and keyframes, hence an exact frame count even
 // when the header has none or a wrong one. decode() then seeks to the keyframe before each run of
 // wanted frames and decodes forward, or decodes the file in one pass when the wanted frames are
-// dense. Every failure (missing, truncated, corrupt or unsupported file, or a wanted frame that
+// dense. Containers without presentation times (AVI with B-frames) are decoded by counting frames
+// as they come out; for MPEG-4 part 2 the VOP types place the keyframes, so seeking still works.
+// Every failure (missing, truncated, corrupt or unsupported file, or a wanted frame that
 // cannot be decoded) is an oar::Error whose message starts with the path.
 #include <cstdint>
 #include <memory>

@@ -26,6 +26,11 @@ struct Format {
 const Format kFormats[] = {
     {"h264.mp4", "-c:v libx264 -g 12 -bf 2 -pix_fmt yuv420p", "h264", ""},
     {"mpeg4.avi", "-c:v mpeg4 -g 12 -q:v 2", "mpeg4", ""},
+    // AVI keeps decode order only: with B-frames most packets have no presentation time, and
+    // the decoder's guessed timestamps are one frame late (issue #6). Xvid/DivX-tagged too.
+    {"mpeg4_bf.avi", "-c:v mpeg4 -g 12 -bf 2 -q:v 2", "mpeg4", ""},
+    {"xvid_bf.avi", "-c:v mpeg4 -g 12 -bf 2 -q:v 2 -vtag XVID", "mpeg4", ""},
+    {"divx_bf.avi", "-c:v mpeg4 -g 12 -bf 2 -q:v 2 -vtag DX50", "mpeg4", ""},
     {"h264.mkv", "-c:v libx264 -g 12 -bf 2 -pix_fmt yuv420p", "h264", ""},
     {"vp9.webm", "-c:v libvpx-vp9 -g 12 -deadline realtime -cpu-used 8 -b:v 0 -crf 30", "vp9", ""},
     // Irregular timestamps: gaps grow quadratically, so pts * fps is not the frame index.
@@ -187,6 +192,37 @@ TEST(Decoder, SkipsUnwantedNonReferenceFrames) {
     EXPECT_GT(d.frames_decoded(), full.frames_decoded() / 4) << "threads " << threads;
     expect_frames(d, {186, 3, 188}, "again, threads " + std::to_string(threads));
   }
+}
+
+// AVI with B-frames (issue #6): the container keeps decode order and most packets have no
+// presentation time, so frames are counted; seeking still goes to the keyframe before a wanted
+// frame (placed in presentation order from the VOP types) instead of decoding from the start,
+// and the frame times are the slots' own.
+TEST(Decoder, AviWithBFramesSeeksAndCounts) {
+  OAR_NEED_FFMPEG();
+  TempDir tmp;
+  const auto path = tmp.path / "xvid.avi";
+  make_video(path, "-c:v mpeg4 -g 12 -bf 2 -q:v 2 -vtag XVID", 200);
+  for (int threads : {1, 2}) {
+    DecodeOptions o;
+    o.threads = threads;
+    o.mode = SeekMode::seek;
+    VideoDecoder d(path.string(), o);
+    EXPECT_EQ(d.num_frames(), 200);
+    const auto f = d.decode({150, 37});
+    EXPECT_EQ(read_code(f[0]), 150);
+    EXPECT_EQ(read_code(f[1]), 37);
+    EXPECT_NEAR(f[0].time, 150 / 25.0, 1e-6);
+    EXPECT_NEAR(f[1].time, 37 / 25.0, 1e-6);
+    EXPECT_EQ(d.seeks(), 2);
+    // From the keyframes before 37 and 150 (GOPs of 12): far fewer than the 151 from the start.
+    EXPECT_LE(d.frames_decoded(), 2 * 14) << "threads " << threads;
+    expect_frames(d, {199, 0, 198, 12, 11}, "avi again, threads " + std::to_string(threads));
+  }
+  const VideoInfo info = probe_video(path.string());
+  EXPECT_EQ(info.frames, 200);
+  EXPECT_EQ(info.header_frames, 200);
+  EXPECT_NEAR(info.fps, 25.0, 1e-6);
 }
 
 TEST(Decoder, ScalesStraightToTheTargetSize) {

@@ -24,6 +24,9 @@ ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=64x48:rate=12 -frames:v 20 
   -c:v libvpx-vp9 -deadline realtime -cpu-used 8 "$tmp/b.webm" || { echo "FAIL: ffmpeg"; exit 1; }
 ffmpeg -nostdin -v error -y -i "$tmp/a.mp4" -c copy -metadata:s:v:0 rotate=90 "$tmp/r.mp4"
 echo "plain text" > "$tmp/text.mp4"
+# mpeg4 with B-frames in AVI: decode-order timestamps only; the count is still exact.
+ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=64x48:rate=25 -frames:v 43 \
+  -c:v mpeg4 -g 12 -bf 2 -q:v 2 -vtag XVID "$tmp/bf.avi" || { echo "FAIL: ffmpeg"; exit 1; }
 
 "$oar" video probe "$tmp/a.mp4" "$tmp/b.webm" "$tmp/r.mp4" > "$tmp/out" 2> "$tmp/err"
 rc=$?
@@ -38,6 +41,12 @@ check webm 'codec +vp9' "$tmp/out"
 check webm_frames 'frames +20 \(decoded; header: none\)' "$tmp/out"
 check webm_fps 'fps +12\.000' "$tmp/out"
 check rotation 'rotation +270' "$tmp/out"
+
+"$oar" video probe "$tmp/bf.avi" > "$tmp/out" 2> "$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "probe avi: exit $rc: $(cat "$tmp/err")"
+check avi_codec 'codec +mpeg4' "$tmp/out"
+check avi_frames 'frames +43 \(decoded; header: 43\)' "$tmp/out"
 
 "$oar" video probe --json "$tmp/b.webm" > "$tmp/json" 2> "$tmp/err"
 check json '^\{"path": ".*b\.webm", "container": "matroska,webm", "codec": "vp9", "width": 64, "height": 48, "frames": 20' "$tmp/json"
