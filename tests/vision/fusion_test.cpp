@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
@@ -89,6 +90,21 @@ TEST_P(Fusion, EvalOutputMatchesUnfused) {
   const Tensor want = unfused(*m, x);
   expect_close((*m)(x), want, 1e-4, "first call");
   expect_close((*m)(x), want, 1e-4, "cached fold");
+}
+
+TEST_P(Fusion, EvalUnderAutocastMatchesUnfused) {
+  auto m = make(GetParam());
+  randomise_batch_norms(*m);
+  m->eval();
+  const Tensor x = rand_input({2, 3, 16, 16}, 7).detach();
+  NoGradGuard ng;
+  AutocastGuard ac(true, DType::bf16);
+  const Tensor want = unfused(*m, x).to(DType::f32);
+  const Tensor first = (*m)(x).to(DType::f32);
+  const Tensor second = (*m)(x).to(DType::f32);
+  expect_close(first, want, 5e-2, "bf16 fused vs unfused");
+  // The second call uses the lowered fold made by the first: the same result.
+  EXPECT_EQ(first.to_vector<float>(), second.to_vector<float>());
 }
 
 TEST_P(Fusion, EvalGradientsMatchUnfused) {

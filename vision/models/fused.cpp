@@ -1,5 +1,6 @@
 #include "vision/models/fused.h"
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn/forward_hook.h"
 #include "engine/ops.h"
@@ -66,9 +67,18 @@ Tensor ConvBnFold::operator()(const nn::Conv& conv, const nn::BatchNorm& bn, con
       NoGradGuard ng;
       fold(w_, b_);
       stamp_ = now;
+      lowered_w_ = Tensor();
     }
     w = w_;
     b = b_;
+    if (autocast_enabled() && w_.dtype() == DType::f32 &&
+        autocast_policy("conv") == AutocastPolicy::lower) {
+      if (!lowered_w_.defined() || lowered_w_.dtype() != autocast_dtype()) {
+        NoGradGuard ng;
+        lowered_w_ = w_.to(autocast_dtype());
+      }
+      w = lowered_w_;
+    }
   }
   return conv_fused(x, w, b, p, residual, act);
 }
@@ -78,6 +88,7 @@ void ConvBnFold::reset() {
   stamp_.clear();
   w_ = Tensor();
   b_ = Tensor();
+  lowered_w_ = Tensor();
 }
 
 Tensor FoldedSequential::operator()(const nn::Sequential& s, const Tensor& x,

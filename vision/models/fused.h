@@ -46,6 +46,8 @@ class ConvBnFold {
   std::mutex mu_;
   std::vector<std::pair<const void*, uint64_t>> stamp_;
   Tensor w_, b_;
+  Tensor lowered_w_;  // w_ in the autocast dtype, made once per fold (w_ is not a parameter, so
+                      // autocast's per-parameter cache would cast it again on every call)
 };
 
 // A Sequential run with every Conv -> BatchNorm [-> ReLU | ReLU6] as one fused conv (where
