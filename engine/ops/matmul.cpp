@@ -145,9 +145,14 @@ Tensor bmm(const Tensor& a_arg, const Tensor& b_arg) {
   return out;
 }
 
-Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
-  Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
-  autocast_inputs("linear", {&x_in, &w_in, &b_in});
+namespace {
+
+// linear's and linear_act's shape checks: x [..., in], weight [out, in], bias [out].
+struct LinearShape {
+  int64_t rows, in, n;
+  Shape out;  // x's leading dims, then n
+};
+LinearShape check_linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
   check_pair("linear", x_in, w_in);
   check_bias("linear", x_in, b_in);
   OAR_CHECK(x_in.dim() >= 1 && w_in.dim() == 2 && x_in.size(-1) == w_in.size(1),
@@ -158,13 +163,21 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
             "], got ", shape_str(b_in.shape()));
   int64_t rows = 1;
   for (int64_t d = 0; d + 1 < x_in.dim(); ++d) rows *= x_in.size(d);
+  Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
+  shape.push_back(n);
+  return {rows, in, n, std::move(shape)};
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
+  Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
+  autocast_inputs("linear", {&x_in, &w_in, &b_in});
+  const auto [rows, in, n, shape] = check_linear(x_in, w_in, b_in);
   const Tensor x = reshaped(x_in.detach(), {rows, in});
   const Tensor w = w_in.detach();
   const Tensor bias = b_in.defined() ? b_in.detach().contiguous().reshape({1, n}) : Tensor();
-  Tensor out = product(x, w.t(), bias, {rows, n});
-  Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
-  shape.push_back(n);
-  out = reshaped(out, shape);
+  Tensor out = reshaped(product(x, w.t(), bias, {rows, n}), shape);
   if (autograd::needs_grad({x_in, w_in, b_in})) {
     autograd::record("linear", {&out}, {x_in, w_in, b_in},
                      [x, w, rows, n, sx = x_in.shape()](const autograd::Grads& g) {
@@ -199,18 +212,7 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
   if (act == LinearActivation::none || !x_in.defined() || !x_in.device().is_cpu() ||
       autograd::needs_grad({x_in, w_in, b_in}))
     return apply(linear(x_in, w_in, b_in));
-  check_pair("linear", x_in, w_in);
-  check_bias("linear", x_in, b_in);
-  OAR_CHECK(x_in.dim() >= 1 && w_in.dim() == 2 && x_in.size(-1) == w_in.size(1),
-            "linear: expected x [..., in] and weight [out, in], got ", shape_str(x_in.shape()),
-            " and ", shape_str(w_in.shape()));
-  const int64_t in = w_in.size(1), n = w_in.size(0);
-  OAR_CHECK(!b_in.defined() || (b_in.dim() == 1 && b_in.size(0) == n), "linear: bias must be [", n,
-            "], got ", shape_str(b_in.shape()));
-  int64_t rows = 1;
-  for (int64_t d = 0; d + 1 < x_in.dim(); ++d) rows *= x_in.size(d);
-  Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
-  shape.push_back(n);
+  const auto [rows, in, n, shape] = check_linear(x_in, w_in, b_in);
   if (rows == 0 || n == 0 || in == 0) return apply(linear(x_in, w_in, b_in));
   Tensor out = empty({rows, n}, x_in.dtype(), x_in.device());
   const Tensor bias = b_in.defined() ? b_in.contiguous().reshape({1, n}) : Tensor();
