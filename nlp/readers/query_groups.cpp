@@ -6,24 +6,9 @@
 #include <map>
 
 #include "engine/core/error.h"
+#include "nlp/readers/tsv.h"
 
 namespace oar::nlp {
-
-namespace {
-
-std::vector<std::string_view> split_tabs(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  for (;;) {
-    const size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string_view::npos ? tab : tab - start));
-    if (tab == std::string_view::npos) break;
-    start = tab + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 QueryGroupDataset::QueryGroupDataset(const std::string& path,
                                      std::shared_ptr<const BertTokenizer> tokenizer,

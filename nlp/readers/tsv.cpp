@@ -8,8 +8,6 @@
 
 namespace oar::nlp {
 
-namespace {
-
 std::vector<std::string_view> split_tabs(std::string_view line) {
   std::vector<std::string_view> out;
   size_t start = 0;
@@ -21,8 +19,6 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
   }
   return out;
 }
-
-}  // namespace
 
 TsvTextDataset::TsvTextDataset(const std::string& path,
                                std::shared_ptr<const BertTokenizer> tokenizer, TsvOptions o)

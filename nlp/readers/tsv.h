@@ -8,12 +8,16 @@
 // has a label column). A batch adds attention_mask (i64 [N, L], 1 = real token).
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nlp/tokenizers/bert_tokenizer.h"
 #include "readers/dataset.h"
 
 namespace oar::nlp {
+
+// The fields of one tab-separated line (views into it; an empty line is one empty field).
+std::vector<std::string_view> split_tabs(std::string_view line);
 
 struct TsvOptions {
   size_t max_seq_len = 128;  // including [CLS] and [SEP]; longer inputs are truncated
