@@ -1,10 +1,13 @@
 #include "nlp/text/line_pipeline.h"
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "engine/core/error.h"
@@ -197,68 +200,151 @@ namespace {
 // the lines before it.
 using ChunkMap = std::function<void(int, std::span<const Line>, std::span<std::string>, size_t&)>;
 
+// One block's lines, outputs and per-worker failure records.
+struct Block {
+  std::vector<Line> lines;
+  std::vector<std::string> out;
+  std::vector<size_t> failed_at;  // per worker: the first line not done when it failed
+  std::vector<std::exception_ptr> errors;
+  size_t n = 0;
+};
+
+// `threads` persistent workers mapping one block at a time while the caller reads the next one
+// (the threads live as long as the pipeline, not one block).
+class BlockWorkers {
+ public:
+  BlockWorkers(int threads, size_t batch, const ChunkMap& map) : batch_(batch), map_(map) {
+    for (int w = 0; w < threads; ++w) pool_.emplace_back([this, w] { loop(w); });
+  }
+  BlockWorkers(const BlockWorkers&) = delete;
+  BlockWorkers& operator=(const BlockWorkers&) = delete;
+  ~BlockWorkers() {
+    wait();
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    start_cv_.notify_all();
+    for (auto& t : pool_) t.join();
+  }
+
+  void start(Block& block) {
+    {
+      std::lock_guard lock(mu_);
+      block_ = &block;
+      busy_ = static_cast<int>(pool_.size());
+      ++generation_;
+    }
+    start_cv_.notify_all();
+  }
+
+  void wait() {
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, [&] { return busy_ == 0; });
+  }
+
+ private:
+  void loop(int w) {
+    uint64_t seen = 0;
+    while (true) {
+      Block* block;
+      {
+        std::unique_lock lock(mu_);
+        start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        block = block_;
+      }
+      run(w, *block);
+      {
+        std::lock_guard lock(mu_);
+        if (--busy_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+
+  void run(int w, Block& block) const {
+    const size_t threads = pool_.size(), n = block.n;
+    const size_t per = (n + threads - 1) / threads;
+    const size_t begin = std::min(n, static_cast<size_t>(w) * per), end = std::min(n, begin + per);
+    block.failed_at[size_t(w)] = block.lines.size();
+    block.errors[size_t(w)] = nullptr;
+    for (size_t b = begin; b < end; b += batch_) {
+      const size_t e = std::min(end, b + batch_);
+      size_t done = 0;
+      try {
+        for (size_t k = b; k < e; ++k) block.out[k].clear();
+        map_(w, std::span<const Line>(block.lines.data() + b, e - b),
+             std::span<std::string>(block.out.data() + b, e - b), done);
+      } catch (...) {
+        block.failed_at[size_t(w)] = b + done;
+        block.errors[size_t(w)] = std::current_exception();
+        return;
+      }
+    }
+  }
+
+  const size_t batch_;
+  const ChunkMap& map_;
+  std::vector<std::thread> pool_;
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  Block* block_ = nullptr;
+  uint64_t generation_ = 0;
+  int busy_ = 0;
+  bool stop_ = false;
+};
+
 void run_blocks(LineReader& reader, const PipelineOptions& options, const ChunkMap& map,
                 const std::function<void(std::string_view)>& write) {
   OAR_CHECK(options.batch_size >= 1, "--batch-size must be at least 1, got ", options.batch_size);
   const int threads = resolve_threads(options.threads);
-  const size_t batch = options.batch_size;
-  const size_t block = static_cast<size_t>(threads) * batch;
-  std::vector<Line> lines(block);
-  std::vector<std::string> out(block);
-  // Per worker: index of the first line not done when it failed (block when none), and why.
-  std::vector<size_t> failed_at(static_cast<size_t>(threads));
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  const size_t size = static_cast<size_t>(threads) * options.batch_size;
+  std::array<Block, 2> blocks;
+  for (Block& b : blocks) {
+    b.lines.resize(size);
+    b.out.resize(size);
+    b.failed_at.resize(static_cast<size_t>(threads));
+    b.errors.resize(static_cast<size_t>(threads));
+  }
+  BlockWorkers workers(threads, options.batch_size, map);
 
-  // Maps lines [0, n) and writes them; rethrows the earliest failure after writing what came
-  // before it.
-  const auto flush = [&](size_t n) {
-    const size_t per = (n + static_cast<size_t>(threads) - 1) / static_cast<size_t>(threads);
-    const auto run = [&](int w) {
-      const size_t begin = static_cast<size_t>(w) * per, end = std::min(n, begin + per);
-      failed_at[size_t(w)] = block;
-      errors[size_t(w)] = nullptr;
-      for (size_t b = begin; b < end; b += batch) {
-        const size_t e = std::min(end, b + batch);
-        size_t done = 0;
-        try {
-          for (size_t k = b; k < e; ++k) out[k].clear();
-          map(w, std::span<const Line>(lines.data() + b, e - b),
-              std::span<std::string>(out.data() + b, e - b), done);
-        } catch (...) {
-          failed_at[size_t(w)] = b + done;
-          errors[size_t(w)] = std::current_exception();
-          return;
-        }
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int w = 1; w < threads && static_cast<size_t>(w) * per < n; ++w) pool.emplace_back(run, w);
-    run(0);
-    for (auto& t : pool) t.join();
-    size_t stop = n;
+  // Fills `b` from the reader; a reader failure is kept (with the lines read before it).
+  const auto read = [&](Block& b) -> std::exception_ptr {
+    b.n = 0;
+    try {
+      while (b.n < size && reader.next(b.lines[b.n])) ++b.n;
+    } catch (...) {
+      return std::current_exception();
+    }
+    return nullptr;
+  };
+  // Writes the mapped block up to its earliest failure and rethrows that failure.
+  const auto write_block = [&](const Block& b) {
+    size_t stop = b.n;
     std::exception_ptr error;
-    for (size_t w = 0; w < pool.size() + 1; ++w)
-      if (errors[w] && failed_at[w] < stop) stop = failed_at[w], error = errors[w];
-    for (size_t k = 0; k < stop; ++k) write(out[k]);
+    for (size_t w = 0; w < b.errors.size(); ++w)
+      if (b.errors[w] && b.failed_at[w] < stop) stop = b.failed_at[w], error = b.errors[w];
+    for (size_t k = 0; k < stop; ++k) write(b.out[k]);
     if (error) std::rethrow_exception(error);
   };
 
-  size_t n = 0;
-  while (true) {
-    bool more;
-    try {
-      more = reader.next(lines[n]);
-    } catch (...) {
-      flush(n);  // the lines before a fatal one are still written
-      throw;
-    }
-    if (!more) break;
-    if (++n == block) {
-      flush(n);
-      n = 0;
-    }
+  // Block i is mapped by the workers while the caller reads block i + 1, then written.
+  std::exception_ptr read_error = read(blocks[0]);
+  for (size_t cur = 0;; cur ^= 1) {
+    Block& now = blocks[cur];
+    Block& next = blocks[cur ^ 1];
+    next.n = 0;
+    const bool full = now.n == size && !read_error;
+    workers.start(now);
+    std::exception_ptr next_error = full ? read(next) : nullptr;
+    workers.wait();
+    write_block(now);  // a failure here comes before anything in `next`
+    if (read_error) std::rethrow_exception(read_error);  // the lines before it are written
+    if (!full) break;
+    read_error = next_error;
+    if (next.n == 0 && !read_error) break;
   }
-  flush(n);
   reader.report_remaining();
 }
 

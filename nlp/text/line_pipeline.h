@@ -1,8 +1,9 @@
 #pragma once
 // The streaming line pipeline shared by every `oar text` tool: lines of several files (or stdin)
 // are read one block at a time, checked for UTF-8 (replaced, skipped or fatal, each report naming
-// file:line), mapped by worker threads that each take a contiguous slice of the block, and
-// written in input order. Memory is one block (threads x batch lines), whatever the input size.
+// file:line), mapped by persistent worker threads that each take a contiguous slice of the block
+// while the next block is read, and written in input order. Memory is two blocks (threads x batch
+// lines each), whatever the input size.
 #include <cstdint>
 #include <cstdio>
 #include <functional>

@@ -142,6 +142,59 @@ TEST(Pipeline, FailureWritesExactlyTheLinesBefore) {
   EXPECT_EQ(got, "ab");
 }
 
+TEST(Pipeline, ReadAheadKeepsFailureOrder) {
+  // Block i is mapped while block i + 1 is read: an invalid line read ahead must still come out
+  // after every line before it, and a mapping failure earlier in the input must win over it.
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += (i == 50 ? std::string("\xff") : std::to_string(i)) + "\n";
+  const auto f = temp_file("ahead.txt", text);
+  for (const int threads : {1, 2, 3}) {
+    LineReader r({f}, InvalidUtf8::error);
+    std::string got;
+    try {
+      run_pipeline(
+          r, {threads, 4}, [](int, const Line& l, std::string& out) { out = l.text + ","; },
+          [&](std::string_view s) { got += s; });
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(":51: invalid UTF-8"), std::string::npos) << e.what();
+    }
+    std::string want;
+    for (int i = 0; i < 50; ++i) want += std::to_string(i) + ",";
+    EXPECT_EQ(got, want) << threads;
+
+    LineReader r2({f}, InvalidUtf8::error);
+    got.clear();
+    try {
+      run_pipeline(
+          r2, {threads, 4},
+          [](int, const Line& l, std::string& out) {
+            OAR_CHECK(l.text != "45", l.where(), ": bad row");
+            out = l.text + ",";
+          },
+          [&](std::string_view s) { got += s; });
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad row"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(got, want.substr(0, want.find("45,"))) << threads;
+  }
+}
+
+TEST(Pipeline, InputsOfExactBlocksAndEmpty) {
+  for (const int lines : {0, 1, 8, 16, 17}) {
+    std::string text;
+    for (int i = 0; i < lines; ++i) text += std::to_string(i) + "\n";
+    const auto f = temp_file("exact.txt", text);
+    LineReader r({f}, InvalidUtf8::error);
+    std::string got;
+    run_pipeline(
+        r, {2, 4}, [](int, const Line& l, std::string& out) { out = l.text + "\n"; },
+        [&](std::string_view s) { got += s; });
+    EXPECT_EQ(got, text) << lines;
+  }
+}
+
 TEST(Pipeline, BatchedFormSeesBatches) {
   std::string text;
   for (int i = 0; i < 50; ++i) text += "l\n";
