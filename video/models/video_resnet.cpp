@@ -3,6 +3,7 @@
 #include "engine/core/error.h"
 #include "engine/ops.h"
 #include "video/models/temporal_shift.h"
+#include "vision/models/fused.h"
 #include "vision/models/layers.h"
 
 namespace oar::video {
@@ -57,7 +58,12 @@ std::vector<std::vector<int64_t>> i3d_temporal_kernels(const std::vector<int64_t
 VideoBottleneck::VideoBottleneck(int64_t in, int64_t planes, int64_t stride,
                                  int64_t temporal_kernel, const VideoResNetOptions& o,
                                  Generator* gen)
-    : shift_segments_(o.shift_segments), shift_fold_div_(o.shift_fold_div) {
+    : shift_segments_(o.shift_segments),
+      shift_fold_div_(o.shift_fold_div),
+      fold1_(std::make_shared<vision::ConvBnFold>()),
+      fold2_(std::make_shared<vision::ConvBnFold>()),
+      fold3_(std::make_shared<vision::ConvBnFold>()),
+      fold_down_(std::make_shared<vision::FoldedSequential>()) {
   conv1 = register_module("conv1", trunk_conv(o, in, planes, 1, 1, temporal_kernel, gen));
   bn1 = register_module("bn1", trunk_bn(o, planes));
   conv2 = register_module("conv2", trunk_conv(o, planes, planes, 3, stride, 1, gen));
@@ -81,6 +87,16 @@ Tensor VideoBottleneck::forward(const Tensor& x) {
   // TSM shifts only the residual branch; the shortcut keeps the frame's own features.
   const Tensor branch_in =
       shift_segments_ > 0 ? temporal_shift(x, shift_segments_, shift_fold_div_) : x;
+  using vision::can_fold;
+  if (can_fold(*conv1, *bn1) && can_fold(*conv2, *bn2) && can_fold(*conv3, *bn3)) {
+    // Eval: three fused convs, the shortcut added and the ReLU applied inside the last one.
+    Tensor h = (*fold1_)(*conv1, *bn1, branch_in, Tensor(), ConvActivation::relu);
+    h = (*fold2_)(*conv2, *bn2, h, Tensor(), ConvActivation::relu);
+    const Tensor shortcut = downsample ? (*fold_down_)(*downsample, x) : x;
+    h = (*fold3_)(*conv3, *bn3, h, shortcut, ConvActivation::relu);
+    return nonlocal ? (*nonlocal)(h) : h;
+  }
+  if (is_training()) fold1_->reset(), fold2_->reset(), fold3_->reset(), fold_down_->reset();
   Tensor h = relu((*bn1)((*conv1)(branch_in)));
   h = relu((*bn2)((*conv2)(h)));
   h = (*bn3)((*conv3)(h));
@@ -88,7 +104,8 @@ Tensor VideoBottleneck::forward(const Tensor& x) {
   return nonlocal ? (*nonlocal)(h) : h;
 }
 
-VideoResNet::VideoResNet(const VideoResNetOptions& o, Generator* gen) : options_(o) {
+VideoResNet::VideoResNet(const VideoResNetOptions& o, Generator* gen)
+    : options_(o), stem_fold_(std::make_shared<vision::ConvBnFold>()) {
   if (options_.blocks.empty()) options_.blocks = resnet_blocks(o.depth);
   const auto& blocks = options_.blocks;
   OAR_CHECK(blocks.size() == 4, "video resnet: blocks must have 4 entries, got ", blocks.size());
@@ -126,7 +143,13 @@ Tensor VideoResNet::stem(const Tensor& x) {
   OAR_CHECK(x.dim() == rank && x.size(1) == options_.in_channels, name(), ": trunk input must be ",
             options_.conv3d ? "[N, C, T, H, W]" : "[N, C, H, W]",
             " with C = ", options_.in_channels, ", got ", shape_str(x.shape()));
-  Tensor h = relu((*bn1_)((*conv1_)(x)));
+  Tensor h;
+  if (vision::can_fold(*conv1_, *bn1_)) {  // eval: conv -> BN -> ReLU as one conv (fused.h)
+    h = (*stem_fold_)(*conv1_, *bn1_, x, Tensor(), ConvActivation::relu);
+  } else {
+    if (is_training()) stem_fold_->reset();
+    h = relu((*bn1_)((*conv1_)(x)));
+  }
   PoolParams p;
   const int64_t pad = options_.stem_pool_padding;
   if (options_.conv3d) {
