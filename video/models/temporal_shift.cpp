@@ -41,8 +41,7 @@ Tensor shift_pass(const Tensor& x, int64_t seg_num, int64_t fold, bool forward) 
 Tensor shift(const Tensor& x, int64_t seg_num, int64_t fold, bool forward) {
   Tensor out = shift_pass(x, seg_num, fold, forward);
   if (autograd::needs_grad({x})) {
-    // The shift is a permutation with zeros; its adjoint is the opposite shift (itself
-    // differentiable, so gradients of gradients work too).
+    // The shift moves values and writes zeros; its adjoint is the opposite shift.
     autograd::record("temporal_shift", {&out}, {x},
                      [seg_num, fold, forward](const autograd::Grads& gr) {
                        return autograd::TensorList{shift(gr[0], seg_num, fold, !forward)};
