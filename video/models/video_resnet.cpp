@@ -1,6 +1,7 @@
 #include "video/models/video_resnet.h"
 
 #include "engine/core/error.h"
+#include "engine/nn/forward_hook.h"
 #include "engine/ops.h"
 #include "video/models/temporal_shift.h"
 #include "vision/models/fused.h"
@@ -27,6 +28,19 @@ std::shared_ptr<nn::Conv> trunk_conv(const VideoResNetOptions& o, int64_t in, in
 
 std::shared_ptr<nn::BatchNorm> trunk_bn(const VideoResNetOptions& o, int64_t c) {
   return std::make_shared<nn::BatchNorm>(o.conv3d ? 3 : 2, c);
+}
+
+// [relu](bn(conv(x)) [+ residual]): in eval one folded convolution with the add and the ReLU as
+// its post-ops (vision/models/fused.h, as vision's ResNet blocks), otherwise module by module.
+// Every conv -> BN of the trunk runs through here.
+Tensor conv_bn_act(nn::Conv& conv, nn::BatchNorm& bn, vision::ConvBnFold& fold, bool training,
+                   const Tensor& x, const Tensor& residual, bool relu_after) {
+  if (vision::can_fold(conv, bn))
+    return fold(conv, bn, x, residual, relu_after ? ConvActivation::relu : ConvActivation::none);
+  if (training) fold.reset();  // the fold is stale after a training step; free it
+  Tensor h = bn(conv(x));
+  if (residual.defined()) h = h + residual;
+  return relu_after ? relu(h) : h;
 }
 
 }  // namespace
@@ -87,20 +101,17 @@ Tensor VideoBottleneck::forward(const Tensor& x) {
   // TSM shifts only the residual branch; the shortcut keeps the frame's own features.
   const Tensor branch_in =
       shift_segments_ > 0 ? temporal_shift(x, shift_segments_, shift_fold_div_) : x;
-  using vision::can_fold;
-  if (can_fold(*conv1, *bn1) && can_fold(*conv2, *bn2) && can_fold(*conv3, *bn3)) {
-    // Eval: three fused convs, the shortcut added and the ReLU applied inside the last one.
-    Tensor h = (*fold1_)(*conv1, *bn1, branch_in, Tensor(), ConvActivation::relu);
-    h = (*fold2_)(*conv2, *bn2, h, Tensor(), ConvActivation::relu);
-    const Tensor shortcut = downsample ? (*fold_down_)(*downsample, x) : x;
-    h = (*fold3_)(*conv3, *bn3, h, shortcut, ConvActivation::relu);
-    return nonlocal ? (*nonlocal)(h) : h;
-  }
-  if (is_training()) fold1_->reset(), fold2_->reset(), fold3_->reset(), fold_down_->reset();
-  Tensor h = relu((*bn1)((*conv1)(branch_in)));
-  h = relu((*bn2)((*conv2)(h)));
-  h = (*bn3)((*conv3)(h));
-  h = relu(h + (downsample ? (*downsample)(x) : x));
+  const bool training = is_training();
+  Tensor h = conv_bn_act(*conv1, *bn1, *fold1_, training, branch_in, Tensor(), true);
+  h = conv_bn_act(*conv2, *bn2, *fold2_, training, h, Tensor(), true);
+  // The projection through FoldedSequential (folded in eval) unless a forward hook wants to see
+  // the downsample module itself called.
+  Tensor shortcut = x;
+  if (downsample && training) fold_down_->reset();
+  if (downsample)
+    shortcut = nn::forward_hook_active() ? (*downsample)(x) : (*fold_down_)(*downsample, x);
+  // Eval: the shortcut's add and the ReLU run inside the third conv.
+  h = conv_bn_act(*conv3, *bn3, *fold3_, training, h, shortcut, true);
   return nonlocal ? (*nonlocal)(h) : h;
 }
 
@@ -143,13 +154,7 @@ Tensor VideoResNet::stem(const Tensor& x) {
   OAR_CHECK(x.dim() == rank && x.size(1) == options_.in_channels, name(), ": trunk input must be ",
             options_.conv3d ? "[N, C, T, H, W]" : "[N, C, H, W]",
             " with C = ", options_.in_channels, ", got ", shape_str(x.shape()));
-  Tensor h;
-  if (vision::can_fold(*conv1_, *bn1_)) {  // eval: conv -> BN -> ReLU as one conv (fused.h)
-    h = (*stem_fold_)(*conv1_, *bn1_, x, Tensor(), ConvActivation::relu);
-  } else {
-    if (is_training()) stem_fold_->reset();
-    h = relu((*bn1_)((*conv1_)(x)));
-  }
+  const Tensor h = conv_bn_act(*conv1_, *bn1_, *stem_fold_, is_training(), x, Tensor(), true);
   PoolParams p;
   const int64_t pad = options_.stem_pool_padding;
   if (options_.conv3d) {
