@@ -2,9 +2,10 @@
 // fused.h): in eval mode every bottleneck runs conv -> BN [-> ReLU] as folded convs with the
 // shortcut's add and the last ReLU inside the third one, and the stem as one conv -> BN -> ReLU.
 // Checked against the same model run module by module (NoInferenceFusionGuard) for TSM (the shift
-// still feeds only the residual branch), TSN, and the 3D trunks of C2D and I3D: outputs, the
-// gradients of every parameter with gradients on in eval mode, the fold following changed
-// statistics and a training step, and a forward hook still seeing every module.
+// still feeds only the residual branch), TSN, and the 3D trunks of C2D and I3D: outputs (also
+// under bf16 autocast), the gradients of every parameter with gradients on in eval mode, the fold
+// following changed weights, statistics and a training step, and a forward hook still seeing
+// every module.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
@@ -98,6 +100,21 @@ TEST_P(VideoFusion, EvalOutputMatchesUnfused) {
   const Tensor want = unfused(*m, x);
   expect_close((*m)(x), want, 1e-4, "first call");
   expect_close((*m)(x), want, 1e-4, "cached fold");
+}
+
+TEST_P(VideoFusion, EvalUnderAutocastMatchesUnfused) {
+  auto m = make(GetParam());
+  randomise_batch_norms(*m);
+  m->eval();
+  const Tensor x = clips(1, 9);
+  NoGradGuard ng;
+  AutocastGuard ac(true, DType::bf16);
+  const Tensor want = unfused(*m, x).to(DType::f32);
+  const Tensor first = (*m)(x).to(DType::f32);
+  const Tensor second = (*m)(x).to(DType::f32);
+  expect_close(first, want, 5e-2, "bf16 fused vs unfused");
+  // The second call uses the lowered fold made by the first: the same result.
+  EXPECT_EQ(first.to_vector<float>(), second.to_vector<float>());
 }
 
 TEST_P(VideoFusion, EvalGradientsMatchUnfused) {
