@@ -8,10 +8,13 @@
 // OAR_BENCH_DEVICE=cpu runs on the CPU (OAR_BENCH_RES sets the image side, 224 by default).
 // OAR_BENCH_MODE=infer times inference instead: eval mode, no gradients, STEPS forward passes of
 // BATCH inputs; the line then gives ms_per_step as the latency of one batch. On the CPU the line
-// also gives the process's peak resident memory (peak_rss_mib), which PyTorch's peer reports too.
+// also gives the process's peak resident memory (peak_rss_mib), which PyTorch's peer reports too,
+// and the CPU time of all its threads per step (cpu_ms_per_step: on a shared machine it moves less
+// than the wall time; with one thread it is the work a step costs).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -138,7 +141,7 @@ int main(int argc, char** argv) {
     }
     loss.backward();
     opt->step();
-    opt->zero_grad();
+    opt->zero_grad(/*set_to_none=*/true);  // as the PyTorch peer: no zero fill, no add into it
     return loss;
   };
   // Inference: one forward pass without gradients; the loss of its logits is only reported.
@@ -166,22 +169,30 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "warmup %ld loss %.4f\n", static_cast<long>(i), last_loss);
   }
   sync();
+  auto cpu_seconds = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  const double cpu0 = cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   Tensor loss;
   for (int64_t i = 0; i < steps; ++i) loss = run();
   sync();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu_ms = 1000.0 * (cpu_seconds() - cpu0) / static_cast<double>(steps);
   last_loss = loss.item_double();
   const MemoryStats m = memory_stats(d);
   std::string extra;
   if (!d.is_cuda()) {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);  // ru_maxrss is in KiB on Linux
-    char buf[200];
+    char buf[256];
     std::snprintf(buf, sizeof(buf),
                   ", \"device\": \"cpu\", \"res\": %ld, \"threads\": %d, \"peak_rss_mib\": %.1f, "
-                  "\"base_rss_mib\": %.1f",
-                  static_cast<long>(res), num_threads(), ru.ru_maxrss / 1024.0, base_rss_mib);
+                  "\"base_rss_mib\": %.1f, \"cpu_ms_per_step\": %.3f",
+                  static_cast<long>(res), num_threads(), ru.ru_maxrss / 1024.0, base_rss_mib,
+                  cpu_ms);
     extra = buf;
   }
   if (infer) extra += ", \"mode\": \"infer\"";

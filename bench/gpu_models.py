@@ -7,7 +7,8 @@ as Hugging Face's SDPA attention) with a classifier on the pooled [CLS].
 As the C++ bench: OAR_BENCH_DEVICE=cpu runs on the CPU (threads: OMP_NUM_THREADS), OAR_BENCH_RES
 sets the image side (224), OAR_BENCH_MODE=infer times eval-mode forward passes without gradients.
 On the CPU the line gives the peak resident memory of the process (peak_rss_mib) and the resident
-memory before the model was built (base_rss_mib); PyTorch keeps no CPU allocator statistics."""
+memory before the model was built (base_rss_mib), and the CPU time of all its threads per step
+(cpu_ms_per_step); PyTorch keeps no CPU allocator statistics."""
 import json
 import math
 import os
@@ -195,16 +196,18 @@ def main():
     for _ in range(warmup):
         step()
     sync()
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     for _ in range(steps):
         loss = step()
     sync()
     s = time.perf_counter() - t0
+    cpu_ms = 1000 * (time.process_time() - cpu0) / steps
     extra = {}
     if not cuda:
         extra = {"device": "cpu", "res": res, "threads": torch.get_num_threads(),
                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                 "base_rss_mib": round(base_rss, 1)}
+                 "base_rss_mib": round(base_rss, 1), "cpu_ms_per_step": round(cpu_ms, 3)}
     if infer:
         extra["mode"] = "infer"
     print(json.dumps({"impl": "torch " + torch.__version__, "model": model_name,

@@ -1,7 +1,8 @@
 #pragma once
 // TSM's temporal shift (Lin et al. 2019; PaddlePaddle's temporal_shift op): of C channels,
 // the first C/fold_div take the next segment's values, the next C/fold_div the previous
-// segment's, the rest stay; the ends are zero padded. Differentiable (slices, pad, concat).
+// segment's, the rest stay; the ends are zero padded. One pass over the tensor forward and one
+// backward (the backward is the opposite shift), no intermediate tensors; differentiable.
 #include <cstdint>
 
 #include "engine/tensor/tensor.h"

@@ -1,8 +1,10 @@
 #include "video/models/video_resnet.h"
 
 #include "engine/core/error.h"
+#include "engine/nn/forward_hook.h"
 #include "engine/ops.h"
 #include "video/models/temporal_shift.h"
+#include "vision/models/fused.h"
 #include "vision/models/layers.h"
 
 namespace oar::video {
@@ -26,6 +28,19 @@ std::shared_ptr<nn::Conv> trunk_conv(const VideoResNetOptions& o, int64_t in, in
 
 std::shared_ptr<nn::BatchNorm> trunk_bn(const VideoResNetOptions& o, int64_t c) {
   return std::make_shared<nn::BatchNorm>(o.conv3d ? 3 : 2, c);
+}
+
+// [relu](bn(conv(x)) [+ residual]): in eval one folded convolution with the add and the ReLU as
+// its post-ops (vision/models/fused.h, as vision's ResNet blocks), otherwise module by module.
+// Every conv -> BN of the trunk runs through here.
+Tensor conv_bn_act(nn::Conv& conv, nn::BatchNorm& bn, vision::ConvBnFold& fold, bool training,
+                   const Tensor& x, const Tensor& residual, bool relu_after) {
+  if (vision::can_fold(conv, bn))
+    return fold(conv, bn, x, residual, relu_after ? ConvActivation::relu : ConvActivation::none);
+  if (training) fold.reset();  // the fold is stale after a training step; free it
+  Tensor h = bn(conv(x));
+  if (residual.defined()) h = h + residual;
+  return relu_after ? relu(h) : h;
 }
 
 }  // namespace
@@ -57,7 +72,12 @@ std::vector<std::vector<int64_t>> i3d_temporal_kernels(const std::vector<int64_t
 VideoBottleneck::VideoBottleneck(int64_t in, int64_t planes, int64_t stride,
                                  int64_t temporal_kernel, const VideoResNetOptions& o,
                                  Generator* gen)
-    : shift_segments_(o.shift_segments), shift_fold_div_(o.shift_fold_div) {
+    : shift_segments_(o.shift_segments),
+      shift_fold_div_(o.shift_fold_div),
+      fold1_(std::make_shared<vision::ConvBnFold>()),
+      fold2_(std::make_shared<vision::ConvBnFold>()),
+      fold3_(std::make_shared<vision::ConvBnFold>()),
+      fold_down_(std::make_shared<vision::FoldedSequential>()) {
   conv1 = register_module("conv1", trunk_conv(o, in, planes, 1, 1, temporal_kernel, gen));
   bn1 = register_module("bn1", trunk_bn(o, planes));
   conv2 = register_module("conv2", trunk_conv(o, planes, planes, 3, stride, 1, gen));
@@ -81,14 +101,22 @@ Tensor VideoBottleneck::forward(const Tensor& x) {
   // TSM shifts only the residual branch; the shortcut keeps the frame's own features.
   const Tensor branch_in =
       shift_segments_ > 0 ? temporal_shift(x, shift_segments_, shift_fold_div_) : x;
-  Tensor h = relu((*bn1)((*conv1)(branch_in)));
-  h = relu((*bn2)((*conv2)(h)));
-  h = (*bn3)((*conv3)(h));
-  h = relu(h + (downsample ? (*downsample)(x) : x));
+  const bool training = is_training();
+  Tensor h = conv_bn_act(*conv1, *bn1, *fold1_, training, branch_in, Tensor(), true);
+  h = conv_bn_act(*conv2, *bn2, *fold2_, training, h, Tensor(), true);
+  // The projection through FoldedSequential (folded in eval) unless a forward hook wants to see
+  // the downsample module itself called.
+  Tensor shortcut = x;
+  if (downsample && training) fold_down_->reset();
+  if (downsample)
+    shortcut = nn::forward_hook_active() ? (*downsample)(x) : (*fold_down_)(*downsample, x);
+  // Eval: the shortcut's add and the ReLU run inside the third conv.
+  h = conv_bn_act(*conv3, *bn3, *fold3_, training, h, shortcut, true);
   return nonlocal ? (*nonlocal)(h) : h;
 }
 
-VideoResNet::VideoResNet(const VideoResNetOptions& o, Generator* gen) : options_(o) {
+VideoResNet::VideoResNet(const VideoResNetOptions& o, Generator* gen)
+    : options_(o), stem_fold_(std::make_shared<vision::ConvBnFold>()) {
   if (options_.blocks.empty()) options_.blocks = resnet_blocks(o.depth);
   const auto& blocks = options_.blocks;
   OAR_CHECK(blocks.size() == 4, "video resnet: blocks must have 4 entries, got ", blocks.size());
@@ -126,7 +154,7 @@ Tensor VideoResNet::stem(const Tensor& x) {
   OAR_CHECK(x.dim() == rank && x.size(1) == options_.in_channels, name(), ": trunk input must be ",
             options_.conv3d ? "[N, C, T, H, W]" : "[N, C, H, W]",
             " with C = ", options_.in_channels, ", got ", shape_str(x.shape()));
-  Tensor h = relu((*bn1_)((*conv1_)(x)));
+  const Tensor h = conv_bn_act(*conv1_, *bn1_, *stem_fold_, is_training(), x, Tensor(), true);
   PoolParams p;
   const int64_t pad = options_.stem_pool_padding;
   if (options_.conv3d) {

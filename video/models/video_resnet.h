@@ -17,6 +17,11 @@
 
 #include "engine/nn.h"
 
+namespace oar::vision {
+class ConvBnFold;        // vision/models/fused.h
+class FoldedSequential;  // vision/models/fused.h
+}  // namespace oar::vision
+
 namespace oar::video {
 
 struct VideoResNetOptions {
@@ -42,7 +47,10 @@ struct VideoResNetOptions {
 std::vector<int64_t> resnet_blocks(int64_t depth);
 
 // 1x1 reduce (temporal kernel kt in 3D) -> 3x3 with the stride -> 1x1 expand x4, + shortcut,
-// relu; then the optional `nonlocal` child (a block applied to the output, Non-local).
+// relu; then the optional `nonlocal` child (a block applied to the output, Non-local). In eval
+// mode each conv -> BN [-> ReLU] runs as one folded conv, the shortcut's add and the last ReLU
+// as the third conv's post-ops (vision/models/fused.h, as vision's ResNet); the shift still
+// feeds only the residual branch.
 class VideoBottleneck : public nn::Module {
  public:
   static constexpr int64_t expansion = 4;
@@ -61,13 +69,15 @@ class VideoBottleneck : public nn::Module {
 
  private:
   int64_t shift_segments_, shift_fold_div_;
+  std::shared_ptr<vision::ConvBnFold> fold1_, fold2_, fold3_;
+  std::shared_ptr<vision::FoldedSequential> fold_down_;
 };
 
 class VideoResNet : public nn::Module {
  public:
   // Initialised as torchvision does (kaiming normal fan_out convs, unit BN); gen null: default.
   VideoResNet(const VideoResNetOptions& o, Generator* gen);
-  // conv1 -> bn1 -> relu -> max pool.
+  // conv1 -> bn1 -> relu -> max pool (in eval mode conv1 -> bn1 -> relu as one folded conv).
   Tensor stem(const Tensor& x);
   // layer{i+1}, i in [0, 4) (and the temporal pool after layer1 in 3D).
   Tensor stage(int64_t i, const Tensor& x);
@@ -84,6 +94,7 @@ class VideoResNet : public nn::Module {
   std::shared_ptr<nn::Conv> conv1_;
   std::shared_ptr<nn::BatchNorm> bn1_;
   std::vector<std::shared_ptr<nn::Sequential>> layers_;
+  std::shared_ptr<vision::ConvBnFold> stem_fold_;
 };
 
 // ResNet-50's I3D temporal kernels (PaddleVideo's obtain_arc, video_arc_choice 2) generalised to

@@ -85,6 +85,42 @@ TEST(TemporalShift, GradientsMatchFiniteDifferences) {
                    std::vector<Tensor>{x});
 }
 
+// The shift written as slices, pads and a concat (the reference formulation): values and the
+// input gradient of the one-pass op must match it for uneven channel counts (fold 1 of 12), one
+// and several segments, and an input that is not contiguous.
+Tensor shift_by_slices(const Tensor& x, int64_t seg, int64_t fold_div) {
+  const int64_t n = x.size(0) / seg, c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t fold = c / fold_div;
+  const Tensor v = x.reshape({n, seg, c, h, w});
+  const Tensor next =
+      seg > 1 ? pad(v.narrow(2, 0, fold).narrow(1, 1, seg - 1), {0, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+              : zeros_like(v.narrow(2, 0, fold));
+  const Tensor prev =
+      seg > 1 ? pad(v.narrow(2, fold, fold).narrow(1, 0, seg - 1), {0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
+              : zeros_like(v.narrow(2, fold, fold));
+  return concat({next, prev, v.narrow(2, 2 * fold, c - 2 * fold)}, 2).reshape(x.shape());
+}
+
+TEST(TemporalShift, ValuesAndGradientsMatchTheSliceFormulation) {
+  for (const int64_t seg : {1, 2, 5}) {
+    SCOPED_TRACE("segments " + std::to_string(seg));
+    // [C, N*T, H, W] transposed: the op sees a non-contiguous [N*T, 12, 3, 2] input.
+    const Tensor base = oar::testing::rand_input({12, 2 * seg, 3, 2}, 20 + seg).detach();
+    const Tensor g = oar::testing::rand_input({2 * seg, 12, 3, 2}, 40 + seg);
+    Tensor a = base.clone().set_requires_grad(), b = base.clone().set_requires_grad();
+    const Tensor ya = temporal_shift(a.transpose(0, 1), seg, 8);
+    const Tensor yb = shift_by_slices(b.transpose(0, 1), seg, 8);
+    ASSERT_EQ(ya.shape(), (Shape{2 * seg, 12, 3, 2}));
+    EXPECT_EQ(ya.contiguous().to_vector<float>(), yb.contiguous().to_vector<float>());
+    sum(ya * g).backward();
+    sum(yb * g).backward();
+    EXPECT_EQ(a.grad().contiguous().to_vector<float>(), b.grad().contiguous().to_vector<float>());
+  }
+  // Fewer channels than fold_div: nothing moves.
+  const Tensor few = oar::testing::rand_input({4, 3, 2, 2}, 60);
+  EXPECT_EQ(temporal_shift(few, 2, 8).to_vector<float>(), few.to_vector<float>());
+}
+
 TEST(Tsn, OutputShapeAndOrderInvariance) {
   Generator gen(1);
   Tsn m(tiny_tsn(), &gen);
