@@ -853,7 +853,16 @@ TEST(BackendOps, EmbeddingAndIndexSelect) {
   // Repeated ids: the backward adds several rows into one.
   const Tensor ids = tensor<int64_t>({3, 0, 7, 3, 3, 9, 1, 0, 7, 2, 5, 3}, {3, 4});
   const Tensor neg = tensor<int64_t>({-1, 0, 2, -3, 2}, {5});
+  // 5000 ids over 300 rows: the backward's GPU grouping (radix sort) with many sources per row.
+  Generator gen(5);
+  const Tensor many = randint(0, 300, {50, 100}, &gen, DType::i64);
   for (DType dt : {DType::f32, DType::bf16}) {
+    cases.push_back({"embedding 5000 ids",
+                     [many](const std::vector<Tensor>& x) {
+                       return embedding(x[0], many.to(x[0].device()), -1);
+                     },
+                     {{300, 8}},
+                     dt});
     for (int64_t pad : {-1, 3})
       cases.push_back({"embedding padding_idx=" + std::to_string(pad),
                        [ids, pad](const std::vector<Tensor>& x) {
