@@ -418,6 +418,18 @@ TEST(BackendOps, FillAndRandomAreIdentical) {
   Tensor zc = zeros({4, 6});
   zc.slice(1, 0, 6, 2).fill_(3.0);
   EXPECT_EQ(nmse(zc, z), 0) << "strided fill";
+  // Zero fills of contiguous tensors are memsets: every dtype's +0, only the view's elements,
+  // and -0 keeps its sign (no memset).
+  for (DType dt : {DType::f32, DType::bf16, DType::i64, DType::boolean}) {
+    Tensor g = full({10}, 1.0, dt, kGpu);
+    g.slice(0, 2, 6).fill_(0.0);
+    Tensor c = full({10}, 1.0, dt);
+    c.slice(0, 2, 6).fill_(0.0);
+    EXPECT_EQ(nmse(c, g), 0) << "zero fill of a view, " << dtype_name(dt);
+  }
+  Tensor nz = full({5}, 1.0, DType::f32, kGpu);
+  nz.fill_(-0.0);
+  for (float v : nz.to(Device::cpu()).to_vector<float>()) EXPECT_TRUE(v == 0.0f && std::signbit(v));
   for (DType dt : {DType::f32, DType::bf16}) {
     Generator a(5), b(5);
     const Tensor rc = rand({1000, 37}, &a, -2, 3, dt), rg = rand({1000, 37}, &b, -2, 3, dt, kGpu);
@@ -853,7 +865,9 @@ TEST(BackendOps, EmbeddingAndIndexSelect) {
   // Repeated ids: the backward adds several rows into one.
   const Tensor ids = tensor<int64_t>({3, 0, 7, 3, 3, 9, 1, 0, 7, 2, 5, 3}, {3, 4});
   const Tensor neg = tensor<int64_t>({-1, 0, 2, -3, 2}, {5});
-  // 5000 ids over 300 rows: the backward's GPU grouping (radix sort) with many sources per row.
+  // 5000 ids over 300 rows of 40: the backward's GPU grouping (radix sort) with many sources per
+  // row, and its block-per-row adds (rows of 32 or more; the 6-wide tables below take a thread
+  // per element).
   Generator gen(5);
   const Tensor many = randint(0, 300, {50, 100}, &gen, DType::i64);
   for (DType dt : {DType::f32, DType::bf16}) {
@@ -861,7 +875,7 @@ TEST(BackendOps, EmbeddingAndIndexSelect) {
                      [many](const std::vector<Tensor>& x) {
                        return embedding(x[0], many.to(x[0].device()), -1);
                      },
-                     {{300, 8}},
+                     {{300, 40}},
                      dt});
     for (int64_t pad : {-1, 3})
       cases.push_back({"embedding padding_idx=" + std::to_string(pad),

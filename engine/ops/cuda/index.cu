@@ -3,8 +3,9 @@
 // CPU's order: index_add groups the indices by destination on the GPU (CUB's stable radix sort
 // of (index, position) pairs over the bits that [0, n) needs, then a binary search per
 // destination for where its run starts: no copy back to the host, so the embedding backward no
-// longer waits for the stream) and each destination element adds its sources in index order;
-// scatter_add gives each fiber along dim to one thread.
+// longer waits for the stream) and each destination element adds its sources in index order
+// (a block per destination row when rows hold at least 32 elements, so rows without sources
+// cost nothing); scatter_add gives each fiber along dim to one thread.
 #include <cub/device/device_radix_sort.cuh>
 
 #include <utility>
@@ -51,6 +52,55 @@ __global__ void index_add_kernel(int64_t outer, int64_t n, int64_t inner, int64_
       }
     }
   }
+}
+
+// The same adds with a block per destination row (o, r) whose threads split the row's inner
+// elements: a row without sources (most of an embedding table) is skipped as a whole, and there
+// is no per-element division. Each element adds its sources in the same order as above.
+template <typename T>
+__global__ void index_add_rows_kernel(int64_t outer, int64_t n, int64_t inner, int64_t k_total,
+                                      const int64_t* offsets, const int64_t* order, const char* src,
+                                      char* out) {
+  const int64_t es = sizeof(T);
+  for (int64_t row = blockIdx.x; row < outer * n; row += gridDim.x) {
+    const int64_t o = row / n, r = row % n;
+    const int64_t b = offsets[r], e = offsets[r + 1];
+    if (b == e) continue;
+    for (int64_t i = threadIdx.x; i < inner; i += blockDim.x) {
+      char* dst = out + (row * inner + i) * es;
+      for (int64_t j = b; j < e; ++j) {
+        const char* s = src + ((o * k_total + order[j]) * inner + i) * es;
+        if constexpr (std::is_same_v<T, bool>) {
+          store<T>(dst, load<T>(dst) || load<T>(s));
+        } else {
+          using C = typename compute_type<T>::type;
+          store<T>(dst, static_cast<C>(load<T>(dst) + load<T>(s)));
+        }
+      }
+    }
+  }
+}
+
+// Rows of at least a warp's elements take index_add_rows_kernel, shorter ones a thread each.
+void launch_index_add(const Tensor& out, const Tensor& src, int64_t outer, int64_t n, int64_t inner,
+                      int64_t k_total, const int64_t* offsets, const int64_t* order) {
+  const Device dev = out.device();
+  cudaStream_t stream = stream_of(dev);
+  const char* ps = static_cast<const char*>(src.raw_data());
+  char* po = static_cast<char*>(out.raw_data());
+  OAR_DTYPE_SWITCH(out.dtype(), {
+    if (inner >= 32) {
+      int threads = 32;
+      while (threads < kThreads && threads < inner) threads *= 2;
+      const int blocks = static_cast<int>(std::min<int64_t>(outer * n, 1 << 20));
+      index_add_rows_kernel<T>
+          <<<blocks, threads, 0, stream>>>(outer, n, inner, k_total, offsets, order, ps, po);
+    } else {
+      index_add_kernel<T><<<grid_for(outer * n * inner), kThreads, 0, stream>>>(
+          outer, n, inner, k_total, offsets, order, ps, po);
+    }
+  });
+  OAR_CUDA_CHECK(cudaGetLastError());
 }
 
 // One thread per fiber along dim (every other coordinate fixed): fibers write disjoint output
@@ -181,7 +231,6 @@ void index_add(const Tensor& out, const Tensor& src, int64_t dim, const Tensor& 
   const int64_t outer = prod(out.shape(), 0, dim), inner = prod(out.shape(), dim + 1, out.dim());
   if (out.numel() == 0 || k_total == 0) return;
   const Device dev = out.device();
-  const int64_t total = outer * n * inner;
   if (k_total <= INT32_MAX && idx.dtype() == DType::i64) {
     // Destination row r's sources: order[offsets[r] .. offsets[r + 1]), in index order (the
     // radix sort is stable). Indices are valid (in [0, n)): the low `bits` bits order them.
@@ -206,12 +255,8 @@ void index_add(const Tensor& out, const Tensor& src, int64_t dim, const Tensor& 
     OAR_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.raw_data(), temp_bytes, keys, keys_out, pos,
                                                    order, items, 0, bits, stream));
     run_starts_kernel<<<grid_for(n + 1), kThreads, 0, stream>>>(n, k_total, keys_out, offsets);
-    OAR_DTYPE_SWITCH(out.dtype(), {
-      index_add_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(
-          outer, n, inner, k_total, offsets, order, static_cast<const char*>(src.raw_data()),
-          static_cast<char*>(out.raw_data()));
-    });
     OAR_CUDA_CHECK(cudaGetLastError());
+    launch_index_add(out, src, outer, n, inner, k_total, offsets, order);
     return;
   }
   // Beyond 2^31 indices: group them on the host.
@@ -226,12 +271,7 @@ void index_add(const Tensor& out, const Tensor& src, int64_t dim, const Tensor& 
   const Tensor table = tensor<int64_t>(csr, {static_cast<int64_t>(csr.size())}).to(dev);
   const int64_t* t = static_cast<const int64_t*>(table.raw_data());
   DeviceGuard guard(dev.index);
-  OAR_DTYPE_SWITCH(out.dtype(), {
-    index_add_kernel<T><<<grid_for(total), kThreads, 0, stream_of(dev)>>>(
-        outer, n, inner, k_total, t, t + n + 1, static_cast<const char*>(src.raw_data()),
-        static_cast<char*>(out.raw_data()));
-  });
-  OAR_CUDA_CHECK(cudaGetLastError());
+  launch_index_add(out, src, outer, n, inner, k_total, t, t + n + 1);
 }
 
 }  // namespace cuda
