@@ -35,7 +35,7 @@
 #ifdef OAR_WITH_CUDA
 #include "engine/core/cuda/runtime.h"
 namespace oar::cuda {
-// engine/ops/cuda/cudnn_conv.h: whether convolutions try cuDNN before im2col + cuBLAS.
+// engine/ops/cuda/cudnn_conv.h: whether convolutions and batch norm try cuDNN first.
 bool cudnn_conv_enabled();
 void set_cudnn_conv_enabled(bool on);
 }  // namespace oar::cuda
@@ -250,6 +250,17 @@ TEST(BackendOps, Binary) {
           cases.push_back({op.name, binary_fn(op.f), shapes, dt, l, op.lo, op.hi, op.grad});
         }
       }
+  // Contiguous operands that start one element into their storage: not aligned for the packed
+  // (vector-access) path, so the plain loop runs; 1029 elements leave a tail of 1 per pack of 4.
+  for (DType dt : {DType::f32, DType::bf16}) {
+    cases.push_back({"mul offset1",
+                     [](const std::vector<Tensor>& x) {
+                       return mul(x[0].slice(0, 1, 1030), x[1].slice(0, 1, 1030));
+                     },
+                     {{1030}, {1030}},
+                     dt});
+    cases.push_back({"sub packed", binary_fn(sub), {{1029}, {1029}}, dt});
+  }
   EXPECT_EQ(run_all(cases), 0);
 }
 
@@ -300,6 +311,12 @@ TEST(BackendOps, Unary) {
           cases.push_back({op.name, op.f, {s}, dt, l, op.lo, op.hi, op.grad});
         }
       }
+  for (DType dt : {DType::f32, DType::bf16})
+    cases.push_back(
+        {"exp offset1",
+         [](const std::vector<Tensor>& x) { return exp(x[0].slice(0, 1, x[0].size(0))); },
+         {{1031}},
+         dt});
   EXPECT_EQ(run_all(cases), 0);
 }
 
@@ -310,9 +327,19 @@ TEST(BackendOps, SumAndMean) {
     bool keepdim;
   };
   const std::vector<Red> reds = {
-      {{4, 5, 6}, {}, false},  {{4, 5, 6}, {0}, false},   {{4, 5, 6}, {1}, true},
-      {{4, 5, 6}, {2}, false}, {{4, 5, 6}, {0, 2}, true}, {{3, 5000}, {1}, false},
-      {{70000}, {}, false},    {{5000, 3}, {0}, false},   {{}, {}, false}};
+      {{4, 5, 6}, {}, false},
+      {{4, 5, 6}, {0}, false},
+      {{4, 5, 6}, {1}, true},
+      {{4, 5, 6}, {2}, false},
+      {{4, 5, 6}, {0, 2}, true},
+      {{3, 5000}, {1}, false},
+      {{70000}, {}, false},
+      {{5000, 3}, {0}, false},
+      {{}, {}, false},
+      // Column sums in chunks ([M, K] over M, a middle dim) and a split conv-bias-like sum.
+      {{300, 40}, {0}, false},
+      {{6, 7, 33}, {1}, false},
+      {{8, 3, 40, 40}, {0, 2, 3}, true}};
   std::vector<Case> cases;
   for (const Red& r : reds)
     for (DType dt : {DType::f32, DType::bf16, DType::i64})
@@ -391,6 +418,18 @@ TEST(BackendOps, FillAndRandomAreIdentical) {
   Tensor zc = zeros({4, 6});
   zc.slice(1, 0, 6, 2).fill_(3.0);
   EXPECT_EQ(nmse(zc, z), 0) << "strided fill";
+  // Zero fills of contiguous tensors are memsets: every dtype's +0, only the view's elements,
+  // and -0 keeps its sign (no memset).
+  for (DType dt : {DType::f32, DType::bf16, DType::i64, DType::boolean}) {
+    Tensor g = full({10}, 1.0, dt, kGpu);
+    g.slice(0, 2, 6).fill_(0.0);
+    Tensor c = full({10}, 1.0, dt);
+    c.slice(0, 2, 6).fill_(0.0);
+    EXPECT_EQ(nmse(c, g), 0) << "zero fill of a view, " << dtype_name(dt);
+  }
+  Tensor nz = full({5}, 1.0, DType::f32, kGpu);
+  nz.fill_(-0.0);
+  for (float v : nz.to(Device::cpu()).to_vector<float>()) EXPECT_TRUE(v == 0.0f && std::signbit(v));
   for (DType dt : {DType::f32, DType::bf16}) {
     Generator a(5), b(5);
     const Tensor rc = rand({1000, 37}, &a, -2, 3, dt), rg = rand({1000, 37}, &b, -2, 3, dt, kGpu);
@@ -700,7 +739,10 @@ TEST(BackendOps, Pooling) {
 TEST(BackendOps, Normalization) {
   REQUIRE_CUDA();
   std::vector<Case> cases;
-  for (const Shape& s : {Shape{8, 5}, Shape{4, 3, 6, 5}, Shape{2, 7, 33}}) {
+  // Large channel counts, long spatial rows, 5-D x: cuDNN's spatial batch norm and oar's
+  // (rows of N) x (positions) channel walk.
+  for (const Shape& s : {Shape{8, 5}, Shape{4, 3, 6, 5}, Shape{2, 7, 33}, Shape{4, 256, 7, 7},
+                         Shape{2, 3, 64, 64}, Shape{2, 3, 4, 5, 6}}) {
     const int64_t c = s[1];
     for (Layout l : {Layout::contiguous, Layout::strided}) {
       cases.push_back({"batch_norm train",
@@ -725,6 +767,30 @@ TEST(BackendOps, Normalization) {
                        l});
     }
   }
+  cases.push_back({"batch_norm train no affine",
+                   [](const std::vector<Tensor>& x) {
+                     return batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true);
+                   },
+                   {{6, 4, 5, 3}},
+                   DType::f32,
+                   Layout::contiguous,
+                   -2,
+                   2,
+                   true,
+                   1e-6});
+  cases.push_back({"batch_norm train affine, running stats",
+                   [](const std::vector<Tensor>& x) {
+                     const Device d = x[0].device();
+                     Tensor rm = zeros({8}).to(d), rv = ones({8}).to(d);
+                     return batch_norm(x[0], rm, rv, x[1], x[2], true, 0.1);
+                   },
+                   {{3, 8, 9, 9}, {8}, {8}},
+                   DType::f32,
+                   Layout::contiguous,
+                   -2,
+                   2,
+                   true,
+                   1e-6});
   // Running statistics are updated alike.
   cases.push_back({"batch_norm running stats",
                    [](const std::vector<Tensor>& x) {
@@ -739,7 +805,9 @@ TEST(BackendOps, Normalization) {
                    -2,
                    2,
                    false});
-  for (const Shape& s : {Shape{6, 16}, Shape{2, 5, 768}, Shape{3, 4, 5}})
+  // {300, 64} and {2, 70, 96}: the weight and bias gradients sum rows in several chunks.
+  for (const Shape& s :
+       {Shape{6, 16}, Shape{2, 5, 768}, Shape{3, 4, 5}, Shape{300, 64}, Shape{2, 70, 96}})
     for (Layout l : {Layout::contiguous, Layout::strided}) {
       const int64_t k = s.back();
       cases.push_back({"layer_norm",
@@ -758,7 +826,18 @@ TEST(BackendOps, Normalization) {
            DType::f32,
            l});
     }
+#ifdef OAR_WITH_CUDA
+  // Batch norm through cuDNN (where the build has it), then through oar's own kernels.
+  const bool had_cudnn = cuda::cudnn_conv_enabled();
+  std::printf("  cuDNN %s\n", had_cudnn ? "on" : "not in this build");
   EXPECT_EQ(run_all(cases), 0);
+  cuda::set_cudnn_conv_enabled(false);
+  std::printf("  oar's kernels (cuDNN off)\n");
+  EXPECT_EQ(run_all(cases), 0);
+  cuda::set_cudnn_conv_enabled(had_cudnn);
+#else
+  EXPECT_EQ(run_all(cases), 0);
+#endif
 }
 
 TEST(BackendOps, Dropout) {
@@ -786,7 +865,18 @@ TEST(BackendOps, EmbeddingAndIndexSelect) {
   // Repeated ids: the backward adds several rows into one.
   const Tensor ids = tensor<int64_t>({3, 0, 7, 3, 3, 9, 1, 0, 7, 2, 5, 3}, {3, 4});
   const Tensor neg = tensor<int64_t>({-1, 0, 2, -3, 2}, {5});
+  // 5000 ids over 300 rows of 40: the backward's GPU grouping (radix sort) with many sources per
+  // row, and its block-per-row adds (rows of 32 or more; the 6-wide tables below take a thread
+  // per element).
+  Generator gen(5);
+  const Tensor many = randint(0, 300, {50, 100}, &gen, DType::i64);
   for (DType dt : {DType::f32, DType::bf16}) {
+    cases.push_back({"embedding 5000 ids",
+                     [many](const std::vector<Tensor>& x) {
+                       return embedding(x[0], many.to(x[0].device()), -1);
+                     },
+                     {{300, 40}},
+                     dt});
     for (int64_t pad : {-1, 3})
       cases.push_back({"embedding padding_idx=" + std::to_string(pad),
                        [ids, pad](const std::vector<Tensor>& x) {

@@ -1,4 +1,5 @@
-// Convolution forward, backward data and backward filter on cuDNN's legacy API. Each
+// Convolution forward, backward data and backward filter, and spatial batch normalisation
+// (forward training / inference, backward), on cuDNN's legacy API. Each convolution
 // (direction, device, dtype, shapes, geometry, math mode) picks its algorithm once, from
 // cudnnGet*Algorithm_v7's ranked list (the first that cuDNN can run with its workspace, a
 // deterministic one preferred as the engine's other GPU kernels are deterministic;
@@ -8,6 +9,9 @@
 // cudnnHandle per thread and device, bound to the device's current stream at every call.
 // f32 uses TF32 tensor cores only when allow_tf32() (CUDNN_DEFAULT_MATH, else CUDNN_FMA_MATH);
 // bf16 / f16 compute in f32 (CUDNN_TENSOR_OP_MATH). 1-D convolutions run as 2-D with height 1.
+// Batch normalisation takes contiguous f32 x [N, C, *] as NCHW [N, C, prod(*), 1] in
+// CUDNN_BATCHNORM_SPATIAL mode, without running statistics (the op updates its own); training
+// saves the batch mean and inverse standard deviation 1/sqrt(var + eps), which backward reuses.
 #include "engine/ops/cuda/cudnn_conv.h"
 
 #ifdef OAR_WITH_CUDNN
@@ -417,6 +421,77 @@ bool cudnn_conv_backward_filter(const Tensor& gw, const Tensor& x, const Tensor&
              x.raw_data(), gw.raw_data(), gy.raw_data(), 0.0f);
 }
 
+// ---- batch normalisation (spatial mode: statistics per channel over N and the spatial dims)
+
+namespace {
+
+// x [N, C, *] contiguous f32 as cuDNN's NCHW [N, C, S, 1]; bn [1, C, 1, 1] derived from it.
+struct BnDescs {
+  TensorDesc x, bn;
+};
+
+bool bn_descs(const Tensor& x, BnDescs* d) {
+  if (x.dtype() != DType::f32 || !x.is_contiguous() || x.dim() < 2) return false;
+  const int64_t n = x.size(0), c = x.size(1);
+  if (n <= 0 || c <= 0) return false;
+  const int64_t s = x.numel() / (n * c);
+  if (s <= 0 || !fits_int(x.numel()) || !fits_int(n) || !fits_int(c) || !fits_int(s)) return false;
+  OAR_CUDNN_TRY(cudnnSetTensor4dDescriptor(d->x.d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                           static_cast<int>(n), static_cast<int>(c),
+                                           static_cast<int>(s), 1));
+  OAR_CUDNN_TRY(cudnnDeriveBNTensorDescriptor(d->bn.d, d->x.d, CUDNN_BATCHNORM_SPATIAL));
+  return true;
+}
+
+bool bn_eps_ok(double eps) {
+  return eps >= CUDNN_BN_MIN_EPSILON;
+}
+
+}  // namespace
+
+bool cudnn_batch_norm_forward_training(const Tensor& y, const Tensor& save_mean,
+                                       const Tensor& save_invstd, const Tensor& x,
+                                       const Tensor& scale, const Tensor& bias, double eps) {
+  if (!cudnn_conv_enabled() || !bn_eps_ok(eps)) return false;
+  BnDescs d;
+  if (!bn_descs(x, &d)) return false;
+  const float one = 1.0f, zero = 0.0f;
+  // No running statistics (both null): the op updates its own from the saved mean and variance.
+  OAR_CUDNN_TRY(cudnnBatchNormalizationForwardTraining(
+      handle(x.device()), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.x.d, x.raw_data(), d.x.d,
+      y.raw_data(), d.bn.d, scale.raw_data(), bias.raw_data(), 1.0, nullptr, nullptr, eps,
+      save_mean.raw_data(), save_invstd.raw_data()));
+  return true;
+}
+
+bool cudnn_batch_norm_forward_inference(const Tensor& y, const Tensor& x, const Tensor& scale,
+                                        const Tensor& bias, const Tensor& mean, const Tensor& var,
+                                        double eps) {
+  if (!cudnn_conv_enabled() || !bn_eps_ok(eps)) return false;
+  BnDescs d;
+  if (!bn_descs(x, &d)) return false;
+  const float one = 1.0f, zero = 0.0f;
+  OAR_CUDNN_TRY(cudnnBatchNormalizationForwardInference(
+      handle(x.device()), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.x.d, x.raw_data(), d.x.d,
+      y.raw_data(), d.bn.d, scale.raw_data(), bias.raw_data(), mean.raw_data(), var.raw_data(),
+      eps));
+  return true;
+}
+
+bool cudnn_batch_norm_backward(const Tensor& gx, const Tensor& gscale, const Tensor& gbias,
+                               const Tensor& gy, const Tensor& x, const Tensor& scale,
+                               const Tensor& save_mean, const Tensor& save_invstd, double eps) {
+  if (!cudnn_conv_enabled() || !bn_eps_ok(eps) || !gy.is_contiguous()) return false;
+  BnDescs d;
+  if (!bn_descs(x, &d)) return false;
+  const float one = 1.0f, zero = 0.0f;
+  OAR_CUDNN_TRY(cudnnBatchNormalizationBackward(
+      handle(x.device()), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.x.d, x.raw_data(),
+      d.x.d, gy.raw_data(), d.x.d, gx.raw_data(), d.bn.d, scale.raw_data(), gscale.raw_data(),
+      gbias.raw_data(), eps, save_mean.raw_data(), save_invstd.raw_data()));
+  return true;
+}
+
 #else  // a build without cuDNN: every convolution takes the im2col path
 
 bool cudnn_conv_enabled() {
@@ -431,6 +506,18 @@ bool cudnn_conv_backward_data(const Tensor&, const Tensor&, const Tensor&, const
   return false;
 }
 bool cudnn_conv_backward_filter(const Tensor&, const Tensor&, const Tensor&, const ConvGeometry&) {
+  return false;
+}
+bool cudnn_batch_norm_forward_training(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                       const Tensor&, const Tensor&, double) {
+  return false;
+}
+bool cudnn_batch_norm_forward_inference(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                        const Tensor&, const Tensor&, double) {
+  return false;
+}
+bool cudnn_batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                               const Tensor&, const Tensor&, const Tensor&, const Tensor&, double) {
   return false;
 }
 
