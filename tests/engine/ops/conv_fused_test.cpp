@@ -8,6 +8,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "engine/autograd/node.h"
 #include "engine/core/error.h"
 #include "engine/ops.h"
 #include "engine/ops/conv_fused.h"
@@ -168,4 +169,152 @@ TEST(ConvBackward, SharedGradOutMatchesSeparatePasses) {
   expect_close(both[0], only_x[0], 1e-5, "dx");
   expect_close(both[1], only_w[1], 1e-5, "dw");
   expect_close(both[2], only_w[2], 1e-5, "db");
+}
+
+// conv_bn_train (training conv -> BN [-> + residual] [-> act] as one node, the BN pass on
+// oneDNN's blocked layout) against the same ops one by one: output, running statistics and
+// every gradient, over 3x3, 1x1, strided, a channel count that pads the last block, three input
+// channels and the depthwise fallback; with and without gamma/beta, residual and activations.
+namespace {
+
+struct BnCase {
+  Shape x, w;
+  ConvParams p;
+  bool affine, residual;
+  ConvActivation act;
+  bool fused;  // expected to run as one conv_bn_train node
+};
+
+Tensor unfused_conv_bn(const Tensor& x, const Tensor& w, const ConvParams& p,
+                       const BatchNormArgs& bn, const Tensor& r, ConvActivation act) {
+  Tensor h = batch_norm(conv(x, w, Tensor(), p), bn.running_mean, bn.running_var, bn.weight,
+                        bn.bias, true, bn.momentum, bn.eps);
+  if (r.defined()) h = h + r;
+  if (act == ConvActivation::relu) return relu(h);
+  if (act == ConvActivation::relu6) return relu6(h);
+  return h;
+}
+
+}  // namespace
+
+TEST(ConvBnTrain, MatchesUnfusedOps) {
+  const BnCase cases[] = {
+      {{4, 16, 9, 9},
+       {32, 16, 3, 3},
+       {{1, 1}, {1, 1}, {1, 1}, 1},
+       true,
+       false,
+       ConvActivation::relu,
+       true},
+      {{3, 32, 7, 7},
+       {48, 32, 1, 1},
+       {{1, 1}, {0, 0}, {1, 1}, 1},
+       true,
+       true,
+       ConvActivation::relu,
+       true},
+      {{2, 8, 10, 10},
+       {24, 8, 3, 3},
+       {{2, 2}, {1, 1}, {1, 1}, 1},
+       false,
+       true,
+       ConvActivation::none,
+       true},  // 24 channels: the last block is padded
+      {{2, 3, 12, 12},
+       {16, 3, 7, 7},
+       {{2, 2}, {3, 3}, {1, 1}, 1},
+       true,
+       false,
+       ConvActivation::relu6,
+       true},
+      {{2, 16, 6, 6},
+       {16, 16, 3, 3},
+       {{1, 1}, {1, 1}, {1, 1}, 1},
+       true,
+       true,
+       ConvActivation::relu6,
+       true},
+      {{2, 12, 8, 8},
+       {12, 1, 3, 3},
+       {{1, 1}, {1, 1}, {1, 1}, 12},
+       true,
+       true,
+       ConvActivation::relu6,
+       false},  // depthwise: the ops one by one
+  };
+  uint64_t seed = 101;
+  for (const BnCase& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << "x " << shape_str(c.x) << " w " << shape_str(c.w) << " affine " << c.affine
+                 << " res " << c.residual << " act " << static_cast<int>(c.act));
+    const Tensor x = (rand_input(c.x, seed++) * 2.0).detach().set_requires_grad();
+    const Tensor w = rand_input(c.w, seed++).detach().set_requires_grad();
+    const int64_t o = c.w[0];
+    const Tensor gamma =
+        c.affine ? (rand_input({o}, seed++) * 2.0).detach().set_requires_grad() : Tensor();
+    const Tensor beta = c.affine ? rand_input({o}, seed++).detach().set_requires_grad() : Tensor();
+    const Shape out_shape = conv(x.detach(), w.detach(), Tensor(), c.p).shape();
+    const Tensor r =
+        c.residual ? (rand_input(out_shape, seed++) * 2.0).detach().set_requires_grad() : Tensor();
+    const Tensor probe = rand_input(out_shape, seed++).detach();
+    const Tensor rm0 = rand_input({o}, seed++).detach(),
+                 rv0 = (rand_input({o}, seed++) + 2.0).detach();
+    auto grads = [&](const Tensor& y) {
+      sum(y * probe).backward();
+      V g{x.grad(), w.grad(), gamma.defined() ? gamma.grad() : Tensor(),
+          beta.defined() ? beta.grad() : Tensor(), r.defined() ? r.grad() : Tensor()};
+      for (const Tensor& t : {x, w, gamma, beta, r})
+        if (t.defined()) Tensor(t).set_grad(Tensor());
+      return g;
+    };
+    BatchNormArgs want_bn{gamma, beta, rm0.clone(), rv0.clone(), 0.1, 1e-5};
+    const Tensor want = unfused_conv_bn(x, w, c.p, want_bn, r, c.act);
+    const V want_g = grads(want);
+    BatchNormArgs got_bn{gamma, beta, rm0.clone(), rv0.clone(), 0.1, 1e-5};
+    const Tensor got = conv_bn_train(x, w, c.p, got_bn, r, c.act);
+    ASSERT_TRUE(got.impl()->grad_fn);
+    EXPECT_EQ(got.impl()->grad_fn->name == "conv_bn_train", c.fused) << got.impl()->grad_fn->name;
+    const V got_g = grads(got);
+    expect_close(got, want, 1e-4, "forward");
+    expect_close(got_bn.running_mean, want_bn.running_mean, 1e-5, "running_mean");
+    expect_close(got_bn.running_var, want_bn.running_var, 1e-5, "running_var");
+    const char* names[] = {"dx", "dw", "dgamma", "dbeta", "dresidual"};
+    for (size_t i = 0; i < 5; ++i)
+      if (want_g[i].defined()) expect_close(got_g[i], want_g[i], 2e-4, names[i]);
+  }
+}
+
+TEST(ConvBnTrain, FiniteDifferences) {
+  // Small, so the f32 central differences of sum(f * w) stay accurate.
+  const ConvParams p{{1, 1}, {1, 1}, {1, 1}, 1};
+  const Tensor x = rand_input({2, 2, 3, 3}, 111), w = rand_input({4, 2, 3, 3}, 112);
+  const Tensor gamma = rand_input({4}, 113, 0.5, 1.5), beta = rand_input({4}, 114);
+  const Tensor r = rand_input({2, 4, 3, 3}, 115);
+  auto f = [p](ConvActivation act, bool res) {
+    return [p, act, res](const V& v) {
+      const Tensor y =
+          conv_bn_train(v[0], v[1], p, BatchNormArgs{v[2], v[3], Tensor(), Tensor(), 0.1, 1e-5},
+                        res ? v[4] : Tensor(), act);
+      if (y.impl()->grad_fn) {
+        EXPECT_EQ(y.impl()->grad_fn->name, "conv_bn_train");
+      }
+      return y;
+    };
+  };
+  EXPECT_GRADCHECK(f(ConvActivation::relu, true), (V{x, w, gamma, beta, r}));
+  EXPECT_GRADCHECK(f(ConvActivation::none, false), (V{x, w, gamma, beta}));
+  EXPECT_GRADCHECK(f(ConvActivation::relu6, false),
+                   (V{rand_input({2, 2, 3, 3}, 116, -3.0, 3.0), w, gamma, beta}));
+}
+
+TEST(ConvBnTrain, InPlaceWeightUpdateIsSeen) {
+  const ConvParams p{{1, 1}, {1, 1}, {1, 1}, 1};
+  const Tensor x = rand_input({2, 16, 6, 6}, 121).detach();
+  Tensor w = rand_input({16, 16, 3, 3}, 122).detach();
+  conv_bn_train(x, w, p, BatchNormArgs{}, Tensor(), ConvActivation::relu);
+  w.fill_(0.5);  // the cached reordered weight must be redone
+  w.slice(0, 0, 8).fill_(-0.25);
+  expect_close(conv_bn_train(x, w, p, BatchNormArgs{}, Tensor(), ConvActivation::relu),
+               unfused_conv_bn(x, w, p, BatchNormArgs{}, Tensor(), ConvActivation::relu), 1e-4,
+               "after update");
 }
