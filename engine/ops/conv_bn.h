@@ -18,9 +18,10 @@ struct ConvBnSaved {
 
 // out [N, O, H', W'] (contiguous f32) = act(bn(conv(x, w)) + residual) with batch statistics
 // (mean, var [O]: written, var biased). gamma/beta [O] and residual (out's shape, contiguous) may
-// be undefined. Returns false, having done nothing, when this path does not apply (the
-// convolution's output layout is not one the BN loops read, or a depthwise conv that runs on
-// plain memory); the caller then runs the ops one by one.
+// be undefined. A depthwise conv that suits our plain loops (depthwise_conv.h) runs there and the
+// BN pass reads its plain output. Returns false, having done nothing, when this path does not
+// apply (the convolution's output layout is not one the BN loops read); the caller then runs the
+// ops one by one.
 bool conv_bn_forward(ConvBnSaved& s, const Tensor& out, const Tensor& mean, const Tensor& var,
                      const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                      const Tensor& residual, ConvActivation act, double eps, const ConvGeometry& g,

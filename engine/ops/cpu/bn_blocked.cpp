@@ -357,6 +357,113 @@ void backward_block_act(const BlockedLayout& l, const float* y, const float* mea
   }
 }
 
+// Plain NCHW (block 1): each channel is N contiguous rows of HW floats, vectorised along the
+// row. The body runs in eight-float vectors and the tail in scalars, the same split in both
+// directions, so the recomputed activation mask matches the forward's output.
+template <ConvActivation A>
+void plain_forward(const BlockedLayout& l, const float* y, float* mean, float* var,
+                   const float* gamma, const float* beta, const float* residual, float* out,
+                   double eps, int64_t ch) {
+  const int64_t hw = l.hw, body = hw / kV * kV;
+  const double count = static_cast<double>(l.n * hw);
+  double s = 0;
+  for (int64_t n = 0; n < l.n; ++n) {
+    const float* r = y + (n * l.c + ch) * hw;
+    v8f a = {};
+    float t = 0;
+    for (int64_t k = 0; k < body; k += kV) a += load8(r + k);
+    for (int64_t k = body; k < hw; ++k) t += r[k];
+    s += static_cast<double>(hsum(a)) + t;
+  }
+  const float m = static_cast<float>(s / count);
+  const v8f mv = splat(m);
+  double q = 0;
+  for (int64_t n = 0; n < l.n; ++n) {
+    const float* r = y + (n * l.c + ch) * hw;
+    v8f a = {};
+    float t = 0;
+    for (int64_t k = 0; k < body; k += kV) {
+      const v8f d = load8(r + k) - mv;
+      a += d * d;
+    }
+    for (int64_t k = body; k < hw; ++k) t += (r[k] - m) * (r[k] - m);
+    q += static_cast<double>(hsum(a)) + t;
+  }
+  mean[ch] = m;
+  var[ch] = static_cast<float>(q / count);
+  const Affine f = affine_of(mean, var, gamma, beta, ch, eps);
+  const v8f sc = splat(f.scale), sh = splat(f.shift);
+  for (int64_t n = 0; n < l.n; ++n) {
+    const int64_t row = (n * l.c + ch) * hw;
+    const float* r = y + row;
+    const float* res = residual ? residual + row : nullptr;
+    float* o = out + row;
+    for (int64_t k = 0; k < body; k += kV) {
+      v8f v = load8(r + k) * sc + sh;
+      if (res) v += load8(res + k);
+      store8(o + k, act8<A>(v));
+    }
+    for (int64_t k = body; k < hw; ++k)
+      o[k] = activate(r[k] * f.scale + f.shift + (res ? res[k] : 0.0f), A);
+  }
+}
+
+template <ConvActivation A>
+void plain_backward(const BlockedLayout& l, const float* y, const float* mean, const float* var,
+                    const float* gamma, const float* beta, const float* gout, const float* out,
+                    double eps, float* gy, float* ggamma, float* gbeta, float* gres, int64_t ch) {
+  const int64_t hw = l.hw, body = hw / kV * kV;
+  const double count = static_cast<double>(l.n * hw);
+  const Affine f = affine_of(mean, var, gamma, beta, ch, eps);
+  const v8f sc = splat(f.scale), sh = splat(f.shift), mv = splat(f.mean);
+  // g for the vector at k and for the scalar at k (mask from out, or recomputed from y).
+  auto g8 = [&](const float* go, const float* o, const float* r, int64_t k) {
+    if (A == ConvActivation::none) return load8(go + k);
+    const v8f z = o ? load8(o + k) : act8<A>(load8(r + k) * sc + sh);
+    return keep(pass8<A>(z), load8(go + k));
+  };
+  auto g1 = [&](const float* go, const float* o, const float* r, int64_t k) {
+    if (A == ConvActivation::none) return go[k];
+    const float z = o ? o[k] : activate(r[k] * f.scale + f.shift, A);
+    return passes(z, A) ? go[k] : 0.0f;
+  };
+  double sg = 0, sgx = 0;
+  for (int64_t n = 0; n < l.n; ++n) {
+    const int64_t row = (n * l.c + ch) * hw;
+    const float *r = y + row, *go = gout + row, *o = out ? out + row : nullptr;
+    v8f a = {}, b = {};
+    float ta = 0, tb = 0;
+    for (int64_t k = 0; k < body; k += kV) {
+      const v8f g = g8(go, o, r, k);
+      if (gres) store8(gres + row + k, g);
+      a += g;
+      b += g * (load8(r + k) - mv);
+    }
+    for (int64_t k = body; k < hw; ++k) {
+      const float g = g1(go, o, r, k);
+      if (gres) gres[row + k] = g;
+      ta += g;
+      tb += g * (r[k] - f.mean);
+    }
+    sg += static_cast<double>(hsum(a)) + ta;
+    sgx += static_cast<double>(hsum(b)) + tb;
+  }
+  if (ggamma) ggamma[ch] = static_cast<float>(sgx * f.rstd);
+  if (gbeta) gbeta[ch] = static_cast<float>(sg);
+  const float k1 = (gamma ? gamma[ch] : 1.0f) * f.rstd;
+  const float mg = static_cast<float>(sg / count);
+  const float k2 = static_cast<float>(sgx / count) * f.rstd * f.rstd;
+  const v8f k1v = splat(k1), mgv = splat(mg), k2v = splat(k2);
+  for (int64_t n = 0; n < l.n; ++n) {
+    const int64_t row = (n * l.c + ch) * hw;
+    const float *r = y + row, *go = gout + row, *o = out ? out + row : nullptr;
+    float* q = gy + row;
+    for (int64_t k = 0; k < body; k += kV)
+      store8(q + k, k1v * (g8(go, o, r, k) - mgv - (load8(r + k) - mv) * k2v));
+    for (int64_t k = body; k < hw; ++k) q[k] = k1 * (g1(go, o, r, k) - mg - (r[k] - f.mean) * k2);
+  }
+}
+
 bool parallel(const BlockedLayout& l) {
   return l.n * l.c * l.hw > kGrain && l.blocks() > 1;
 }
@@ -367,6 +474,18 @@ void bn_blocked_forward(const BlockedLayout& l, const float* y, float* mean, flo
                         const float* gamma, const float* beta, const float* residual, float* out,
                         ConvActivation act, double eps) {
   const int64_t nb = l.blocks();
+  if (l.block == 1) {
+#pragma omp parallel for schedule(static) if (parallel(l))
+    for (int64_t ch = 0; ch < nb; ++ch) {
+      if (act == ConvActivation::relu)
+        plain_forward<ConvActivation::relu>(l, y, mean, var, gamma, beta, residual, out, eps, ch);
+      else if (act == ConvActivation::relu6)
+        plain_forward<ConvActivation::relu6>(l, y, mean, var, gamma, beta, residual, out, eps, ch);
+      else
+        plain_forward<ConvActivation::none>(l, y, mean, var, gamma, beta, residual, out, eps, ch);
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (parallel(l))
   for (int64_t cb = 0; cb < nb; ++cb) {
     if (l.block == 16)
@@ -383,6 +502,21 @@ void bn_blocked_backward(const BlockedLayout& l, const float* y, const float* me
                          const float* out, ConvActivation act, double eps, float* gy, float* ggamma,
                          float* gbeta, float* gresidual) {
   const int64_t nb = l.blocks();
+  if (l.block == 1) {
+#pragma omp parallel for schedule(static) if (parallel(l))
+    for (int64_t ch = 0; ch < nb; ++ch) {
+      if (act == ConvActivation::relu)
+        plain_backward<ConvActivation::relu>(l, y, mean, var, gamma, beta, gout, out, eps, gy,
+                                             ggamma, gbeta, gresidual, ch);
+      else if (act == ConvActivation::relu6)
+        plain_backward<ConvActivation::relu6>(l, y, mean, var, gamma, beta, gout, out, eps, gy,
+                                              ggamma, gbeta, gresidual, ch);
+      else
+        plain_backward<ConvActivation::none>(l, y, mean, var, gamma, beta, gout, out, eps, gy,
+                                             ggamma, gbeta, gresidual, ch);
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (parallel(l))
   for (int64_t cb = 0; cb < nb; ++cb) {
     if (l.block == 16)

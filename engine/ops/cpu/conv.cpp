@@ -412,6 +412,7 @@ namespace {
 // backward ones. The BN loops read and write the convolution's destination layout `dst`.
 struct ConvBnPrims {
   bool ok = false;
+  bool depthwise = false;  // our plain depthwise loops, BN on plain memory (no oneDNN)
   BlockedLayout layout;
   Shape x_shape, out_shape;
   dnnl::primitive fwd;
@@ -469,7 +470,28 @@ bool conv_bn_forward(ConvBnSaved& s, const Tensor& out, const Tensor& mean, cons
                      const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
                      const Tensor& residual, ConvActivation act, double eps, const ConvGeometry& g,
                      bool cache_weight) {
-  if (x.dim() != 4 || x.dtype() != DType::f32 || plain_depthwise(x, w, g)) return false;
+  if (x.dim() != 4 || x.dtype() != DType::f32) return false;
+  const float* pg = gamma.defined() ? gamma.data<float>() : nullptr;
+  const float* pb = beta.defined() ? beta.data<float>() : nullptr;
+  const float* pr = residual.defined() ? residual.data<float>() : nullptr;
+  if (plain_depthwise(x, w, g)) {  // plain memory throughout: BN reads the plain output
+    const std::string key = conv_key("conv_bn.dw", x, x.strides(), w, out.shape(), Tensor(), g);
+    auto p = onednn::cached<ConvBnPrims>(key, [&] {
+      auto c = std::make_shared<ConvBnPrims>();
+      c->depthwise = c->ok = true;
+      c->layout = BlockedLayout{out.size(0), out.size(1), out.size(2) * out.size(3), 1};
+      c->x_shape = x.shape();
+      c->out_shape = out.shape();
+      return c;
+    });
+    s.xb = x;
+    s.yb = empty(out.shape(), DType::f32);
+    depthwise_forward(s.yb, x, w, Tensor(), g);
+    s.prims = p;
+    bn_blocked_forward(p->layout, s.yb.data<float>(), mean.data<float>(), var.data<float>(), pg, pb,
+                       pr, out.data<float>(), act, eps);
+    return true;
+  }
   const std::string key = conv_key("conv_bn.fwd", x, x.strides(), w, out.shape(), Tensor(), g);
   auto p = onednn::cached<ConvBnPrims>(key, [&] {
     const Descs d = descs_of(x.shape(), w.shape(), out.shape(), x.dtype(), g);
@@ -514,10 +536,7 @@ bool conv_bn_forward(ConvBnSaved& s, const Tensor& out, const Tensor& mean, cons
   onednn::stream().wait();
   s.prims = p;
   bn_blocked_forward(p->layout, static_cast<const float*>(s.yb.raw_data()), mean.data<float>(),
-                     var.data<float>(), gamma.defined() ? gamma.data<float>() : nullptr,
-                     beta.defined() ? beta.data<float>() : nullptr,
-                     residual.defined() ? residual.data<float>() : nullptr, out.data<float>(), act,
-                     eps);
+                     var.data<float>(), pg, pb, pr, out.data<float>(), act, eps);
   return true;
 }
 
@@ -528,6 +547,19 @@ void conv_bn_backward(const ConvBnSaved& s, const Tensor& gx, const Tensor& gw,
                       ConvActivation act, double eps, const ConvGeometry& g, bool cache_weight) {
   auto* p = static_cast<ConvBnPrims*>(s.prims.get());
   OAR_CHECK(p && p->ok, "conv_bn_train: backward without its forward's state");
+  if (p->depthwise) {
+    Tensor gyb = empty(p->out_shape, DType::f32);
+    bn_blocked_backward(p->layout, s.yb.data<float>(), mean.data<float>(), var.data<float>(),
+                        gamma.defined() ? gamma.data<float>() : nullptr,
+                        beta.defined() ? beta.data<float>() : nullptr, gout.data<float>(),
+                        out.defined() ? out.data<float>() : nullptr, act, eps, gyb.data<float>(),
+                        ggamma.defined() ? ggamma.data<float>() : nullptr,
+                        gbeta.defined() ? gbeta.data<float>() : nullptr,
+                        gres.defined() ? gres.data<float>() : nullptr);
+    if (gx.defined()) depthwise_backward_data(gx, gyb, w, g);
+    if (gw.defined()) depthwise_backward_weights(gw, Tensor(), s.xb, gyb, g);
+    return;
+  }
   std::call_once(p->bwd_once, [&] {
     try {
       make_backward(*p, descs_of(p->x_shape, w.shape(), p->out_shape, w.dtype(), g));
