@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "engine/ops/cpu/loops.h"
@@ -227,6 +228,9 @@ void backward_tiled(const BlockedLayout& l, const float* y, const std::vector<Af
       const int64_t kt = std::min(kTile, l.hw - k0);
       grad_tile(base, row0, k0, kt);
       if (gres) scatter_tile<B>(g, row0, l.hw, k0, kt, valid, gres);
+      // g is kept in gy (blocked, contiguous per tile) for the second pass.
+      float* q = gy + (n * l.blocks() + cb) * l.hw * B + k0 * B;
+      std::memcpy(q, g, static_cast<size_t>(kt * B) * sizeof(float));
       for (int64_t k = 0; k < kt; ++k) {
         const float* p = base + (k0 + k) * B;
         for (int j = 0; j < B; j += kV) {
@@ -253,21 +257,14 @@ void backward_tiled(const BlockedLayout& l, const float* y, const std::vector<Af
   for (int j = 0; j < B; ++j) lane_ok[j] = j < valid ? 1.0f : 0.0f;
   for (int64_t n = 0; n < l.n; ++n) {
     const int64_t off = (n * l.blocks() + cb) * l.hw * B;
-    const float* base = y + off;
-    const int64_t row0 = (n * l.c + c0) * l.hw;
-    for (int64_t k0 = 0; k0 < l.hw; k0 += kTile) {
-      const int64_t kt = std::min(kTile, l.hw - k0);
-      grad_tile(base, row0, k0, kt);
-      for (int64_t k = 0; k < kt; ++k) {
-        const float* p = base + (k0 + k) * B;
-        float* q = gy + off + (k0 + k) * B;
-        for (int j = 0; j < B; j += kV) {
-          const v8f v = load8(p + j) * load8(lane_ok + j);
-          store8(q + j, load8(k1 + j) * (load8(g + k * B + j) - load8(mg + j) -
-                                         (v - load8(mu + j)) * load8(k2 + j)));
-        }
+    const float* p = y + off;
+    float* q = gy + off;  // holds g from the first pass
+    for (int64_t k = 0; k < l.hw * B; k += B)
+      for (int j = 0; j < B; j += kV) {
+        const v8f v = load8(p + k + j) * load8(lane_ok + j);
+        store8(q + k + j, load8(k1 + j) * (load8(q + k + j) - load8(mg + j) -
+                                           (v - load8(mu + j)) * load8(k2 + j)));
       }
-    }
   }
 }
 
@@ -433,15 +430,18 @@ void plain_backward(const BlockedLayout& l, const float* y, const float* mean, c
     const float *r = y + row, *go = gout + row, *o = out ? out + row : nullptr;
     v8f a = {}, b = {};
     float ta = 0, tb = 0;
+    float* q = gy + row;  // g is kept here for the second pass
     for (int64_t k = 0; k < body; k += kV) {
       const v8f g = g8(go, o, r, k);
       if (gres) store8(gres + row + k, g);
+      store8(q + k, g);
       a += g;
       b += g * (load8(r + k) - mv);
     }
     for (int64_t k = body; k < hw; ++k) {
       const float g = g1(go, o, r, k);
       if (gres) gres[row + k] = g;
+      q[k] = g;
       ta += g;
       tb += g * (r[k] - f.mean);
     }
@@ -456,11 +456,11 @@ void plain_backward(const BlockedLayout& l, const float* y, const float* mean, c
   const v8f k1v = splat(k1), mgv = splat(mg), k2v = splat(k2);
   for (int64_t n = 0; n < l.n; ++n) {
     const int64_t row = (n * l.c + ch) * hw;
-    const float *r = y + row, *go = gout + row, *o = out ? out + row : nullptr;
-    float* q = gy + row;
+    const float* r = y + row;
+    float* q = gy + row;  // holds g from the first pass
     for (int64_t k = 0; k < body; k += kV)
-      store8(q + k, k1v * (g8(go, o, r, k) - mgv - (load8(r + k) - mv) * k2v));
-    for (int64_t k = body; k < hw; ++k) q[k] = k1 * (g1(go, o, r, k) - mg - (r[k] - f.mean) * k2);
+      store8(q + k, k1v * (load8(q + k) - mgv - (load8(r + k) - mv) * k2v));
+    for (int64_t k = body; k < hw; ++k) q[k] = k1 * (q[k] - mg - (r[k] - f.mean) * k2);
   }
 }
 
