@@ -31,8 +31,7 @@ Tensor conv_bn_train(const nn::Conv& conv, nn::BatchNorm& bn, const Tensor& x,
                      const Tensor& residual, ConvActivation act);
 
 // Switches the fusion (inference folding and the fused training nodes) off on this thread while
-// alive (tests compare against the unfused modules;
-// anyone may want the modules run one by one).
+// alive (tests compare against the unfused modules; anyone may want the modules run one by one).
 class NoInferenceFusionGuard {
  public:
   NoInferenceFusionGuard();
