@@ -3,8 +3,9 @@
 //   oar_bench_vision_models MODEL PRECISION MODE BATCH RES STEPS [WARMUP]
 //   MODEL: resnet18 | resnet50 | mobilenet_v2    PRECISION: fp32 | bf16 (autocast)
 //   MODE: train (SGD momentum step, images/s) | infer (eval mode, no gradients, ms per batch)
-// Threads: OMP_NUM_THREADS. OAR_BENCH_UNFUSED=1 runs eval mode module by module, without the
-// BatchNorm folding and post-op fusion of vision/models/fused.h (to measure what it brings).
+// Threads: OMP_NUM_THREADS. OAR_BENCH_UNFUSED=1 runs module by module, without the fusion of
+// vision/models/fused.h (to measure what it brings): in eval mode the BatchNorm folding and
+// post-op fusion, in training the conv_bn_train nodes (conv -> BN [-> add] [-> act] as one).
 // The line gives the process's peak resident memory (peak_rss_mib), the resident memory before
 // the model was built (base_rss_mib) and oar's tensor peak (peak_mib).
 #include <chrono>

@@ -49,6 +49,10 @@ void set_batch_norm_cross_rank_sum(CrossRankSum sum) {
   cross_rank_sum() = std::move(sum);
 }
 
+bool batch_norm_cross_rank_sum_active() {
+  return static_cast<bool>(cross_rank_sum());
+}
+
 BatchNorm::BatchNorm(int64_t nd, int64_t c, const BatchNormOptions& opt)
     : spatial_dims(nd), num_features(c), options(opt) {
   OAR_CHECK(nd >= 1 && nd <= 3 && c > 0, "BatchNorm: need 1-3 spatial dims and features > 0");

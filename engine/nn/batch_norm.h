@@ -12,6 +12,8 @@ namespace oar::nn {
 // of a per-channel tensor, differentiably (its backward sums gradients over ranks as well).
 using CrossRankSum = std::function<Tensor(const Tensor&)>;
 void set_batch_norm_cross_rank_sum(CrossRankSum sum);  // empty: per-rank statistics
+// Whether a cross-rank sum is set (fused training paths then leave BatchNorm to its module).
+bool batch_norm_cross_rank_sum_active();
 
 struct BatchNormOptions {
   double eps = 1e-5;

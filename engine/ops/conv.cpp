@@ -5,8 +5,10 @@
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/conv_bn.h"
 #include "engine/ops/conv_fused.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/unary.h"
 #include "engine/ops/where.h"
@@ -256,6 +258,86 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
 Tensor conv_fused(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p,
                   const Tensor& residual, ConvActivation act) {
   return conv_impl(x, w, b, p, residual, act);
+}
+
+Tensor conv_bn_train(const Tensor& x, const Tensor& weight, const ConvParams& p,
+                     const BatchNormArgs& bn, const Tensor& residual, ConvActivation act) {
+  const char* op = "conv_bn_train";
+  OAR_CHECK(x.defined() && weight.defined(), op, ": undefined input or weight");
+  auto unfused = [&] {
+    Tensor h = conv(x, weight, Tensor(), p);
+    h = batch_norm(h, bn.running_mean, bn.running_var, bn.weight, bn.bias, true, bn.momentum,
+                   bn.eps);
+    if (residual.defined()) h = h + residual;
+    return apply_activation(h, act);
+  };
+  auto f32_cpu = [&](const Tensor& t) {
+    return !t.defined() || (t.dtype() == DType::f32 && t.device().is_cpu());
+  };
+  if (x.dim() != 4 || !f32_cpu(x) || !f32_cpu(weight) || !f32_cpu(bn.weight) || !f32_cpu(bn.bias) ||
+      !f32_cpu(residual) || autocast_enabled() || x.numel() == 0 || weight.numel() == 0 ||
+      bn.eps <= 0)
+    return unfused();
+  const ConvGeometry g = conv_geometry(op, x.shape(), weight.shape(), p);
+  const Shape out_shape = conv_output_shape(x.shape(), weight.shape(), g);
+  const int64_t c = out_shape[1];
+  const int64_t count = out_shape[0] * out_shape[2] * out_shape[3];
+  const Shape cs{c};
+  const bool params_ok = (!bn.weight.defined() || bn.weight.shape() == cs) &&
+                         (!bn.bias.defined() || bn.bias.shape() == cs) &&
+                         bn.running_mean.defined() == bn.running_var.defined() &&
+                         (!bn.running_mean.defined() ||
+                          (bn.running_mean.shape() == cs && bn.running_var.shape() == cs &&
+                           bn.running_mean.device().is_cpu() && bn.running_var.device().is_cpu()));
+  if (!params_ok || count < 2 || (residual.defined() && residual.shape() != out_shape))
+    return unfused();  // the ops one by one give the usual messages
+  bool broadcast = false;
+  for (int64_t d = 0; d < x.dim(); ++d) broadcast |= x.stride(d) == 0 && x.size(d) > 1;
+  const Tensor xd = broadcast ? x.detach().contiguous() : x.detach();
+  const Tensor w = weight.detach().contiguous();
+  const bool cache_weight = weight.is_leaf() && weight.is_contiguous();
+  const Tensor gamma = bn.weight.defined() ? bn.weight.detach().contiguous() : Tensor();
+  const Tensor beta = bn.bias.defined() ? bn.bias.detach().contiguous() : Tensor();
+  const Tensor res = residual.defined() ? residual.detach().contiguous() : Tensor();
+  Tensor out = empty(out_shape, DType::f32, x.device());
+  Tensor mean = empty(cs, DType::f32, x.device()), var = empty(cs, DType::f32, x.device());
+  auto saved = std::make_shared<cpu::ConvBnSaved>();
+  if (!cpu::conv_bn_forward(*saved, out, mean, var, xd, w, gamma, beta, res, act, bn.eps, g,
+                            cache_weight))
+    return unfused();
+  if (bn.running_mean.defined()) {  // PyTorch's update: unbiased variance
+    Tensor rm = bn.running_mean, rv = bn.running_var;
+    mul_(rm, 1.0 - bn.momentum);
+    add_(rm, mean, bn.momentum);
+    mul_(rv, 1.0 - bn.momentum);
+    add_(rv, var, bn.momentum * static_cast<double>(count) / static_cast<double>(count - 1));
+  }
+  if (autograd::needs_grad({x, weight, bn.weight, bn.bias, residual})) {
+    // The output is the activation's mask only when a residual went in before it; otherwise
+    // backward recomputes the mask from the blocked convolution output.
+    const Tensor o = res.defined() && act != ConvActivation::none ? out.detach() : Tensor();
+    autograd::record(
+        op, {&out}, {x, weight, bn.weight, bn.bias, residual},
+        [saved, w, mean, var, gamma, beta, act, eps = bn.eps, g, cache_weight, o,
+         x_shape = x.shape()](const autograd::Grads& gr) {
+          Tensor gout = gr.grad_or_zeros(0);
+          if (gout.dtype() != DType::f32) gout = gout.to(DType::f32);
+          gout = gout.contiguous();
+          const int64_t c = w.size(0);
+          Tensor gx = gr.needs(0) ? empty(x_shape, DType::f32, w.device()) : Tensor();
+          Tensor gw = gr.needs(1) ? empty(w.shape(), DType::f32, w.device()) : Tensor();
+          Tensor gg = gr.needs(2) ? empty({c}, DType::f32, w.device()) : Tensor();
+          Tensor gb = gr.needs(3) ? empty({c}, DType::f32, w.device()) : Tensor();
+          // Without an activation dL/dresidual is dL/dout itself.
+          const bool masked = gr.needs(4) && act != ConvActivation::none;
+          Tensor gres = masked ? empty(gout.shape(), DType::f32, w.device()) : Tensor();
+          cpu::conv_bn_backward(*saved, gx, gw, gg, gb, gres, gout, o, w, mean, var, gamma, beta,
+                                act, eps, g, cache_weight);
+          if (gr.needs(4) && !masked) gres = gout;
+          return autograd::TensorList{gx, gw, gg, gb, gres};
+        });
+  }
+  return out;
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,

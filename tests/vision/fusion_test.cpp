@@ -3,7 +3,9 @@
 // with its residual) run conv -> BN [-> add] [-> ReLU|ReLU6] as one folded conv. Checked against
 // the same model run module by module (NoInferenceFusionGuard): outputs and, with gradients on in
 // eval mode, every parameter's gradient; the fold follows changed statistics and a training step;
-// a forward hook (`oar model summary`) still sees every module.
+// a forward hook (`oar model summary`) still sees every module. In training mode the same
+// patterns run as conv_bn_train nodes (conv_fused.h), checked the same way (outputs, gradients,
+// running statistics).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,15 +28,17 @@ using oar::testing::rand_input;
 
 namespace {
 
-std::shared_ptr<nn::Module> make(const std::string& name) {
+std::shared_ptr<nn::Module> make(const std::string& name, bool small_input = false) {
   Generator gen(3);
   if (name == "mobilenet_v2") {
     MobileNetV2Options o;
     o.width_mult = 0.5, o.num_classes = 10, o.small_input = true;
+    o.dropout = 0;  // training runs compare two models: no random masks
     return std::make_shared<MobileNetV2>(o, &gen);
   }
   ResNetOptions o = resnet_variant(name);
   o.num_classes = 10;
+  o.small_input = small_input;
   return std::make_shared<ResNet>(o, &gen);
 }
 
@@ -59,6 +63,19 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
   for (float v : w) scale = std::max(scale, static_cast<double>(std::fabs(v)));
   for (size_t i = 0; i < g.size(); ++i)
     ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " element " << i;
+}
+
+// ||got - want|| / ||want|| within tol: for gradients through many training-mode BNs, where
+// single elements are chaotic (see BottleneckTrainingMatchesUnfused) but the tensor is not.
+void expect_close_norm(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const auto g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    diff += (static_cast<double>(g[i]) - w[i]) * (static_cast<double>(g[i]) - w[i]);
+    norm += static_cast<double>(w[i]) * w[i];
+  }
+  EXPECT_LE(std::sqrt(diff), tol * std::sqrt(norm) + 1e-4) << what;  // floor: grads that are ~0
 }
 
 Tensor unfused(nn::Module& m, const Tensor& x) {
@@ -152,6 +169,60 @@ TEST_P(Fusion, ForwardHookSeesEveryModule) {
   int bns = 0;
   for (auto& [name, mod] : m->named_modules()) bns += dynamic_cast<nn::BatchNorm*>(mod) != nullptr;
   EXPECT_EQ(count_batch_norm_calls(*m, x), bns);
+}
+
+// Training mode: conv -> BN [-> add] [-> act] as conv_bn_train nodes against two identical models
+// run module by module: outputs, every parameter gradient, running statistics and batch counts.
+void expect_training_matches_unfused(const std::string& name, const Shape& x_shape,
+                                     bool small_input = false, double grad_tol = 2e-2,
+                                     double buffer_tol = 1e-5, int steps = 2) {
+  auto fused = make(name, small_input), plain = make(name, small_input);
+  randomise_batch_norms(*fused);
+  randomise_batch_norms(*plain);
+  fused->train();
+  plain->train();
+  const Tensor x = rand_input(x_shape, 11).detach();
+  for (int step = 0; step < steps; ++step) {
+    SCOPED_TRACE(step);
+    for (auto* m : {fused.get(), plain.get()})
+      for (auto& [n, p] : m->named_parameters()) p.set_grad(Tensor());
+    const Tensor got = (*fused)(x), want = unfused(*plain, x);
+    expect_close(got, want, 1e-4, "output");
+    sum(got * got).backward();
+    sum(want * want).backward();
+    const auto gp = fused->named_parameters(), wp = plain->named_parameters();
+    ASSERT_EQ(gp.size(), wp.size());
+    for (size_t i = 0; i < gp.size(); ++i) {
+      ASSERT_TRUE(gp[i].second.grad().defined()) << gp[i].first;
+      expect_close_norm(gp[i].second.grad(), wp[i].second.grad(), grad_tol, gp[i].first);
+    }
+    const auto gb = fused->named_buffers(), wb = plain->named_buffers();
+    ASSERT_EQ(gb.size(), wb.size());
+    for (size_t i = 0; i < gb.size(); ++i)
+      expect_close(gb[i].second.to(DType::f32), wb[i].second.to(DType::f32), buffer_tol,
+                   gb[i].first);
+  }
+}
+
+TEST_P(Fusion, TrainingMatchesUnfused) {
+  expect_training_matches_unfused(GetParam(), {4, 3, 16, 16});
+}
+
+TEST_P(Fusion, ForwardHookSeesEveryModuleInTraining) {
+  auto m = make(GetParam());
+  m->train();
+  const Tensor x = rand_input({2, 3, 16, 16}, 8).detach();
+  int bns = 0;
+  for (auto& [name, mod] : m->named_modules()) bns += dynamic_cast<nn::BatchNorm*>(mod) != nullptr;
+  EXPECT_EQ(count_batch_norm_calls(*m, x), bns);
+}
+
+TEST(Resnet50Fusion, BottleneckTrainingMatchesUnfused) {
+  // Small-input stem: the last stage still has 2x2 pixels, so its BN statistics (over 8 values)
+  // are well conditioned. Fifty layers of training BN amplify rounding: the unfused model
+  // against itself with the input scaled by 1 + 1e-6 differs by up to ~5% in its gradients, hence
+  // the looser tolerances (a wrong mask or layout is off by far more).
+  expect_training_matches_unfused("resnet50", {2, 3, 16, 16}, true, 5e-2, 1e-4, 1);
 }
 
 TEST(Resnet50Fusion, BottleneckEvalOutputMatchesUnfused) {

@@ -2,6 +2,7 @@
 
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/grad_mode.h"
+#include "engine/core/error.h"
 #include "engine/nn/forward_hook.h"
 #include "engine/ops.h"
 #include "vision/models/layers.h"
@@ -22,6 +23,32 @@ bool can_fold(const nn::Conv& conv, const nn::BatchNorm& bn) {
   return !g_fusion_off && !bn.is_training() && bn.options.track_running_stats &&
          bn.running_mean.defined() && bn.running_var.defined() &&
          bn.num_features == conv.out_channels && !nn::forward_hook_active();
+}
+
+bool can_fuse_train(const nn::Conv& conv, const nn::BatchNorm& bn) {
+  return !g_fusion_off && bn.is_training() && !conv.bias.defined() &&
+         bn.num_features == conv.out_channels && !nn::forward_hook_active() &&
+         !nn::batch_norm_cross_rank_sum_active() &&
+         (!bn.options.track_running_stats || bn.num_batches_tracked.defined());
+}
+
+Tensor conv_bn_train(const nn::Conv& conv, nn::BatchNorm& bn, const Tensor& x,
+                     const Tensor& residual, ConvActivation act) {
+  OAR_CHECK(x.dim() == conv.spatial_dims + 2 && x.size(1) == conv.in_channels, conv.name(),
+            ": input must be [N, ", conv.in_channels, ", ", conv.spatial_dims,
+            " spatial dims], got ", shape_str(x.shape()));
+  BatchNormArgs a{bn.weight, bn.bias, Tensor(), Tensor(), bn.options.momentum, bn.options.eps};
+  if (bn.options.track_running_stats) {  // as nn::BatchNorm::forward in training
+    NoGradGuard no_grad;
+    const double n = bn.num_batches_tracked.item_double() + 1;
+    bn.num_batches_tracked.fill_(n);
+    if (a.momentum < 0) a.momentum = 1.0 / n;
+    a.running_mean = bn.running_mean;
+    a.running_var = bn.running_var;
+  }
+  return oar::conv_bn_train(x, conv.weight,
+                            ConvParams{conv.stride, conv.padding, conv.dilation, conv.groups}, a,
+                            residual, act);
 }
 
 NoInferenceFusionGuard::NoInferenceFusionGuard() : prev_(g_fusion_off) {
@@ -98,7 +125,8 @@ Tensor FoldedSequential::operator()(const nn::Sequential& s, const Tensor& x,
   for (size_t i = 0; i < s.size(); ++i) {
     auto* conv = dynamic_cast<nn::Conv*>(s[i].get());
     auto* bn = i + 1 < s.size() ? dynamic_cast<nn::BatchNorm*>(s[i + 1].get()) : nullptr;
-    if (!conv || !bn || !can_fold(*conv, *bn)) {
+    const bool fold = conv && bn && can_fold(*conv, *bn);
+    if (!fold && !(conv && bn && can_fuse_train(*conv, *bn))) {
       h = (*s[i])(h);
       continue;
     }
@@ -109,14 +137,18 @@ Tensor FoldedSequential::operator()(const nn::Sequential& s, const Tensor& x,
     if (act != ConvActivation::none) last = i + 2;
     // The residual goes in when this pair ends the sequence and no activation follows it.
     const bool add_here = !residual_done && last + 1 == s.size() && act == ConvActivation::none;
-    std::shared_ptr<ConvBnFold> fold;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (folds_.size() < s.size()) folds_.resize(s.size());
-      if (!folds_[i]) folds_[i] = std::make_shared<ConvBnFold>();
-      fold = folds_[i];
+    if (fold) {
+      std::shared_ptr<ConvBnFold> f;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (folds_.size() < s.size()) folds_.resize(s.size());
+        if (!folds_[i]) folds_[i] = std::make_shared<ConvBnFold>();
+        f = folds_[i];
+      }
+      h = (*f)(*conv, *bn, h, add_here ? residual : Tensor(), act);
+    } else {
+      h = conv_bn_train(*conv, *bn, h, add_here ? residual : Tensor(), act);
     }
-    h = (*fold)(*conv, *bn, h, add_here ? residual : Tensor(), act);
     residual_done |= add_here;
     i = last;
   }

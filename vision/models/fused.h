@@ -21,8 +21,17 @@ namespace oar::vision {
 // channels, no forward hook watching module calls (`oar model summary`), fusion not switched off.
 bool can_fold(const nn::Conv& conv, const nn::BatchNorm& bn);
 
-// Switches the fusion off on this thread while alive (tests compare against the unfused modules;
-// anyone may want the modules run one by one).
+// Whether conv -> bn may run as one training node now (conv_bn_train in conv_fused.h): bn in
+// training mode with batch statistics from this rank only, conv without bias, no forward hook,
+// fusion not switched off.
+bool can_fuse_train(const nn::Conv& conv, const nn::BatchNorm& bn);
+// act(bn(conv(x)) + residual) in training mode as one node, with bn's bookkeeping
+// (num_batches_tracked, momentum) done as nn::BatchNorm::forward does; only when can_fuse_train.
+Tensor conv_bn_train(const nn::Conv& conv, nn::BatchNorm& bn, const Tensor& x,
+                     const Tensor& residual, ConvActivation act);
+
+// Switches the fusion (inference folding and the fused training nodes) off on this thread while
+// alive (tests compare against the unfused modules; anyone may want the modules run one by one).
 class NoInferenceFusionGuard {
  public:
   NoInferenceFusionGuard();
@@ -51,8 +60,9 @@ class ConvBnFold {
 };
 
 // A Sequential run with every Conv -> BatchNorm [-> ReLU | ReLU6] as one fused conv (where
-// can_fold; other items run as they are). residual (optional) is added to the output: inside the
-// last conv when the sequence ends with Conv -> BatchNorm, else after it.
+// can_fold) or one conv_bn_train node (where can_fuse_train; other items run as they are). residual
+// (optional) is added to the output: inside the last conv when the sequence ends with Conv ->
+// BatchNorm, else after it.
 class FoldedSequential {
  public:
   Tensor operator()(const nn::Sequential& s, const Tensor& x, const Tensor& residual = Tensor());

@@ -84,11 +84,10 @@ ConvNormActivation::ConvNormActivation(int64_t in, int64_t out, int64_t kernel,
 }
 
 Tensor ConvNormActivation::forward(const Tensor& x) {
-  if (is_training()) {
-    fold_->reset();
-    return nn::Sequential::forward(x);
-  }
-  return (*fold_)(*this, x);  // runs the items unfused where they cannot fold
+  if (is_training()) fold_->reset();
+  // Eval: folded; training: conv -> BN -> act as one conv_bn_train node; the items one by one
+  // where neither applies (fused.h).
+  return (*fold_)(*this, x);
 }
 
 SqueezeExcitation::SqueezeExcitation(int64_t channels, int64_t squeeze_channels, Generator* gen) {

@@ -32,12 +32,9 @@ class InvertedResidual : public nn::Module {
     conv_->push_back(std::make_shared<nn::BatchNorm2d>(out));
   }
   Tensor forward(const Tensor& x) override {
-    if (is_training()) {
-      fold_.reset();
-      Tensor h = (*conv_)(x);
-      return use_residual_ ? x + h : h;
-    }
-    // Eval: the projection conv -> BN folds, with the residual as its sum post-op (fused.h).
+    if (is_training()) fold_.reset();
+    // Eval: the projection conv -> BN folds, with the residual as its sum post-op; training: it
+    // runs as one conv_bn_train node with the residual added in its BN pass (fused.h).
     return fold_(*conv_, x, use_residual_ ? x : Tensor());
   }
   std::string name() const override { return "InvertedResidual"; }

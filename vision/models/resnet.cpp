@@ -71,7 +71,8 @@ class ResidualBlock : public nn::Module {
 
  protected:
   Tensor shortcut(const Tensor& x) { return downsample_ ? (*downsample_)(x) : x; }
-  // The shortcut with a projection's conv -> BN folded (eval mode; fused.h).
+  // The shortcut with a projection's conv -> BN folded (eval mode) or as one conv_bn_train node
+  // (training; fused.h).
   Tensor folded_shortcut(const Tensor& x) {
     if (auto* seq = dynamic_cast<nn::Sequential*>(downsample_.get())) return fold_down_(*seq, x);
     return shortcut(x);
@@ -104,6 +105,10 @@ class BasicBlock : public ResidualBlock {
       return fold2_(*conv2, *bn2, h, folded_shortcut(x), ConvActivation::relu);
     }
     if (is_training()) fold1_.reset(), fold2_.reset(), reset_folds();
+    if (can_fuse_train(*conv1, *bn1) && can_fuse_train(*conv2, *bn2)) {  // training (fused.h)
+      Tensor h = conv_bn_train(*conv1, *bn1, x, Tensor(), ConvActivation::relu);
+      return conv_bn_train(*conv2, *bn2, h, folded_shortcut(x), ConvActivation::relu);
+    }
     Tensor h = relu((*bn1)((*conv1)(x)));
     h = (*bn2)((*conv2)(h));
     return relu(h + shortcut(x));
@@ -138,6 +143,12 @@ class Bottleneck : public ResidualBlock {
       return fold3_(*conv3, *bn3, h, folded_shortcut(x), ConvActivation::relu);
     }
     if (is_training()) fold1_.reset(), fold2_.reset(), fold3_.reset(), reset_folds();
+    if (can_fuse_train(*conv1, *bn1) && can_fuse_train(*conv2, *bn2) &&
+        can_fuse_train(*conv3, *bn3)) {  // training (fused.h)
+      Tensor h = conv_bn_train(*conv1, *bn1, x, Tensor(), ConvActivation::relu);
+      h = conv_bn_train(*conv2, *bn2, h, Tensor(), ConvActivation::relu);
+      return conv_bn_train(*conv3, *bn3, h, folded_shortcut(x), ConvActivation::relu);
+    }
     Tensor h = relu((*bn1)((*conv1)(x)));
     h = relu((*bn2)((*conv2)(h)));
     h = (*bn3)((*conv3)(h));
@@ -269,6 +280,9 @@ Tensor ResNet::pooled_features(const Tensor& x) {
   auto* stem = dynamic_cast<nn::Conv*>(conv1_.get());
   if (stem && can_fold(*stem, *bn1_)) {  // eval: conv -> BN -> ReLU as one conv (fused.h)
     h = (*stem_fold_)(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
+  } else if (stem && can_fuse_train(*stem, *bn1_)) {  // training: one conv_bn_train node
+    stem_fold_->reset();
+    h = conv_bn_train(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
   } else {
     if (is_training()) stem_fold_->reset();
     h = relu((*bn1_)((*conv1_)(x)));

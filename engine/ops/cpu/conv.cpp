@@ -14,7 +14,9 @@
 
 #include "engine/core/error.h"
 #include "engine/ops/conv_backward.h"
+#include "engine/ops/conv_bn.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/cpu/bn_blocked.h"
 #include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/onednn.h"
 
@@ -402,6 +404,210 @@ void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const T
   SharedGradOut share;
   backward_data(gx, gy, w, g, cache_weight, &share);
   backward_weights(gw, gb, x, gy, g, &share);
+}
+
+namespace {
+
+// conv_bn_train's primitives: the forward convolution, and (made on the first backward) the two
+// backward ones. The BN loops read and write the convolution's destination layout `dst`.
+struct ConvBnPrims {
+  bool ok = false;
+  bool depthwise = false;  // our plain depthwise loops, BN on plain memory (no oneDNN)
+  BlockedLayout layout;
+  Shape x_shape, out_shape;
+  dnnl::primitive fwd;
+  memory::desc fwd_scratch, dst;
+  Arg src, wei;  // fwd: user x -> src layout; plain weights -> the primitive's
+  std::once_flag bwd_once;
+  dnnl::primitive data, weights;
+  memory::desc data_scratch, weights_scratch;
+  Arg data_ddst, data_wei, data_dsrc;  // dst layout -> diff_dst; weights; diff_src -> plain gx
+  Arg w_src, w_ddst, w_dwei;           // fwd src layout -> src; dst layout -> diff_dst; gw out
+  std::string key;
+};
+
+// The channel block of a [N, C, H, W] f32 descriptor the BN loops can read, or 0.
+int64_t block_of(const memory::desc& d, const memory::dims& dims) {
+  using tag = memory::format_tag;
+  const auto dt = memory::data_type::f32;
+  if (d == memory::desc(dims, dt, tag::aBcd16b)) return 16;
+  if (d == memory::desc(dims, dt, tag::aBcd8b)) return 8;
+  if (d == memory::desc(dims, dt, tag::abcd)) return 1;
+  if (d == memory::desc(dims, dt, tag::acdb)) return dims[1];
+  return 0;
+}
+
+void make_backward(ConvBnPrims& c, const Descs& d) {
+  const auto hint = forward_pd(d, nullptr);
+  const dnnl::convolution_backward_data::primitive_desc pdd(
+      onednn::engine(), dnnl::algorithm::convolution_direct, any(d.src, d.dt), any(d.weights, d.dt),
+      any(d.dst, d.dt), d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad());
+  c.data = dnnl::convolution_backward_data(pdd);
+  c.data_scratch = pdd.scratchpad_desc();
+  c.data_ddst = input_arg(c.dst, pdd.diff_dst_desc());
+  c.data_wei = input_arg(plain(d.weights, d.dt), pdd.weights_desc());
+  c.data_dsrc = output_arg(plain(d.src, d.dt), pdd.diff_src_desc());
+  const dnnl::convolution_backward_weights::primitive_desc pdw(
+      onednn::engine(), dnnl::algorithm::convolution_direct, any(d.src, d.dt), any(d.weights, d.dt),
+      any(d.dst, d.dt), d.strides, d.dil, d.pad_l, d.pad_r, hint, user_scratchpad());
+  c.weights = dnnl::convolution_backward_weights(pdw);
+  c.weights_scratch = pdw.scratchpad_desc();
+  c.w_src = input_arg(c.src.inner, pdw.src_desc());
+  c.w_ddst = input_arg(c.dst, pdw.diff_dst_desc());
+  c.w_dwei = output_arg(plain(d.weights, d.dt), pdw.diff_weights_desc());
+}
+
+void scratch_arg(const memory::desc& sd, std::unordered_map<int, memory>& args,
+                 std::vector<Tensor>& keep) {
+  if (sd.get_size() == 0) return;
+  keep.push_back(onednn::buffer_for(sd));
+  args.emplace(DNNL_ARG_SCRATCHPAD, memory(sd, onednn::engine(), keep.back().raw_data()));
+}
+
+}  // namespace
+
+bool conv_bn_forward(ConvBnSaved& s, const Tensor& out, const Tensor& mean, const Tensor& var,
+                     const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
+                     const Tensor& residual, ConvActivation act, double eps, const ConvGeometry& g,
+                     bool cache_weight) {
+  if (x.dim() != 4 || x.dtype() != DType::f32) return false;
+  const float* pg = gamma.defined() ? gamma.data<float>() : nullptr;
+  const float* pb = beta.defined() ? beta.data<float>() : nullptr;
+  const float* pr = residual.defined() ? residual.data<float>() : nullptr;
+  if (plain_depthwise(x, w, g)) {  // plain memory throughout: BN reads the plain output
+    const std::string key = conv_key("conv_bn.dw", x, x.strides(), w, out.shape(), Tensor(), g);
+    auto p = onednn::cached<ConvBnPrims>(key, [&] {
+      auto c = std::make_shared<ConvBnPrims>();
+      c->depthwise = c->ok = true;
+      c->layout = BlockedLayout{out.size(0), out.size(1), out.size(2) * out.size(3), 1};
+      c->x_shape = x.shape();
+      c->out_shape = out.shape();
+      return c;
+    });
+    s.xb = x;
+    s.yb = empty(out.shape(), DType::f32);
+    depthwise_forward(s.yb, x, w, Tensor(), g);
+    s.prims = p;
+    bn_blocked_forward(p->layout, s.yb.data<float>(), mean.data<float>(), var.data<float>(), pg, pb,
+                       pr, out.data<float>(), act, eps);
+    return true;
+  }
+  const std::string key = conv_key("conv_bn.fwd", x, x.strides(), w, out.shape(), Tensor(), g);
+  auto p = onednn::cached<ConvBnPrims>(key, [&] {
+    const Descs d = descs_of(x.shape(), w.shape(), out.shape(), x.dtype(), g);
+    auto c = std::make_shared<ConvBnPrims>();
+    try {
+      const auto pd = forward_pd(d, nullptr);
+      c->dst = pd.dst_desc();
+      const int64_t block = block_of(c->dst, d.dst);
+      if (block == 0) return c;  // not ok: run unfused
+      c->fwd = dnnl::convolution_forward(pd);
+      c->fwd_scratch = pd.scratchpad_desc();
+      c->src = input_arg(onednn::desc_of(x), pd.src_desc());
+      c->wei = input_arg(plain(d.weights, d.dt), pd.weights_desc());
+      c->layout = BlockedLayout{out.size(0), out.size(1), out.size(2) * out.size(3), block};
+      c->x_shape = x.shape();
+      c->out_shape = out.shape();
+      c->key = key;
+      c->ok = true;
+    } catch (const dnnl::error& e) {
+      unsupported("forward convolution", x, e);
+    }
+    return c;
+  });
+  if (!p->ok) return false;
+  std::vector<Tensor> keep;
+  std::unordered_map<int, memory> args;
+  if (p->src.re) {
+    s.xb = onednn::buffer_for(p->src.inner);
+    memory user(p->src.user, onednn::engine(), x.raw_data());
+    memory in(p->src.inner, onednn::engine(), s.xb.raw_data());
+    p->src.re->execute(onednn::stream(), user, in);
+    args.emplace(DNNL_ARG_SRC, in);
+  } else {
+    s.xb = x;
+    args.emplace(DNNL_ARG_SRC, memory(p->src.user, onednn::engine(), x.raw_data()));
+  }
+  args.emplace(DNNL_ARG_WEIGHTS, weight(p->wei, w, cache_weight, key, keep));
+  s.yb = onednn::buffer_for(p->dst);
+  args.emplace(DNNL_ARG_DST, memory(p->dst, onednn::engine(), s.yb.raw_data()));
+  scratch_arg(p->fwd_scratch, args, keep);
+  p->fwd.execute(onednn::stream(), args);
+  onednn::stream().wait();
+  s.prims = p;
+  bn_blocked_forward(p->layout, static_cast<const float*>(s.yb.raw_data()), mean.data<float>(),
+                     var.data<float>(), pg, pb, pr, out.data<float>(), act, eps);
+  return true;
+}
+
+void conv_bn_backward(const ConvBnSaved& s, const Tensor& gx, const Tensor& gw,
+                      const Tensor& ggamma, const Tensor& gbeta, const Tensor& gres,
+                      const Tensor& gout, const Tensor& out, const Tensor& w, const Tensor& mean,
+                      const Tensor& var, const Tensor& gamma, const Tensor& beta,
+                      ConvActivation act, double eps, const ConvGeometry& g, bool cache_weight) {
+  auto* p = static_cast<ConvBnPrims*>(s.prims.get());
+  OAR_CHECK(p && p->ok, "conv_bn_train: backward without its forward's state");
+  if (p->depthwise) {
+    Tensor gyb = empty(p->out_shape, DType::f32);
+    bn_blocked_backward(p->layout, s.yb.data<float>(), mean.data<float>(), var.data<float>(),
+                        gamma.defined() ? gamma.data<float>() : nullptr,
+                        beta.defined() ? beta.data<float>() : nullptr, gout.data<float>(),
+                        out.defined() ? out.data<float>() : nullptr, act, eps, gyb.data<float>(),
+                        ggamma.defined() ? ggamma.data<float>() : nullptr,
+                        gbeta.defined() ? gbeta.data<float>() : nullptr,
+                        gres.defined() ? gres.data<float>() : nullptr);
+    if (gx.defined()) depthwise_backward_data(gx, gyb, w, g);
+    if (gw.defined()) depthwise_backward_weights(gw, Tensor(), s.xb, gyb, g);
+    return;
+  }
+  std::call_once(p->bwd_once, [&] {
+    try {
+      make_backward(*p, descs_of(p->x_shape, w.shape(), p->out_shape, w.dtype(), g));
+    } catch (const dnnl::error& e) {
+      OAR_FAIL("conv_bn_train: oneDNN has no backward convolution for input ",
+               shape_str(p->x_shape), " (", e.what(), ")");
+    }
+  });
+  Tensor gyb = onednn::buffer_for(p->dst);
+  bn_blocked_backward(p->layout, static_cast<const float*>(s.yb.raw_data()), mean.data<float>(),
+                      var.data<float>(), gamma.defined() ? gamma.data<float>() : nullptr,
+                      beta.defined() ? beta.data<float>() : nullptr, gout.data<float>(),
+                      out.defined() ? out.data<float>() : nullptr, act, eps,
+                      static_cast<float*>(gyb.raw_data()),
+                      ggamma.defined() ? ggamma.data<float>() : nullptr,
+                      gbeta.defined() ? gbeta.data<float>() : nullptr,
+                      gres.defined() ? gres.data<float>() : nullptr);
+  std::vector<Tensor> keep;
+  SharedGradOut share;
+  auto diff_dst = [&](const Arg& a) {
+    if (!a.re) return memory(a.user, onednn::engine(), gyb.raw_data());
+    if (share.set && share.inner == a.inner) return share.mem;
+    share.mem = input(a, gyb.raw_data(), share.keep);
+    share.inner = a.inner;
+    share.set = true;
+    return share.mem;
+  };
+  if (gx.defined()) {
+    std::unordered_map<int, memory> args;
+    args.emplace(DNNL_ARG_DIFF_DST, diff_dst(p->data_ddst));
+    args.emplace(DNNL_ARG_WEIGHTS, weight(p->data_wei, w, cache_weight, p->key + "/bwd", keep));
+    const memory dsrc = output(p->data_dsrc, gx.raw_data(), keep);
+    args.emplace(DNNL_ARG_DIFF_SRC, dsrc);
+    scratch_arg(p->data_scratch, args, keep);
+    p->data.execute(onednn::stream(), args);
+    finish(p->data_dsrc, dsrc, gx.raw_data());
+  }
+  if (gw.defined()) {
+    std::unordered_map<int, memory> args;
+    args.emplace(DNNL_ARG_SRC, input(p->w_src, s.xb.raw_data(), keep));
+    args.emplace(DNNL_ARG_DIFF_DST, diff_dst(p->w_ddst));
+    const memory dw = output(p->w_dwei, gw.raw_data(), keep);
+    args.emplace(DNNL_ARG_DIFF_WEIGHTS, dw);
+    scratch_arg(p->weights_scratch, args, keep);
+    p->weights.execute(onednn::stream(), args);
+    finish(p->w_dwei, dw, gw.raw_data());
+  }
+  onednn::stream().wait();
 }
 
 }  // namespace oar::cpu
