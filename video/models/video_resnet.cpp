@@ -31,13 +31,16 @@ std::shared_ptr<nn::BatchNorm> trunk_bn(const VideoResNetOptions& o, int64_t c) 
 }
 
 // [relu](bn(conv(x)) [+ residual]): in eval one folded convolution with the add and the ReLU as
-// its post-ops (vision/models/fused.h, as vision's ResNet blocks), otherwise module by module.
+// its post-ops, in training one conv_bn_train node (vision/models/fused.h, as vision's ResNet
+// blocks), otherwise module by module.
 // Every conv -> BN of the trunk runs through here.
 Tensor conv_bn_act(nn::Conv& conv, nn::BatchNorm& bn, vision::ConvBnFold& fold, bool training,
                    const Tensor& x, const Tensor& residual, bool relu_after) {
   if (vision::can_fold(conv, bn))
     return fold(conv, bn, x, residual, relu_after ? ConvActivation::relu : ConvActivation::none);
   if (training) fold.reset();  // the fold is stale after a training step; free it
+  const ConvActivation act = relu_after ? ConvActivation::relu : ConvActivation::none;
+  if (vision::can_fuse_train(conv, bn)) return vision::conv_bn_train(conv, bn, x, residual, act);
   Tensor h = bn(conv(x));
   if (residual.defined()) h = h + residual;
   return relu_after ? relu(h) : h;
