@@ -1,8 +1,78 @@
+#include <cmath>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define OAR_DROPOUT_AVX512 1
+#endif
+
 #include "engine/core/error.h"
 #include "engine/core/generator.h"
+#include "engine/ops/cpu/dropout_bits.h"
 #include "engine/ops/cpu/loops.h"
 
 namespace oar::cpu {
+
+namespace {
+
+// keep <=> to_unit_float(h) >= float(p) <=> (h >> 40) * 2^-24 >= float(p) (both exact) <=>
+// (h >> 40) >= ceil(float(p) * 2^24): an integer comparison.
+uint64_t keep_threshold(double p) {
+  return static_cast<uint64_t>(std::ceil(static_cast<double>(static_cast<float>(p)) * 16777216.0));
+}
+
+void keep_bits_scalar(uint64_t seed, uint64_t index0, int64_t n, uint64_t threshold,
+                      uint8_t* bits) {
+  for (int64_t e0 = 0; e0 < n; e0 += 8) {
+    unsigned byte = 0;
+    const int64_t k1 = std::min<int64_t>(8, n - e0);
+    for (int64_t k = 0; k < k1; ++k) {
+      const uint64_t h = Generator::hash(seed, index0 + static_cast<uint64_t>(e0 + k));
+      byte |= static_cast<unsigned>((h >> 40) >= threshold) << k;
+    }
+    bits[e0 / 8] = static_cast<uint8_t>(byte);
+  }
+}
+
+#ifdef OAR_DROPOUT_AVX512
+typedef uint64_t v8u64 __attribute__((vector_size(64)));
+
+// Generator::hash on eight consecutive indices at once (the 64-bit multiplies are AVX-512DQ's
+// vpmullq). Vector-extension arithmetic rather than shift intrinsics, which trip GCC 12's
+// -Wmaybe-uninitialized.
+__attribute__((target("avx512f,avx512dq"))) void keep_bits_avx512(uint64_t seed, uint64_t index0,
+                                                                  int64_t n, uint64_t threshold,
+                                                                  uint8_t* bits) {
+  const uint64_t start = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull + index0;
+  v8u64 z0 = v8u64{0, 1, 2, 3, 4, 5, 6, 7} + start;
+  const __m512i thr = _mm512_set1_epi64(static_cast<long long>(threshold));
+  int64_t e = 0;
+  for (; e + 8 <= n; e += 8) {
+    v8u64 z = (z0 ^ (z0 >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z = (z ^ (z >> 31)) >> 40;
+    bits[e / 8] = static_cast<uint8_t>(_mm512_cmpge_epu64_mask(reinterpret_cast<__m512i>(z), thr));
+    z0 += 8;
+  }
+  if (e < n)
+    keep_bits_scalar(seed, index0 + static_cast<uint64_t>(e), n - e, threshold, bits + e / 8);
+}
+
+bool has_avx512dq() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  return yes;
+}
+#endif
+
+}  // namespace
+
+void dropout_keep_bits(uint64_t seed, uint64_t index0, int64_t n, double p, uint8_t* bits) {
+  if (n <= 0) return;
+  const uint64_t threshold = keep_threshold(p);
+#ifdef OAR_DROPOUT_AVX512
+  if (has_avx512dq()) return keep_bits_avx512(seed, index0, n, threshold, bits);
+#endif
+  keep_bits_scalar(seed, index0, n, threshold, bits);
+}
 
 void dropout_mask(const Tensor& mask, uint64_t seed, uint64_t base, double p) {
   uint8_t* m = mask.data<uint8_t>();

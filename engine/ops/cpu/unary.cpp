@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "engine/core/error.h"
+#include "engine/ops/cpu/fast_exp.h"
 #include "engine/ops/cpu/loops.h"
 
 namespace oar {
@@ -19,11 +20,11 @@ enum class UnaryOp {
 
 namespace cpu {
 namespace {
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
+
+// On a lambda: inlined into the loop that calls it, so that the loop vectorises.
+#define OAR_INLINE __attribute__((always_inline))
 
 inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float gelu_tanh_inner(float x) { return kSqrt2OverPi * (x + 0.044715f * x * x * x); }
 }  // namespace
 
 template <typename T>
@@ -65,10 +66,8 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1)
       case UnaryOp::relu6: m([](float v) { return std::fmin(std::fmax(v, 0.f), 6.f); }); break;
       case UnaryOp::leaky_relu: m([a](float v) { return v > 0.f ? v : v * a; }); break;
       case UnaryOp::elu: m([a](float v) { return v > 0.f ? v : a * (std::exp(v) - 1.f); }); break;
-      case UnaryOp::gelu: m([](float v) { return 0.5f * v * (1.f + std::erf(v * kInvSqrt2)); }); break;
-      case UnaryOp::gelu_tanh:
-        m([](float v) { return 0.5f * v * (1.f + std::tanh(gelu_tanh_inner(v))); });
-        break;
+      case UnaryOp::gelu: m([](float v) OAR_INLINE { return fast_gelu(v); }); break;
+      case UnaryOp::gelu_tanh: m([](float v) OAR_INLINE { return fast_gelu_tanh(v); }); break;
       case UnaryOp::sigmoid: m([](float v) { return sigmoidf(v); }); break;
       case UnaryOp::tanh: m([](float v) { return std::tanh(v); }); break;
       case UnaryOp::silu: m([](float v) { return v * sigmoidf(v); }); break;
@@ -99,20 +98,8 @@ void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor
         });
         break;
       case UnaryOp::d_elu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a * std::exp(v); }); break;
-      case UnaryOp::d_gelu:
-        m([](float gv, float v) {
-          const float cdf = 0.5f * (1.f + std::erf(v * kInvSqrt2));
-          const float pdf = 0.3989422804014327f * std::exp(-0.5f * v * v);
-          return gv * (cdf + v * pdf);
-        });
-        break;
-      case UnaryOp::d_gelu_tanh:
-        m([](float gv, float v) {
-          const float t = std::tanh(gelu_tanh_inner(v));
-          const float dinner = kSqrt2OverPi * (1.f + 3.f * 0.044715f * v * v);
-          return gv * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dinner);
-        });
-        break;
+      case UnaryOp::d_gelu: m([](float gv, float v) OAR_INLINE { return gv * fast_gelu_grad(v); }); break;
+      case UnaryOp::d_gelu_tanh: m([](float gv, float v) OAR_INLINE { return gv * fast_gelu_tanh_grad(v); }); break;
       case UnaryOp::d_silu:
         m([](float gv, float v) {
           const float s = sigmoidf(v);
