@@ -35,19 +35,6 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
             static_cast<int>(st), ")");
 }
 
-// out[e] = in[e] * (bit e of bits ? scale : 0) for e in [0, n), n a multiple of 8 or the end
-// of the bits.
-void apply_bits(float* out, const float* in, const uint8_t* bits, int64_t n, float scale) {
-  int64_t e = 0;
-  for (; e + 8 <= n; e += 8) {
-    const unsigned byte = bits[e / 8];
-    for (int k = 0; k < 8; ++k)
-      out[e + k] = in[e + k] * select_bits(((byte >> k) & 1u) != 0, scale, 0.0f);
-  }
-  for (; e < n; ++e)
-    out[e] = in[e] * select_bits(((bits[e / 8] >> (e % 8)) & 1u) != 0, scale, 0.0f);
-}
-
 float row_max(const float* r, int64_t n) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   int64_t j = 0;
@@ -141,7 +128,7 @@ void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixB
       uint8_t* bits = keep + b * kb;
       dropout_keep_bits(seed, base + static_cast<uint64_t>(b * Lq * Lk), Lq * Lk, p, bits);
       dropped.resize(static_cast<size_t>(Lq * Lk));
-      apply_bits(dropped.data(), s, bits, Lq * Lk, keep_scale);
+      apply_keep_bits(dropped.data(), s, bits, Lq * Lk, keep_scale);
       w = dropped.data();
     }
     gemm(false, false, Lq, Dv, Lk, 1.0f, w, Lk, v.at(b), v.ld, 0.0f, out.at(b), out.ld);
@@ -167,7 +154,7 @@ void attention_backward(const MatrixBatch& q, const MatrixBatch& k, const Matrix
       const float* w = P;
       if (bits) {
         scratch.resize(static_cast<size_t>(Lq * Lk));
-        apply_bits(scratch.data(), P, bits, Lq * Lk, keep_scale);
+        apply_keep_bits(scratch.data(), P, bits, Lq * Lk, keep_scale);
         w = scratch.data();
       }
       gemm(true, false, Lk, Dv, Lq, 1.0f, w, Lk, dO, dout.ld, 0.0f, dv.at(b), dv.ld);
@@ -177,7 +164,7 @@ void attention_backward(const MatrixBatch& q, const MatrixBatch& k, const Matrix
     float* dS =
         pds ? pds + b * Lq * Lk : (scratch.resize(static_cast<size_t>(Lq * Lk)), scratch.data());
     gemm(false, true, Lq, Lk, Dv, 1.0f, dO, dout.ld, v.at(b), v.ld, 0.0f, dS, Lk);
-    if (bits) apply_bits(dS, dS, bits, Lq * Lk, keep_scale);
+    if (bits) apply_keep_bits(dS, dS, bits, Lq * Lk, keep_scale);
     for (int64_t i = 0; i < Lq; ++i) {
       float* row = dS + i * Lk;
       const float* prow = P + i * Lk;

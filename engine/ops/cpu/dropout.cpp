@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -57,8 +58,20 @@ __attribute__((target("avx512f,avx512dq"))) void keep_bits_avx512(uint64_t seed,
     keep_bits_scalar(seed, index0 + static_cast<uint64_t>(e), n - e, threshold, bits + e / 8);
 }
 
+// Eight floats per mask byte in one masked multiply.
+__attribute__((target("avx512f,avx512vl"))) void apply_bits_avx512(float* out, const float* in,
+                                                                   const uint8_t* bits, int64_t n,
+                                                                   float scale) {
+  const __m256 s = _mm256_set1_ps(scale);
+  int64_t e = 0;
+  for (; e + 8 <= n; e += 8)
+    _mm256_storeu_ps(out + e, _mm256_maskz_mul_ps(bits[e / 8], _mm256_loadu_ps(in + e), s));
+  for (; e < n; ++e) out[e] = ((bits[e / 8] >> (e % 8)) & 1u) ? in[e] * scale : 0.0f;
+}
+
 bool has_avx512dq() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl");
   return yes;
 }
 #endif
@@ -72,6 +85,41 @@ void dropout_keep_bits(uint64_t seed, uint64_t index0, int64_t n, double p, uint
   if (has_avx512dq()) return keep_bits_avx512(seed, index0, n, threshold, bits);
 #endif
   keep_bits_scalar(seed, index0, n, threshold, bits);
+}
+
+void apply_keep_bits(float* out, const float* in, const uint8_t* bits, int64_t n, float scale) {
+#ifdef OAR_DROPOUT_AVX512
+  if (has_avx512dq()) return apply_bits_avx512(out, in, bits, n, scale);
+#endif
+  for (int64_t e = 0; e < n; ++e) out[e] = ((bits[e / 8] >> (e % 8)) & 1u) ? in[e] * scale : 0.0f;
+}
+
+// Blocks of 4096 elements (512 mask bytes) split across threads.
+constexpr int64_t kBitsBlock = 4096;
+
+void dropout_bits(const Tensor& bits, uint64_t seed, uint64_t base, int64_t n, double p) {
+  uint8_t* b = bits.data<uint8_t>();
+  const int64_t blocks = (n + kBitsBlock - 1) / kBitsBlock;
+#pragma omp parallel for if (n > kGrain)
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t e0 = k * kBitsBlock;
+    dropout_keep_bits(seed, base + static_cast<uint64_t>(e0), std::min(kBitsBlock, n - e0), p,
+                      b + e0 / 8);
+  }
+}
+
+void apply_dropout_bits(const Tensor& out, const Tensor& x, const Tensor& bits, double scale) {
+  float* o = out.data<float>();
+  const float* in = x.data<float>();
+  const uint8_t* b = bits.data<uint8_t>();
+  const int64_t n = x.numel();
+  const int64_t blocks = (n + kBitsBlock - 1) / kBitsBlock;
+  const float s = static_cast<float>(scale);
+#pragma omp parallel for if (n > kGrain)
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t e0 = k * kBitsBlock;
+    apply_keep_bits(o + e0, in + e0, b + e0 / 8, std::min(kBitsBlock, n - e0), s);
+  }
 }
 
 void dropout_mask(const Tensor& mask, uint64_t seed, uint64_t base, double p) {

@@ -11,4 +11,7 @@ namespace oar::cpu {
 // Writes (n + 7) / 8 bytes at `bits` (the unused high bits of the last byte are 0).
 void dropout_keep_bits(uint64_t seed, uint64_t index0, int64_t n, double p, uint8_t* bits);
 
+// out[e] = bit e of bits ? in[e] * scale : 0 for e in [0, n) (out may be in).
+void apply_keep_bits(float* out, const float* in, const uint8_t* bits, int64_t n, float scale);
+
 }  // namespace oar::cpu

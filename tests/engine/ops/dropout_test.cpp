@@ -96,6 +96,23 @@ TEST(Dropout, BackwardUsesTheSameMask) {
       (std::vector<Tensor>{oar::testing::rand_input({5, 7}, 4)}));
 }
 
+// The f32 CPU path keeps bits, drawn eight at a time: element i survives exactly when the
+// counter-based rule says so (over blocks split across threads and a last partial byte).
+TEST(Dropout, MaskIsTheCounterBasedRule) {
+  const int64_t n = 3 * 4096 + 4099;  // several blocks; n % 8 != 0
+  const double p = 0.37;
+  Generator g(1234);
+  g.reserve(17);
+  Tensor x = full({n}, 1.5);
+  const std::vector<float> y = dropout(x, p, true, &g).to_vector<float>();
+  const float kept = static_cast<float>(1.5 * (1.0 / (1.0 - p)));
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = Generator::to_unit_float(Generator::hash(
+                          1234, 17 + static_cast<uint64_t>(i))) >= static_cast<float>(p);
+    ASSERT_EQ(y[static_cast<size_t>(i)], keep ? kept : 0.0f) << "element " << i;
+  }
+}
+
 TEST(Dropout, BadInputsThrow) {
   Tensor x = ones({4});
   EXPECT_THROW(dropout(x, 1.0, true), Error);
