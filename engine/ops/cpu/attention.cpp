@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+#include <memory>
 
 #include "engine/core/error.h"
 #include "engine/ops/attention_cpu.h"
@@ -123,13 +123,13 @@ void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixB
       for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
     }
     const float* w = s;
-    std::vector<float> dropped;
+    std::unique_ptr<float[]> dropped;  // not zero-filled: written in full before use
     if (p > 0.0) {
       uint8_t* bits = keep + b * kb;
       dropout_keep_bits(seed, base + static_cast<uint64_t>(b * Lq * Lk), Lq * Lk, p, bits);
-      dropped.resize(static_cast<size_t>(Lq * Lk));
-      apply_keep_bits(dropped.data(), s, bits, Lq * Lk, keep_scale);
-      w = dropped.data();
+      dropped.reset(new float[static_cast<size_t>(Lq * Lk)]);
+      apply_keep_bits(dropped.get(), s, bits, Lq * Lk, keep_scale);
+      w = dropped.get();
     }
     gemm(false, false, Lq, Dv, Lk, 1.0f, w, Lk, v.at(b), v.ld, 0.0f, out.at(b), out.ld);
   }
@@ -149,20 +149,22 @@ void attention_backward(const MatrixBatch& q, const MatrixBatch& k, const Matrix
     const float* P = pp + b * Lq * Lk;
     const float* dO = dout.at(b);
     const uint8_t* bits = p > 0.0 ? keep + b * kb : nullptr;
-    std::vector<float> scratch;
+    std::unique_ptr<float[]> scratch;  // not zero-filled: written in full before use
+    auto scratch_buffer = [&] {
+      if (!scratch) scratch.reset(new float[static_cast<size_t>(Lq * Lk)]);
+      return scratch.get();
+    };
     if (dv.data) {
       const float* w = P;
       if (bits) {
-        scratch.resize(static_cast<size_t>(Lq * Lk));
-        apply_keep_bits(scratch.data(), P, bits, Lq * Lk, keep_scale);
-        w = scratch.data();
+        apply_keep_bits(scratch_buffer(), P, bits, Lq * Lk, keep_scale);
+        w = scratch.get();
       }
       gemm(true, false, Lk, Dv, Lq, 1.0f, w, Lk, dO, dout.ld, 0.0f, dv.at(b), dv.ld);
     }
     if (!dq.data && !dk.data && !pds) continue;
     // dP = dO v^T (through the dropout), then dS = P * (dP - rowsum(P * dP)).
-    float* dS =
-        pds ? pds + b * Lq * Lk : (scratch.resize(static_cast<size_t>(Lq * Lk)), scratch.data());
+    float* dS = pds ? pds + b * Lq * Lk : scratch_buffer();
     gemm(false, true, Lq, Lk, Dv, 1.0f, dO, dout.ld, v.at(b), v.ld, 0.0f, dS, Lk);
     if (bits) apply_keep_bits(dS, dS, bits, Lq * Lk, keep_scale);
     for (int64_t i = 0; i < Lq; ++i) {
