@@ -88,14 +88,15 @@ def main():
 
     for _ in range(warmup):
         step()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         loss = step()
-    s = time.perf_counter() - t0
+    s, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"impl": "torch " + torch.__version__, "model": model_name,
                       "precision": precision, "mode": mode, "batch": batch, "seq": seq,
                       "steps": steps, "threads": torch.get_num_threads(),
                       "ms_per_step": round(1000 * s / steps, 3),
+                      "cpu_ms_per_step": round(1000 * cpu / steps, 3),
                       "throughput": round(batch * steps / s, 2),
                       "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                       "loss": round(loss.item(), 4)}))

@@ -155,12 +155,16 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
       mb.row_stride = me.stride(-2);
       mb.col_stride = me.stride(-1);
     }
+    // The dropout keep bits, one bit per weight, for backward to read (not draw) again.
+    const Tensor keep =
+        p > 0.0 ? empty({B, cpu::attention_keep_bytes(Lq, Lk)}, DType::u8, q.device()) : Tensor();
     cpu::attention_forward(matrices(qd), matrices(kd), matrices(vd), mb, B, Lq, Lk, D, Dv, sc, p,
-                           seed, base, matrices(out), probs.data<float>());
+                           seed, base, matrices(out), probs.data<float>(),
+                           keep.defined() ? keep.data<uint8_t>() : nullptr);
     if (grad) {
       autograd::record(
           op, {&out}, {q, k, v, mask_grad ? m : Tensor()},
-          [qd, kd, vd, probs, sc, p, seed, base, full, Lq, Lk, D, Dv,
+          [qd, kd, vd, probs, keep, sc, p, full, Lq, Lk, D, Dv,
            m_shape = m.defined() ? m.shape() : Shape()](const autograd::Grads& g) {
             NoGradGuard no_grad;
             const int64_t B = probs.size(0);
@@ -173,8 +177,9 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
               return t.defined() ? matrices(t) : cpu::MatrixBatch{};
             };
             cpu::attention_backward(matrices(qd), matrices(kd), matrices(vd), probs.data<float>(),
-                                    matrices(dout), B, Lq, Lk, D, Dv, sc, p, seed, base, mats(dq),
-                                    mats(dk), mats(dv), ds.defined() ? ds.data<float>() : nullptr);
+                                    keep.defined() ? keep.data<uint8_t>() : nullptr, matrices(dout),
+                                    B, Lq, Lk, D, Dv, sc, p, mats(dq), mats(dk), mats(dv),
+                                    ds.defined() ? ds.data<float>() : nullptr);
             return autograd::TensorList{dq, dk, dv,
                                         ds.defined() ? sum_to(ds.view(full), m_shape) : Tensor()};
           });

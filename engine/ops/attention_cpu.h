@@ -28,17 +28,19 @@ struct MaskBatch {
 
 // out = dropout(softmax(q k^T * scale + mask)) v per matrix; probs [B, Lq, Lk] contiguous gets the
 // softmax before dropout. Dropout keeps weight (b, i, j) when uniform(seed, base + (b*Lq+i)*Lk + j)
-// >= p.
+// >= p; with p > 0 the keep bits go to `keep` (attention_keep_bytes(Lq, Lk) bytes per matrix, bit
+// i*Lk + j of matrix b), which backward reads instead of drawing again.
+int64_t attention_keep_bytes(int64_t Lq, int64_t Lk);
 void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixBatch& v,
                        const MaskBatch& mask, int64_t B, int64_t Lq, int64_t Lk, int64_t D,
                        int64_t Dv, double scale, double p, uint64_t seed, uint64_t base,
-                       const MatrixBatch& out, float* probs);
+                       const MatrixBatch& out, float* probs, uint8_t* keep);
 // Writes the gradients whose data is set, and dscores [B, Lq, Lk] (the gradient of the masked
-// scores, i.e. of an additive mask) when not null.
+// scores, i.e. of an additive mask) when not null. keep: forward's bits (when p > 0).
 void attention_backward(const MatrixBatch& q, const MatrixBatch& k, const MatrixBatch& v,
-                        const float* probs, const MatrixBatch& dout, int64_t B, int64_t Lq,
-                        int64_t Lk, int64_t D, int64_t Dv, double scale, double p, uint64_t seed,
-                        uint64_t base, const MatrixBatch& dq, const MatrixBatch& dk,
-                        const MatrixBatch& dv, float* dscores);
+                        const float* probs, const uint8_t* keep, const MatrixBatch& dout, int64_t B,
+                        int64_t Lq, int64_t Lk, int64_t D, int64_t Dv, double scale, double p,
+                        const MatrixBatch& dq, const MatrixBatch& dk, const MatrixBatch& dv,
+                        float* dscores);
 
 }  // namespace oar::cpu

@@ -14,6 +14,11 @@ namespace cpu {
 // out [..., M, N] = a [..., M, K] x b [..., K, N] (+ bias broadcastable to out); all of out's
 // rank, batch dims 1 or out's; out contiguous. Strided operands are read in place.
 void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias, int act = 0);
+// engine/ops/cpu/unary.cpp: y = act(h) with h overwritten by act'(h) (n contiguous f32), and
+// gh = g * d with gb = column sums of gh ([rows, n]; gb may be null).
+void act_forward_keep_grad(float* y, float* h, int64_t n, int act);
+void act_backward_bias(float* gh, float* gb, const float* g, const float* d, int64_t rows,
+                       int64_t n);
 }  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
@@ -208,12 +213,41 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
   };
   Tensor x_in = x_arg, w_in = w_arg, b_in = b_arg;
   autocast_inputs("linear", {&x_in, &w_in, &b_in});
-  // Autograd needs the pre-activation, and only the CPU kernel takes the post-op: else unfused.
-  if (act == LinearActivation::none || !x_in.defined() || !x_in.device().is_cpu() ||
-      autograd::needs_grad({x_in, w_in, b_in}))
+  // Only the CPU kernels fuse: else unfused.
+  if (act == LinearActivation::none || !x_in.defined() || !x_in.device().is_cpu())
     return apply(linear(x_in, w_in, b_in));
   const auto [rows, in, n, shape] = check_linear(x_in, w_in, b_in);
   if (rows == 0 || n == 0 || in == 0) return apply(linear(x_in, w_in, b_in));
+  if (autograd::needs_grad({x_in, w_in, b_in})) {
+    // Training (f32): the GEMM (with its bias) writes the pre-activation h, one pass turns it
+    // into act(h) and, in place, act'(h); backward multiplies the gradient by act'(h) and sums
+    // the bias gradient in the same pass, then runs linear's two GEMMs.
+    if (x_in.dtype() != DType::f32 || w_in.dtype() != DType::f32 ||
+        (b_in.defined() && b_in.dtype() != DType::f32))
+      return apply(linear(x_in, w_in, b_in));
+    const Tensor x = reshaped(x_in.detach(), {rows, in});
+    const Tensor w = w_in.detach();
+    const Tensor bias = b_in.defined() ? b_in.detach().contiguous().reshape({1, n}) : Tensor();
+    Tensor d = empty({rows, n}, DType::f32, x.device());
+    cpu::matmul(d, x, w.t(), bias, 0);
+    Tensor out = empty({rows, n}, DType::f32, x.device());
+    cpu::act_forward_keep_grad(out.data<float>(), d.data<float>(), rows * n, static_cast<int>(act));
+    out = out.view(shape);
+    autograd::record(
+        "linear_act", {&out}, {x_in, w_in, b_in},
+        [x, w, d, rows, n, sx = x_in.shape()](const autograd::Grads& g) {
+          const Tensor g2 = (g[0].dtype() == DType::f32 ? g[0] : g[0].to(DType::f32))
+                                .contiguous()
+                                .reshape({rows, n});
+          const Tensor gh = empty({rows, n}, DType::f32, d.device());
+          const Tensor gb = g.needs(2) ? empty({n}, DType::f32, d.device()) : Tensor();
+          cpu::act_backward_bias(gh.data<float>(), gb.defined() ? gb.data<float>() : nullptr,
+                                 g2.data<float>(), d.data<float>(), rows, n);
+          return autograd::TensorList{g.needs(0) ? matmul(gh, w).reshape(sx) : Tensor(),
+                                      g.needs(1) ? matmul(gh.t(), x) : Tensor(), gb};
+        });
+    return out;
+  }
   Tensor out = empty({rows, n}, x_in.dtype(), x_in.device());
   const Tensor bias = b_in.defined() ? b_in.contiguous().reshape({1, n}) : Tensor();
   cpu::matmul(out, reshaped(x_in, {rows, in}), w_in.t(), bias, static_cast<int>(act));

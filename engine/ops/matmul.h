@@ -13,8 +13,10 @@ Tensor bmm(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 enum class LinearActivation { none = 0, gelu = 1, gelu_tanh = 2, relu = 3 };
 // act(linear(x, weight, bias)). On the CPU, when no gradient is needed (inference), the
-// activation is a post-op of the same GEMM (no second pass over the output); otherwise the two
-// ops run unfused, since backward needs the pre-activation.
+// activation is a post-op of the same GEMM (no second pass over the output). When gradients are
+// needed (f32 on the CPU), one pass after the GEMM writes act(h) and keeps act'(h) in place of
+// the pre-activation h, and backward multiplies by it and sums the bias gradient in one pass.
+// Elsewhere the two ops run unfused.
 Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearActivation act);
 // alpha * op(a) op(b) + beta * c, with op = transpose when the flag is set (ONNX Gemm).
 Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& c = Tensor(), double alpha = 1.0,

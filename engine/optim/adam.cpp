@@ -7,7 +7,15 @@
 #include "engine/ops/binary.h"
 #include "engine/ops/unary.h"
 
-namespace oar::optim {
+namespace oar {
+namespace cpu {
+// engine/ops/cpu/adam.cpp: the whole update in one pass over contiguous f32 arrays.
+void adam_step(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, double lr,
+               double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+               double bc1, double bc2);
+}  // namespace cpu
+
+namespace optim {
 
 Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& opt, bool decoupled)
     : Optimizer(std::move(groups), opt.lr, opt.weight_decay, decoupled ? "AdamW" : "Adam"),
@@ -24,6 +32,23 @@ Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& opt)
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& opt)
     : Adam(std::vector<ParamGroup>{ParamGroup{std::move(params), {}, -1, -1}}, opt, false) {}
 
+namespace {
+
+// The fused CPU kernel takes contiguous f32 tensors of one shape; anything else (other devices
+// and dtypes, strided views) runs the composition of ops below.
+bool fusable(const Tensor& p, const Tensor& grad, const Tensor& m, const Tensor& v,
+             const Tensor* vmax) {
+  for (const Tensor* t : {&p, &grad, &m, &v, vmax}) {
+    if (!t) continue;
+    if (!t->device().is_cpu() || t->dtype() != DType::f32 || !t->is_contiguous() ||
+        t->shape() != p.shape())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void Adam::step() {
   NoGradGuard no_grad;
   const double b1 = options.beta1, b2 = options.beta2;
@@ -33,25 +58,32 @@ void Adam::step() {
       if (!grad.defined()) continue;
       ParamState& st = state_of(p);
       const int64_t t = ++st.step;
+      const double bc1 = 1.0 - std::pow(b1, static_cast<double>(t));
+      const double bc2 = 1.0 - std::pow(b2, static_cast<double>(t));
+      Tensor& m = st.get("exp_avg", p);
+      Tensor& v = st.get("exp_avg_sq", p);
+      Tensor* vmax = options.amsgrad ? &st.get("max_exp_avg_sq", p) : nullptr;
+      if (fusable(p, grad, m, v, vmax)) {
+        cpu::adam_step(p.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                       vmax ? vmax->data<float>() : nullptr, p.numel(), g.lr, b1, b2, options.eps,
+                       g.weight_decay, decoupled_, bc1, bc2);
+        ++p.impl()->storage->version;
+        continue;
+      }
       if (g.weight_decay != 0) {
         if (decoupled_)
           mul_(p, 1.0 - g.lr * g.weight_decay);
         else
           grad = add(grad, mul(p, g.weight_decay));
       }
-      Tensor& m = st.get("exp_avg", p);
-      Tensor& v = st.get("exp_avg_sq", p);
       mul_(m, b1);
       add_(m, grad, 1.0 - b1);
       mul_(v, b2);
       add_(v, mul(grad, grad), 1.0 - b2);
-      const double bc1 = 1.0 - std::pow(b1, static_cast<double>(t));
-      const double bc2 = 1.0 - std::pow(b2, static_cast<double>(t));
       Tensor second = v;
-      if (options.amsgrad) {
-        Tensor& vmax = st.get("max_exp_avg_sq", p);
-        vmax.copy_(maximum(vmax, v));
-        second = vmax;
+      if (vmax) {
+        vmax->copy_(maximum(*vmax, v));
+        second = *vmax;
       }
       const Tensor denom = add(div(sqrt(second), std::sqrt(bc2)), options.eps);
       add_(p, div(m, denom), -g.lr / bc1);
@@ -59,4 +91,5 @@ void Adam::step() {
   }
 }
 
-}  // namespace oar::optim
+}  // namespace optim
+}  // namespace oar

@@ -196,7 +196,12 @@ BertResidualOutput::BertResidualOutput(int64_t in, const BertConfig& c, Generato
 }
 
 Tensor BertResidualOutput::forward(const Tensor& x, const Tensor& residual) {
-  return LayerNorm->forward(add(dropout->forward(dense->forward(x)), residual));
+  // LayerNorm(dropout(dense(x)) + residual), fused on the CPU (the same mask and values).
+  const Tensor h = dense->forward(x);
+  OAR_CHECK(h.shape() == residual.shape(), "BertResidualOutput: dense output ",
+            shape_str(h.shape()), " and residual ", shape_str(residual.shape()), " differ");
+  return dropout_add_layer_norm(h, residual, LayerNorm->weight, LayerNorm->bias, LayerNorm->eps,
+                                dropout->p, dropout->is_training(), dropout->generator());
 }
 
 BertAttention::BertAttention(const BertConfig& c, Generator& gen) {

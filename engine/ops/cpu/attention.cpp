@@ -2,18 +2,20 @@
 // a row softmax (a row with every score -inf gets all-zero weights), optional dropout, then
 // weights v; GEMMs via oneDNN's sgemm straight on the strided operands (no head split/merge
 // copies, the mask read broadcast in place). Heads run in parallel; each keeps its [Lq, Lk]
-// scratch.
+// scratch. The row loops run in eight-float vectors; dropout draws its keep bits once in forward
+// (dropout_keep_bits) and backward reads them.
 #include <dnnl.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+#include <memory>
 
 #include "engine/core/error.h"
-#include "engine/core/generator.h"
 #include "engine/ops/attention_cpu.h"
+#include "engine/ops/cpu/dropout_bits.h"
 #include "engine/ops/cpu/fast_exp.h"
+#include "engine/ops/cpu/vec8.h"
 
 namespace oar::cpu {
 
@@ -33,20 +35,63 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
             static_cast<int>(st), ")");
 }
 
-// Dropout factor of weight (b, i, j): 0 or 1/(1-p).
-inline float keep_scale(double p, uint64_t seed, uint64_t index) {
-  return Generator::to_unit_float(Generator::hash(seed, index)) >= static_cast<float>(p)
-             ? static_cast<float>(1.0 / (1.0 - p))
-             : 0.0f;
+float row_max(const float* r, int64_t n) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  float m = kNegInf;
+  if (n >= kV) {
+    v8f a = load8(r), b = a;
+    for (j = kV; j + 2 * kV <= n; j += 2 * kV) {
+      const v8f x = load8(r + j), y = load8(r + j + kV);
+      a = a > x ? a : x;
+      b = b > y ? b : y;
+    }
+    a = a > b ? a : b;
+    for (int k = 0; k < kV; ++k) m = std::max(m, a[k]);
+  }
+  for (; j < n; ++j) m = std::max(m, r[j]);
+  return m;
+}
+
+float row_sum(const float* r, int64_t n) {
+  v8f a = {}, b = {};
+  int64_t j = 0;
+  for (; j + 2 * kV <= n; j += 2 * kV) {
+    a += load8(r + j);
+    b += load8(r + j + kV);
+  }
+  for (; j + kV <= n; j += kV) a += load8(r + j);
+  float s = hsum(a + b);
+  for (; j < n; ++j) s += r[j];
+  return s;
+}
+
+float row_dot(const float* x, const float* y, int64_t n) {
+  v8f a = {}, b = {};
+  int64_t j = 0;
+  for (; j + 2 * kV <= n; j += 2 * kV) {
+    a += load8(x + j) * load8(y + j);
+    b += load8(x + j + kV) * load8(y + j + kV);
+  }
+  for (; j + kV <= n; j += kV) a += load8(x + j) * load8(y + j);
+  float s = hsum(a + b);
+  for (; j < n; ++j) s += x[j] * y[j];
+  return s;
 }
 
 }  // namespace
 
+int64_t attention_keep_bytes(int64_t Lq, int64_t Lk) {
+  return (Lq * Lk + 7) / 8;
+}
+
 void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixBatch& v,
                        const MaskBatch& mask, int64_t B, int64_t Lq, int64_t Lk, int64_t D,
                        int64_t Dv, double scale, double p, uint64_t seed, uint64_t base,
-                       const MatrixBatch& out, float* pp) {
+                       const MatrixBatch& out, float* pp, uint8_t* keep) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const int64_t kb = attention_keep_bytes(Lq, Lk);
+  const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
 
 #pragma omp parallel for if (B > 1) schedule(dynamic)
   for (int64_t b = 0; b < B; ++b) {
@@ -68,73 +113,64 @@ void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixB
         for (int64_t j = 0; j < Lk; ++j)
           if (!m[j * mask.col_stride]) row[j] = kNegInf;
       }
-      float mx = kNegInf;
-      for (int64_t j = 0; j < Lk; ++j) mx = std::max(mx, row[j]);
+      const float mx = row_max(row, Lk);
       if (mx == kNegInf) {  // nothing to attend to: zero weights, not NaN
         std::fill(row, row + Lk, 0.0f);
         continue;
       }
-      float sum = 0.0f;
       for (int64_t j = 0; j < Lk; ++j) row[j] = fast_exp(row[j] - mx);
-      for (int64_t j = 0; j < Lk; ++j) sum += row[j];
-      const float inv = 1.0f / sum;
+      const float inv = 1.0f / row_sum(row, Lk);
       for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
     }
     const float* w = s;
-    std::vector<float> dropped;
+    std::unique_ptr<float[]> dropped;  // not zero-filled: written in full before use
     if (p > 0.0) {
-      dropped.resize(static_cast<size_t>(Lq * Lk));
-      const uint64_t b0 = base + static_cast<uint64_t>(b * Lq * Lk);
-      for (int64_t e = 0; e < Lq * Lk; ++e)
-        dropped[static_cast<size_t>(e)] = s[e] * keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
-      w = dropped.data();
+      uint8_t* bits = keep + b * kb;
+      dropout_keep_bits(seed, base + static_cast<uint64_t>(b * Lq * Lk), Lq * Lk, p, bits);
+      dropped.reset(new float[static_cast<size_t>(Lq * Lk)]);
+      apply_keep_bits(dropped.get(), s, bits, Lq * Lk, keep_scale);
+      w = dropped.get();
     }
     gemm(false, false, Lq, Dv, Lk, 1.0f, w, Lk, v.at(b), v.ld, 0.0f, out.at(b), out.ld);
   }
 }
 
 void attention_backward(const MatrixBatch& q, const MatrixBatch& k, const MatrixBatch& v,
-                        const float* pp, const MatrixBatch& dout, int64_t B, int64_t Lq, int64_t Lk,
-                        int64_t D, int64_t Dv, double scale, double p, uint64_t seed, uint64_t base,
+                        const float* pp, const uint8_t* keep, const MatrixBatch& dout, int64_t B,
+                        int64_t Lq, int64_t Lk, int64_t D, int64_t Dv, double scale, double p,
                         const MatrixBatch& dq, const MatrixBatch& dk, const MatrixBatch& dv,
                         float* pds) {
   const float sc = static_cast<float>(scale);
+  const int64_t kb = attention_keep_bytes(Lq, Lk);
+  const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
 
 #pragma omp parallel for if (B > 1) schedule(dynamic)
   for (int64_t b = 0; b < B; ++b) {
     const float* P = pp + b * Lq * Lk;
     const float* dO = dout.at(b);
-    const uint64_t b0 = base + static_cast<uint64_t>(b * Lq * Lk);
-    std::vector<float> keep;
-    if (p > 0.0) {
-      keep.resize(static_cast<size_t>(Lq * Lk));
-      for (int64_t e = 0; e < Lq * Lk; ++e)
-        keep[static_cast<size_t>(e)] = keep_scale(p, seed, b0 + static_cast<uint64_t>(e));
-    }
+    const uint8_t* bits = p > 0.0 ? keep + b * kb : nullptr;
+    std::unique_ptr<float[]> scratch;  // not zero-filled: written in full before use
+    auto scratch_buffer = [&] {
+      if (!scratch) scratch.reset(new float[static_cast<size_t>(Lq * Lk)]);
+      return scratch.get();
+    };
     if (dv.data) {
       const float* w = P;
-      std::vector<float> dropped;
-      if (p > 0.0) {
-        dropped.resize(static_cast<size_t>(Lq * Lk));
-        for (int64_t e = 0; e < Lq * Lk; ++e)
-          dropped[static_cast<size_t>(e)] = P[e] * keep[static_cast<size_t>(e)];
-        w = dropped.data();
+      if (bits) {
+        apply_keep_bits(scratch_buffer(), P, bits, Lq * Lk, keep_scale);
+        w = scratch.get();
       }
       gemm(true, false, Lk, Dv, Lq, 1.0f, w, Lk, dO, dout.ld, 0.0f, dv.at(b), dv.ld);
     }
     if (!dq.data && !dk.data && !pds) continue;
     // dP = dO v^T (through the dropout), then dS = P * (dP - rowsum(P * dP)).
-    std::vector<float> local;
-    float* dS =
-        pds ? pds + b * Lq * Lk : (local.resize(static_cast<size_t>(Lq * Lk)), local.data());
+    float* dS = pds ? pds + b * Lq * Lk : scratch_buffer();
     gemm(false, true, Lq, Lk, Dv, 1.0f, dO, dout.ld, v.at(b), v.ld, 0.0f, dS, Lk);
+    if (bits) apply_keep_bits(dS, dS, bits, Lq * Lk, keep_scale);
     for (int64_t i = 0; i < Lq; ++i) {
       float* row = dS + i * Lk;
       const float* prow = P + i * Lk;
-      if (p > 0.0)
-        for (int64_t j = 0; j < Lk; ++j) row[j] *= keep[static_cast<size_t>(i * Lk + j)];
-      float dot = 0.0f;
-      for (int64_t j = 0; j < Lk; ++j) dot += prow[j] * row[j];
+      const float dot = row_dot(prow, row, Lk);
       for (int64_t j = 0; j < Lk; ++j) row[j] = prow[j] * (row[j] - dot);
     }
     if (dq.data) gemm(false, false, Lq, D, Lk, sc, dS, Lk, k.at(b), k.ld, 0.0f, dq.at(b), dq.ld);

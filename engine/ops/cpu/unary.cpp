@@ -4,9 +4,12 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/core/error.h"
+#include "engine/ops/cpu/fast_exp.h"
 #include "engine/ops/cpu/loops.h"
 
 namespace oar {
@@ -19,11 +22,11 @@ enum class UnaryOp {
 
 namespace cpu {
 namespace {
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
+
+// On a lambda: inlined into the loop that calls it, so that the loop vectorises.
+#define OAR_INLINE __attribute__((always_inline))
 
 inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float gelu_tanh_inner(float x) { return kSqrt2OverPi * (x + 0.044715f * x * x * x); }
 }  // namespace
 
 template <typename T>
@@ -65,10 +68,8 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1)
       case UnaryOp::relu6: m([](float v) { return std::fmin(std::fmax(v, 0.f), 6.f); }); break;
       case UnaryOp::leaky_relu: m([a](float v) { return v > 0.f ? v : v * a; }); break;
       case UnaryOp::elu: m([a](float v) { return v > 0.f ? v : a * (std::exp(v) - 1.f); }); break;
-      case UnaryOp::gelu: m([](float v) { return 0.5f * v * (1.f + std::erf(v * kInvSqrt2)); }); break;
-      case UnaryOp::gelu_tanh:
-        m([](float v) { return 0.5f * v * (1.f + std::tanh(gelu_tanh_inner(v))); });
-        break;
+      case UnaryOp::gelu: m([](float v) OAR_INLINE { return fast_gelu(v); }); break;
+      case UnaryOp::gelu_tanh: m([](float v) OAR_INLINE { return fast_gelu_tanh(v); }); break;
       case UnaryOp::sigmoid: m([](float v) { return sigmoidf(v); }); break;
       case UnaryOp::tanh: m([](float v) { return std::tanh(v); }); break;
       case UnaryOp::silu: m([](float v) { return v * sigmoidf(v); }); break;
@@ -99,20 +100,8 @@ void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor
         });
         break;
       case UnaryOp::d_elu: m([a](float gv, float v) { return v > 0.f ? gv : gv * a * std::exp(v); }); break;
-      case UnaryOp::d_gelu:
-        m([](float gv, float v) {
-          const float cdf = 0.5f * (1.f + std::erf(v * kInvSqrt2));
-          const float pdf = 0.3989422804014327f * std::exp(-0.5f * v * v);
-          return gv * (cdf + v * pdf);
-        });
-        break;
-      case UnaryOp::d_gelu_tanh:
-        m([](float gv, float v) {
-          const float t = std::tanh(gelu_tanh_inner(v));
-          const float dinner = kSqrt2OverPi * (1.f + 3.f * 0.044715f * v * v);
-          return gv * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dinner);
-        });
-        break;
+      case UnaryOp::d_gelu: m([](float gv, float v) OAR_INLINE { return gv * fast_gelu_grad(v); }); break;
+      case UnaryOp::d_gelu_tanh: m([](float gv, float v) OAR_INLINE { return gv * fast_gelu_tanh_grad(v); }); break;
       case UnaryOp::d_silu:
         m([](float gv, float v) {
           const float s = sigmoidf(v);
@@ -139,3 +128,81 @@ void unary_backward(UnaryOp op, const Tensor& out, const Tensor& g, const Tensor
 
 }  // namespace cpu
 }  // namespace oar
+
+namespace oar::cpu {
+
+namespace {
+constexpr int64_t kActBlock = 4096;
+}  // namespace
+
+// linear_act's training pass: for the pre-activation h (contiguous f32, n elements), y = act(h)
+// and h is overwritten by act'(h), all backward needs. act: 1 GELU (erf), 2 GELU (tanh), 3 ReLU.
+void act_forward_keep_grad(float* y, float* h, int64_t n, int act) {
+  const int64_t blocks = (n + kActBlock - 1) / kActBlock;
+#pragma omp parallel for if (n > kGrain)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t i0 = blk * kActBlock, i1 = std::min(n, i0 + kActBlock);
+    if (act == 1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) {
+        const float v = h[i], cdf = fast_normal_cdf(v);
+        y[i] = v * cdf;
+        h[i] = cdf + v * 0.39894228040143268f * fast_exp(-0.5f * v * v);
+      }
+    } else if (act == 2) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) {
+        const float v = h[i];
+        y[i] = fast_gelu_tanh(v);
+        h[i] = fast_gelu_tanh_grad(v);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) {
+        const float v = h[i];
+        y[i] = v > 0.0f ? v : (v != v ? v : 0.0f);
+        h[i] = v > 0.0f ? 1.0f : 0.0f;
+      }
+    }
+  }
+}
+
+// gh = g * d for [rows, n] contiguous f32; gb (n floats, may be null) = column sums of gh, the
+// bias gradient, from per-thread partial sums added in thread order.
+void act_backward_bias(float* gh, float* gb, const float* g, const float* d, int64_t rows,
+                       int64_t n) {
+  const int threads = (rows * n > kGrain && rows > 1 && !omp_in_parallel())
+                          ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), rows))
+                          : 1;
+  std::vector<float> part(gb ? static_cast<size_t>(threads) * n : 0, 0.0f);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int t = threads > 1 ? omp_get_thread_num() : 0;
+    const int64_t r0 = rows * t / threads, r1 = rows * (t + 1) / threads;
+    float* acc = gb ? part.data() + static_cast<size_t>(t) * n : nullptr;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* gr = g + r * n;
+      const float* dr = d + r * n;
+      float* o = gh + r * n;
+      if (acc) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) {
+          const float v = gr[j] * dr[j];
+          o[j] = v;
+          acc[j] += v;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) o[j] = gr[j] * dr[j];
+      }
+    }
+  }
+  if (!gb) return;
+  for (int64_t j = 0; j < n; ++j) {
+    float s = 0.0f;
+    for (int t = 0; t < threads; ++t) s += part[static_cast<size_t>(t) * n + j];
+    gb[j] = s;
+  }
+}
+
+}  // namespace oar::cpu

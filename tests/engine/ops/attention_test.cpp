@@ -153,6 +153,55 @@ TEST(Attention, DropoutUsesCounterBasedMask) {
   EXPECT_GRADCHECK(f, (std::vector<Tensor>{q, k, v}));
 }
 
+// Rows long enough for the vector loops and the eight-at-a-time keep bits (Lq * Lk = 333, not a
+// multiple of 8, so each head's bits end in a partial byte): the mask is the counter-based rule,
+// and values and gradients equal the unfused composition softmax -> multiply by the keep factors
+// -> matmul, with an additive padding mask.
+TEST(Attention, DropoutOnLongRowsMatchesComposition) {
+  const int64_t B = 3, Lq = 9, Lk = 37, D = 5;
+  const double p = 0.35;
+  Tensor q = rand_input({B, Lq, D}, 61), k = rand_input({B, Lk, D}, 62),
+         v = rand_input({B, Lk, D}, 63);
+  std::vector<float> mvals(B * Lk, 0.0f);
+  for (int64_t j = 30; j < Lk; ++j) mvals[2 * Lk + j] = -kInf;  // padding in head 2
+  Tensor mask = tensor<float>(mvals, {B, 1, Lk});
+  std::vector<float> keep(B * Lq * Lk);
+  for (size_t i = 0; i < keep.size(); ++i)
+    keep[i] = Generator::to_unit_float(Generator::hash(5, 100 + i)) >= static_cast<float>(p)
+                  ? static_cast<float>(1.0 / (1.0 - p))
+                  : 0.0f;
+  const Tensor keep_t = tensor<float>(keep, {B, Lq, Lk});
+  auto fused = [&](const std::vector<Tensor>& t) {
+    Generator gen(5);
+    gen.reserve(100);
+    return scaled_dot_product_attention(t[0], t[1], t[2], mask, 0.0, p, true, &gen);
+  };
+  auto composed = [&](const std::vector<Tensor>& t) {
+    const Tensor scores = add(mul(matmul(t[0], t[1].transpose(1, 2)), 1.0 / std::sqrt(5.0)), mask);
+    return matmul(mul(softmax(scores, -1), keep_t), t[2]);
+  };
+  std::vector<Tensor> in{q, k, v};
+  std::vector<float> mfull(B * Lq * Lk);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = 0; j < Lk; ++j) mfull[(b * Lq + i) * Lk + j] = mvals[b * Lk + j];
+  expect_near(fused(in), reference(q, k, v, mfull, 1.0 / std::sqrt(5.0), keep), 1e-5);
+  Tensor w = rand_input({B, Lq, D}, 64).detach();
+  std::vector<Tensor> a, c;
+  for (const Tensor& t : in) {
+    a.push_back(t.detach().set_requires_grad());
+    c.push_back(t.detach().set_requires_grad());
+  }
+  sum(mul(fused(a), w)).backward();
+  sum(mul(composed(c), w)).backward();
+  for (size_t i = 0; i < 3; ++i) {
+    const auto ga = a[i].grad().to_vector<float>(), gc = c[i].grad().to_vector<float>();
+    ASSERT_EQ(ga.size(), gc.size());
+    for (size_t e = 0; e < ga.size(); ++e) EXPECT_NEAR(ga[e], gc[e], 1e-5) << i << " " << e;
+  }
+  EXPECT_GRADCHECK(fused, in);
+}
+
 TEST(Attention, Bf16RunsInF32AndCastsBack) {
   Tensor q = rand_input({2, 3, 4}, 41), k = rand_input({2, 5, 4}, 42),
          v = rand_input({2, 5, 3}, 43);

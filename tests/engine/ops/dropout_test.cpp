@@ -4,8 +4,10 @@
 
 #include <omp.h>
 
+#include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
 #include "tests/support/gradcheck.h"
 
@@ -94,6 +96,74 @@ TEST(Dropout, BackwardUsesTheSameMask) {
         return dropout(in[0].permute({1, 0}), 0.3, true, &fixed);
       },
       (std::vector<Tensor>{oar::testing::rand_input({5, 7}, 4)}));
+}
+
+// The f32 CPU path keeps bits, drawn eight at a time: element i survives exactly when the
+// counter-based rule says so (over blocks split across threads and a last partial byte).
+TEST(Dropout, MaskIsTheCounterBasedRule) {
+  const int64_t n = 3 * 4096 + 4099;  // several blocks; n % 8 != 0
+  const double p = 0.37;
+  Generator g(1234);
+  g.reserve(17);
+  Tensor x = full({n}, 1.5);
+  const std::vector<float> y = dropout(x, p, true, &g).to_vector<float>();
+  const float kept = static_cast<float>(1.5 * (1.0 / (1.0 - p)));
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = Generator::to_unit_float(Generator::hash(
+                          1234, 17 + static_cast<uint64_t>(i))) >= static_cast<float>(p);
+    ASSERT_EQ(y[static_cast<size_t>(i)], keep ? kept : 0.0f) << "element " << i;
+  }
+}
+
+// The fused residual tail equals dropout -> add -> layer_norm (same generator draws), values and
+// gradients of all four inputs, with and without dropout, rows whose bits start mid-byte (K = 13)
+// and rows of 64; finite differences through it.
+TEST(Dropout, AddLayerNormMatchesComposition) {
+  for (int64_t k : {13, 64}) {
+    for (bool training : {true, false}) {
+      SCOPED_TRACE("k " + std::to_string(k) + (training ? " training" : " eval"));
+      const Shape shape{3, 5, k};
+      std::vector<Tensor> in{oar::testing::rand_input(shape, 1), oar::testing::rand_input(shape, 2),
+                             oar::testing::rand_input({k}, 3, 0.5, 1.5),
+                             oar::testing::rand_input({k}, 4)};
+      auto fused = [&](const std::vector<Tensor>& t) {
+        Generator g(77);
+        return dropout_add_layer_norm(t[0], t[1], t[2], t[3], 1e-5, 0.3, training, &g);
+      };
+      auto composed = [&](const std::vector<Tensor>& t) {
+        Generator g(77);
+        return layer_norm(add(dropout(t[0], 0.3, training, &g), t[1]), 1, t[2], t[3], 1e-5);
+      };
+      std::vector<Tensor> a, c;
+      for (const Tensor& t : in) {
+        a.push_back(t.detach().set_requires_grad());
+        c.push_back(t.detach().set_requires_grad());
+      }
+      const Tensor ya = fused(a), yc = composed(c);
+      const auto va = ya.to_vector<float>(), vc = yc.to_vector<float>();
+      ASSERT_EQ(va.size(), vc.size());
+      for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i], vc[i], 1e-5) << i;
+      const Tensor w = oar::testing::rand_input(shape, 5).detach();
+      sum(mul(ya, w)).backward();
+      sum(mul(yc, w)).backward();
+      for (size_t i = 0; i < 4; ++i) {
+        const auto ga = a[i].grad().to_vector<float>(), gc = c[i].grad().to_vector<float>();
+        ASSERT_EQ(ga.size(), gc.size());
+        for (size_t e = 0; e < ga.size(); ++e) EXPECT_NEAR(ga[e], gc[e], 1e-4) << i << " " << e;
+      }
+      EXPECT_GRADCHECK(fused, in);
+    }
+  }
+  // No gradient needed (inference) and undefined weight/bias.
+  NoGradGuard ng;
+  Tensor x = oar::testing::rand_input({4, 9}, 6), r = oar::testing::rand_input({4, 9}, 7);
+  const auto got =
+      dropout_add_layer_norm(x, r, Tensor(), Tensor(), 1e-5, 0.5, false).to_vector<float>();
+  const auto want = layer_norm(add(x, r), 1, Tensor(), Tensor(), 1e-5).to_vector<float>();
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5);
+  EXPECT_THROW(dropout_add_layer_norm(x, ones({4, 8}), Tensor(), Tensor(), 1e-5, 0.1, true), Error);
+  EXPECT_THROW(dropout_add_layer_norm(x, r, ones({8}), Tensor(), 1e-5, 0.1, true), Error);
+  EXPECT_THROW(dropout_add_layer_norm(x, r, Tensor(), Tensor(), 1e-5, 1.0, true), Error);
 }
 
 TEST(Dropout, BadInputsThrow) {

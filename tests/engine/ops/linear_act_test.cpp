@@ -1,5 +1,6 @@
 // linear_act: act(linear(x, w, b)) with the activation fused into the GEMM when no gradient is
-// needed; equal to the unfused ops, and differentiable (unfused) when gradients are needed.
+// needed, and the training path (act(h) and act'(h) in one pass, the bias gradient summed with
+// the activation's backward) when gradients are needed; equal to the unfused ops.
 #include <gtest/gtest.h>
 
 #include "engine/autograd/autocast.h"
@@ -55,9 +56,47 @@ TEST(LinearAct, GradientsAreThoseOfTheUnfusedOps) {
     return linear_act(t[0], t[1], t[2], LinearActivation::gelu_tanh);
   };
   EXPECT_GRADCHECK(g, in);
-  // With gradients the result is the unfused one exactly.
+  // With gradients the result is the unfused one exactly (the same GEMM and activation code).
   EXPECT_EQ(linear_act(in[0], in[1], in[2], LinearActivation::gelu).to_vector<float>(),
             unfused(in[0], in[1], in[2], LinearActivation::gelu).to_vector<float>());
+}
+
+// The training path against linear -> activation: values and the gradients of x, weight and bias
+// (with and without a bias, a 3-D input, rows enough for threads), and through a second use.
+TEST(LinearAct, TrainingPathMatchesUnfusedGradients) {
+  for (LinearActivation act :
+       {LinearActivation::gelu, LinearActivation::gelu_tanh, LinearActivation::relu}) {
+    for (bool with_bias : {true, false}) {
+      SCOPED_TRACE(std::to_string(static_cast<int>(act)) + (with_bias ? " bias" : " no bias"));
+      std::vector<Tensor> a{rand_input({6, 70, 33}, 7, -3, 3), rand_input({40, 33}, 8),
+                            with_bias ? rand_input({40}, 9) : Tensor()};
+      std::vector<Tensor> c;
+      for (Tensor& t : a) {
+        if (!t.defined()) {
+          c.push_back(Tensor());
+          continue;
+        }
+        t = t.detach().set_requires_grad();
+        c.push_back(t.detach().set_requires_grad());
+      }
+      const Tensor w = rand_input({6, 70, 40}, 10).detach();
+      const Tensor ya = linear_act(a[0], a[1], a[2], act), yc = unfused(c[0], c[1], c[2], act);
+      EXPECT_LT(max_abs_diff(ya, yc), 1e-6f);
+      sum(mul(mul(ya, w), ya)).backward();  // the output used twice
+      sum(mul(mul(yc, w), yc)).backward();
+      for (size_t i = 0; i < 3; ++i) {
+        if (!a[i].defined()) continue;
+        SCOPED_TRACE(i);
+        EXPECT_LT(max_abs_diff(a[i].grad(), c[i].grad()), 2e-4f);
+      }
+    }
+  }
+  std::vector<Tensor> in{rand_input({3, 5}, 4, -2, 2), rand_input({4, 5}, 5), rand_input({4}, 6)};
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& t) {
+        return linear_act(t[0], t[1], t[2], LinearActivation::relu);
+      },
+      in);
 }
 
 TEST(LinearAct, RejectsBadShapes) {
