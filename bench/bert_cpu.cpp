@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     }
     loss.backward();
     opt.step();
-    opt.zero_grad();
+    opt.zero_grad(/*set_to_none=*/true);  // as the PyTorch peer (its default)
     return loss;
   };
   // Process CPU time (user + system, all threads): on a shared machine, where wall time is

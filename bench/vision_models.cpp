@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     }
     loss.backward();
     opt.step();
-    opt.zero_grad();
+    opt.zero_grad(/*set_to_none=*/true);  // as the PyTorch peer (its default)
     return loss;
   };
   for (int64_t i = 0; i < warmup; ++i) run();

@@ -4,7 +4,14 @@
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
 
-namespace oar::optim {
+namespace oar {
+namespace cpu {
+// engine/ops/cpu/sgd.cpp: the whole update in one pass over contiguous f32 arrays.
+void sgd_step(float* p, const float* g, float* buf, bool first, int64_t n, double lr,
+              double momentum, double dampening, double weight_decay, bool nesterov);
+}  // namespace cpu
+
+namespace optim {
 
 SGD::SGD(std::vector<ParamGroup> groups, const SgdOptions& opt)
     : Optimizer(std::move(groups), opt.lr, opt.weight_decay, "SGD"), options(opt) {
@@ -16,6 +23,22 @@ SGD::SGD(std::vector<ParamGroup> groups, const SgdOptions& opt)
 SGD::SGD(std::vector<Tensor> params, const SgdOptions& opt)
     : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params), {}, -1, -1}}, opt) {}
 
+namespace {
+
+// The fused CPU kernel takes contiguous f32 tensors of one shape; anything else (other devices
+// and dtypes, strided views) runs the composition of ops in SGD::step.
+bool fusable(const Tensor& p, const Tensor& grad, const Tensor* buf) {
+  for (const Tensor* t : {&p, &grad, buf}) {
+    if (!t) continue;
+    if (!t->device().is_cpu() || t->dtype() != DType::f32 || !t->is_contiguous() ||
+        t->shape() != p.shape())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void SGD::step() {
   NoGradGuard no_grad;
   for (auto& g : groups()) {
@@ -23,10 +46,24 @@ void SGD::step() {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
       ParamState& st = state_of(p);
+      Tensor* buf = options.momentum != 0 ? st.find("momentum_buffer") : nullptr;
+      if (fusable(p, grad, buf)) {
+        const bool first = options.momentum != 0 && !buf;
+        if (first) {
+          st.buffers.emplace_back("momentum_buffer", empty_like(p));
+          buf = &st.buffers.back().second;
+        }
+        cpu::sgd_step(p.data<float>(), grad.data<float>(), buf ? buf->data<float>() : nullptr,
+                      first, p.numel(), g.lr, options.momentum, options.dampening, g.weight_decay,
+                      options.nesterov);
+        ++p.impl()->storage->version;
+        if (buf) ++buf->impl()->storage->version;
+        ++st.step;
+        continue;
+      }
       Tensor d = grad;
       if (g.weight_decay != 0) d = add(d, mul(p, g.weight_decay));
       if (options.momentum != 0) {
-        Tensor* buf = st.find("momentum_buffer");
         if (!buf) {
           st.buffers.emplace_back("momentum_buffer", d.clone());
           buf = &st.buffers.back().second;
@@ -42,4 +79,5 @@ void SGD::step() {
   }
 }
 
-}  // namespace oar::optim
+}  // namespace optim
+}  // namespace oar

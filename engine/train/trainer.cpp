@@ -498,7 +498,7 @@ FitResult Trainer::fit(const std::string& resume) {
         gnorm = optim::clip_grad_norm(model.parameters(), o_.clip_grad_norm);
       if (finite) opt_.step();
       if (scaler_) scaler_->update();
-      opt_.zero_grad();
+      opt_.zero_grad(/*set_to_none=*/true);  // as PyTorch: the next backward writes, not adds
       ++st_.step;
       bar.update(st_.batch_in_epoch, samples,
                  "loss " + fmt(loss_acc / std::max<int64_t>(1, loss_n)));

@@ -5,6 +5,7 @@
 
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
+#include "engine/core/generator.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/layer_norm.h"
 #include "engine/nn/linear.h"
@@ -96,6 +97,34 @@ TEST(Optim, SgdMatchesFormulas) {
   }
   Tensor p = param();
   EXPECT_THROW(SGD({p}, {.lr = 0.1, .nesterov = true}), Error);
+}
+
+TEST(Optim, SgdFusedPassMatchesComposition) {
+  // A contiguous f32 parameter takes the one-pass CPU update; a strided view of the same values
+  // takes the composition of ops. 10,001 elements: several threads' blocks and a remainder.
+  Generator gen(7);
+  const Tensor start = randn({101, 99}, &gen);
+  for (const bool nesterov : {false, true}) {
+    const SgdOptions o{.lr = 0.05,
+                       .momentum = 0.9,
+                       .dampening = nesterov ? 0.0 : 0.2,
+                       .weight_decay = 1e-3,
+                       .nesterov = nesterov};
+    Tensor fused = start.clone().set_requires_grad();
+    Tensor strided = start.transpose(0, 1).clone().transpose(0, 1).set_requires_grad();
+    ASSERT_FALSE(strided.is_contiguous());
+    SGD a({fused}, o), b({strided}, o);
+    for (int t = 0; t < 5; ++t) {
+      const Tensor g = randn({101, 99}, &gen);
+      fused.set_grad(g.clone());
+      strided.set_grad(g.clone());
+      a.step();
+      b.step();
+    }
+    const auto x = fused.to_vector<float>(), y = strided.contiguous().to_vector<float>();
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_NEAR(x[i], y[i], 1e-5 * std::max(1.0f, std::abs(y[i]))) << i << " " << nesterov;
+  }
 }
 
 TEST(Optim, AdamAndAdamWMatchFormulas) {
