@@ -453,16 +453,18 @@ void make_backward(ConvBnPrims& c, const Descs& d) {
         any(d.weights, d.dt), any(d.dst, d.dt), d.strides, d.dil, d.pad_l, d.pad_r, hint,
         user_scratchpad());
   };
-  // Backward-data: the first optimised kernel that reads dL/dy in the forward's output layout (the
-  // BN pass writes dL/dy there and backward-weights reads it as is), else oneDNN's first choice.
-  // For stride-2 convolutions oneDNN 3.2 on AVX-512 ranks a strided brgemm kernel first that wants
-  // dL/dy reordered; the direct kernel was 2x faster on ResNet-18's 4x4 -> 2x2 3x3 conv and 3x on
-  // its 1x1 downsample at 64x64 input, and within a few percent at 224x224, without the reorder.
+  // Backward-data on small output maps (c.gemm_weights): the first optimised kernel that reads
+  // dL/dy in the forward's output layout (the BN pass writes dL/dy there), else oneDNN's first
+  // choice. For stride-2 convolutions oneDNN 3.2 on AVX-512 ranks a strided brgemm kernel first
+  // that wants dL/dy reordered; on ResNet-18's 4x4 -> 2x2 layer (64x64 input) the direct kernel
+  // was 2x faster on the 3x3 conv and 3x on the 1x1 downsample; on larger maps (4x4 outputs and
+  // up, and at 224x224 input) oneDNN's first choice was as fast or faster, so its order stands.
   auto pdd = data_pd();
-  bool found = false;
-  do {
+  bool found = !c.gemm_weights;
+  while (!found) {
     found = optimised(pdd) && pdd.diff_dst_desc() == c.dst;
-  } while (!found && pdd.next_impl());
+    if (!found && !pdd.next_impl()) break;
+  }
   if (!found) pdd = data_pd();
   c.data = dnnl::convolution_backward_data(pdd);
   c.data_scratch = pdd.scratchpad_desc();
