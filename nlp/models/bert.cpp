@@ -176,15 +176,50 @@ BertSelfAttention::BertSelfAttention(const BertConfig& c, Generator& gen)
   }
 }
 
+Tensor BertSelfAttention::packed(PackedCache& cache, const std::vector<Tensor>& parts) {
+  bool grad = false;
+  for (const Tensor& t : parts) grad = grad || (grad_enabled() && t.requires_grad());
+  if (grad) return concat(parts, 0);  // autograd splits the gradient back
+  std::lock_guard<std::mutex> lock(cache.mu);
+  bool fresh = cache.value.defined() && cache.storages.size() == parts.size();
+  for (size_t i = 0; fresh && i < parts.size(); ++i) {
+    const auto& st = parts[i].impl()->storage;
+    fresh = cache.storages[i].lock() == st && cache.data[i] == parts[i].raw_data() &&
+            cache.versions[i] == st->version && cache.value.dtype() == parts[i].dtype() &&
+            cache.value.device() == parts[i].device();
+  }
+  if (!fresh) {
+    cache.value = concat(parts, 0);
+    cache.storages.clear();
+    cache.data.clear();
+    cache.versions.clear();
+    for (const Tensor& t : parts) {
+      cache.storages.push_back(t.impl()->storage);
+      cache.data.push_back(t.raw_data());
+      cache.versions.push_back(t.impl()->storage->version);
+    }
+  }
+  return cache.value;
+}
+
+Tensor BertSelfAttention::packed_weight() {
+  return packed(weight_cache_, {query->weight, key->weight, value->weight});
+}
+
+Tensor BertSelfAttention::packed_bias() {
+  return packed(bias_cache_, {query->bias, key->bias, value->bias});
+}
+
 Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
-  const int64_t n = x.size(0), len = x.size(1);
-  auto split = [&](const Tensor& t) {
-    return t.reshape({n, len, heads, head_dim}).transpose(1, 2);  // [N, heads, L, D]
-  };
-  Tensor ctx = scaled_dot_product_attention(split(query->forward(x)), split(key->forward(x)),
-                                            split(value->forward(x)), mask, 0.0, dropout_p,
+  const int64_t n = x.size(0), len = x.size(1), hidden = heads * head_dim;
+  OAR_CHECK(x.dim() == 3 && x.size(2) == hidden, "BertSelfAttention: input ", shape_str(x.shape()),
+            " must be [N, L, ", hidden, "]");
+  // [N, L, 3 * hidden] -> q, k, v as [N, heads, L, D] views (row stride 3 * hidden).
+  const Tensor qkv = linear(x, packed_weight(), packed_bias()).view({n, len, 3, heads, head_dim});
+  auto part = [&](int64_t i) { return qkv.select(2, i).transpose(1, 2); };
+  Tensor ctx = scaled_dot_product_attention(part(0), part(1), part(2), mask, 0.0, dropout_p,
                                             is_training(), generator());
-  return ctx.transpose(1, 2).reshape({n, len, heads * head_dim});
+  return ctx.transpose(1, 2).reshape({n, len, hidden});
 }
 
 BertResidualOutput::BertResidualOutput(int64_t in, const BertConfig& c, Generator& gen) {

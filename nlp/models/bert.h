@@ -5,6 +5,7 @@
 // tanh(dense(h[CLS])). Module names equal Hugging Face's BertModel state dict
 // (`encoder.layer.0.attention.self.query.weight`), so HF safetensors load by name.
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,24 @@ class BertSelfAttention : public nn::Module {
   int64_t heads, head_dim;
   double dropout_p;
   std::shared_ptr<nn::Linear> query, key, value;
+
+  // The query, key and value projections run as one GEMM on [Wq; Wk; Wv] (N = 3 * hidden) and
+  // attention reads the three heads-split operands in place from its output. Without gradients the
+  // concatenated weight and bias are built once per weight version and kept here; with gradients
+  // they are concatenated per call (autograd splits the gradient back to the three Linears).
+  // Parameter names and checkpoints are those of the three Linears.
+  Tensor packed_weight(), packed_bias();
+
+ private:
+  struct PackedCache {
+    std::mutex mu;  // eval forwards may run concurrently
+    Tensor value;
+    std::vector<std::weak_ptr<Storage>> storages;
+    std::vector<const void*> data;
+    std::vector<uint64_t> versions;
+  };
+  static Tensor packed(PackedCache& cache, const std::vector<Tensor>& parts);
+  PackedCache weight_cache_, bias_cache_;
 };
 
 // dense -> dropout -> LayerNorm(. + residual); HF's BertSelfOutput and BertOutput.
