@@ -21,6 +21,7 @@
 #include "vision/models/fused.h"
 #include "vision/models/mobilenet_v2.h"
 #include "vision/models/resnet.h"
+#include "vision/models/simple_cnn.h"
 
 using namespace oar;
 using namespace oar::vision;
@@ -30,6 +31,12 @@ namespace {
 
 std::shared_ptr<nn::Module> make(const std::string& name, bool small_input = false) {
   Generator gen(3);
+  if (name == "simple_cnn") {
+    SimpleCnnOptions o;
+    o.in_channels = 3, o.width = 8;
+    o.dropout = 0;  // training runs compare two models: no random masks
+    return std::make_shared<SimpleCnn>(o, &gen);
+  }
   if (name == "mobilenet_v2") {
     MobileNetV2Options o;
     o.width_mult = 0.5, o.num_classes = 10, o.small_input = true;
@@ -234,4 +241,5 @@ TEST(Resnet50Fusion, BottleneckEvalOutputMatchesUnfused) {
   expect_close((*m)(x), unfused(*m, x), 1e-4, "resnet50");
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, Fusion, ::testing::Values("resnet18", "mobilenet_v2"));
+INSTANTIATE_TEST_SUITE_P(Models, Fusion,
+                         ::testing::Values("resnet18", "mobilenet_v2", "simple_cnn"));

@@ -2,6 +2,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "vision/models/fused.h"
 
 namespace oar::vision {
 
@@ -13,13 +14,23 @@ class ConvBnRelu : public nn::Module {
     nn::ConvOptions co;
     co.padding = {1, 1};
     co.bias = false;
-    conv = register_module("conv", std::make_shared<nn::Conv2d>(in, out, std::vector<int64_t>{3, 3}, co, gen));
+    conv = register_module(
+        "conv", std::make_shared<nn::Conv2d>(in, out, std::vector<int64_t>{3, 3}, co, gen));
     bn = register_module("bn", std::make_shared<nn::BatchNorm2d>(out));
   }
-  Tensor forward(const Tensor& x) override { return relu((*bn)((*conv)(x))); }
+  // Eval: one folded conv with the ReLU as its post-op; training: one conv_bn_train node
+  // (vision/models/fused.h); otherwise (hooks, autocast, fusion off) module by module.
+  Tensor forward(const Tensor& x) override {
+    if (can_fold(*conv, *bn)) return fold(*conv, *bn, x, Tensor(), ConvActivation::relu);
+    if (is_training()) fold.reset();  // stale after a training step; free it
+    if (can_fuse_train(*conv, *bn))
+      return conv_bn_train(*conv, *bn, x, Tensor(), ConvActivation::relu);
+    return relu((*bn)((*conv)(x)));
+  }
   std::string name() const override { return "ConvBnRelu"; }
   std::shared_ptr<nn::Conv2d> conv;
   std::shared_ptr<nn::BatchNorm2d> bn;
+  ConvBnFold fold;
 };
 
 class MaxPool2x2 : public nn::Module {
