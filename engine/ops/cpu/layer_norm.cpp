@@ -2,41 +2,19 @@
 // layer normalisation of s (BERT's LayerNorm(dropout(dense(h)) + h)). The row of s stays in L1
 // between the sum and the statistics; the keep bits are dropout's (dropout_bits), so the fused
 // op draws the same mask as dropout followed by add and layer_norm. Statistics as
-// layer_norm_forward: row sums in eight-float vectors folded into double every kChunk elements,
-// biased variance.
+// layer_norm_forward: row sums in eight-float vectors folded into double every kLayerNormChunk
+// elements (layer_norm_row.h), biased variance.
 #include <algorithm>
 #include <cmath>
 
 #include "engine/ops/cpu/dropout_bits.h"
+#include "engine/ops/cpu/layer_norm_row.h"
 #include "engine/ops/cpu/loops.h"
 #include "engine/ops/cpu/vec8.h"
 
 namespace oar::cpu {
 
-namespace {
-
-constexpr int64_t kChunk = 512;
-
-template <typename V, typename S>
-double chunked_sum(int64_t k, V vf, S sf) {
-  double total = 0;
-  for (int64_t c0 = 0; c0 < k; c0 += kChunk) {
-    const int64_t c1 = std::min(k, c0 + kChunk);
-    v8f a0 = {}, a1 = {};
-    int64_t j = c0;
-    for (; j + 2 * kV <= c1; j += 2 * kV) {
-      a0 += vf(j);
-      a1 += vf(j + kV);
-    }
-    for (; j + kV <= c1; j += kV) a0 += vf(j);
-    float s = hsum(a0 + a1);
-    for (; j < c1; ++j) s += sf(j);
-    total += s;
-  }
-  return total;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // x, residual, y [M, K] contiguous f32; sum [M, K] receives s when defined (else s is built in
 // y and normalised in place); mean/var [M] when defined. bits: dropout's keep bits for x's
@@ -76,36 +54,7 @@ void dropout_add_layer_norm_forward(const Tensor& y, const Tensor& sum, const Te
     } else {
       for (int64_t j = 0; j < k; ++j) sr[j] = xr[j] + rr[j];
     }
-    const double mu =
-        chunked_sum(
-            k, [&](int64_t j) { return load8(sr + j); }, [&](int64_t j) { return sr[j]; }) /
-        static_cast<double>(k);
-    const float m32 = static_cast<float>(mu);
-    const v8f mv = splat(m32);
-    const double v = chunked_sum(
-                         k,
-                         [&](int64_t j) {
-                           const v8f d = load8(sr + j) - mv;
-                           return d * d;
-                         },
-                         [&](int64_t j) {
-                           const float d = sr[j] - m32;
-                           return d * d;
-                         }) /
-                     static_cast<double>(k);
-    if (pm) {
-      pm[r] = m32;
-      pv[r] = static_cast<float>(v);
-    }
-    const float rstd = static_cast<float>(1.0 / std::sqrt(v + eps));
-    if (pw && pb)
-      for (int64_t j = 0; j < k; ++j) yr[j] = (sr[j] - m32) * rstd * pw[j] + pb[j];
-    else if (pw)
-      for (int64_t j = 0; j < k; ++j) yr[j] = (sr[j] - m32) * rstd * pw[j];
-    else if (pb)
-      for (int64_t j = 0; j < k; ++j) yr[j] = (sr[j] - m32) * rstd + pb[j];
-    else
-      for (int64_t j = 0; j < k; ++j) yr[j] = (sr[j] - m32) * rstd;
+    layer_norm_row(sr, yr, k, eps, pw, pb, pm ? pm + r : nullptr, pv ? pv + r : nullptr);
   }
 }
 

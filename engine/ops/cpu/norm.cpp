@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/ops/cpu/layer_norm_row.h"
 #include "engine/ops/cpu/loops.h"
 #include "engine/ops/cpu/vec8.h"
 
@@ -135,26 +136,6 @@ inline void prefetch_row(const float* p, int64_t k) {
   for (int64_t j = 0; j < k; j += 16) __builtin_prefetch(p + j);
 }
 
-// Sum over j in [0, k) of f(j) for a vector (8 elements from j) and scalar form of f.
-template <typename V, typename S>
-double row_sum(int64_t k, V vf, S sf) {
-  double total = 0;
-  for (int64_t c0 = 0; c0 < k; c0 += kChunk) {
-    const int64_t c1 = std::min(k, c0 + kChunk);
-    v8f a0 = {}, a1 = {};
-    int64_t j = c0;
-    for (; j + 2 * kV <= c1; j += 2 * kV) {
-      a0 += vf(j);
-      a1 += vf(j + kV);
-    }
-    for (; j + kV <= c1; j += kV) a0 += vf(j);
-    float s = hsum(a0 + a1);
-    for (; j < c1; ++j) s += sf(j);
-    total += s;
-  }
-  return total;
-}
-
 }  // namespace
 
 void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, const Tensor& x,
@@ -171,36 +152,7 @@ void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
     const float* xr = px + r * k;
     float* yr = py + r * k;
     if (r + 2 < m) prefetch_row(xr + 2 * k, k);
-    const double mu =
-        row_sum(
-            k, [&](int64_t j) { return load8(xr + j); }, [&](int64_t j) { return xr[j]; }) /
-        static_cast<double>(k);
-    const float m32 = static_cast<float>(mu);
-    const v8f mv = splat(m32);
-    const double v = row_sum(
-                         k,
-                         [&](int64_t j) {
-                           const v8f d = load8(xr + j) - mv;
-                           return d * d;
-                         },
-                         [&](int64_t j) {
-                           const float d = xr[j] - m32;
-                           return d * d;
-                         }) /
-                     static_cast<double>(k);
-    if (pm) {
-      pm[r] = m32;
-      pv[r] = static_cast<float>(v);
-    }
-    const float rstd = static_cast<float>(1.0 / std::sqrt(v + eps));
-    if (pw && pb)
-      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd * pw[j] + pb[j];
-    else if (pw)
-      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd * pw[j];
-    else if (pb)
-      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd + pb[j];
-    else
-      for (int64_t j = 0; j < k; ++j) yr[j] = (xr[j] - m32) * rstd;
+    layer_norm_row(xr, yr, k, eps, pw, pb, pm ? pm + r : nullptr, pv ? pv + r : nullptr);
   }
 }
 
