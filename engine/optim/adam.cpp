@@ -32,23 +32,6 @@ Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& opt)
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& opt)
     : Adam(std::vector<ParamGroup>{ParamGroup{std::move(params), {}, -1, -1}}, opt, false) {}
 
-namespace {
-
-// The fused CPU kernel takes contiguous f32 tensors of one shape; anything else (other devices
-// and dtypes, strided views) runs the composition of ops below.
-bool fusable(const Tensor& p, const Tensor& grad, const Tensor& m, const Tensor& v,
-             const Tensor* vmax) {
-  for (const Tensor* t : {&p, &grad, &m, &v, vmax}) {
-    if (!t) continue;
-    if (!t->device().is_cpu() || t->dtype() != DType::f32 || !t->is_contiguous() ||
-        t->shape() != p.shape())
-      return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 void Adam::step() {
   NoGradGuard no_grad;
   const double b1 = options.beta1, b2 = options.beta2;
@@ -63,7 +46,7 @@ void Adam::step() {
       Tensor& m = st.get("exp_avg", p);
       Tensor& v = st.get("exp_avg_sq", p);
       Tensor* vmax = options.amsgrad ? &st.get("max_exp_avg_sq", p) : nullptr;
-      if (fusable(p, grad, m, v, vmax)) {
+      if (fused_cpu_update_ok(p, {&grad, &m, &v, vmax})) {
         cpu::adam_step(p.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
                        vmax ? vmax->data<float>() : nullptr, p.numel(), g.lr, b1, b2, options.eps,
                        g.weight_decay, decoupled_, bc1, bc2);

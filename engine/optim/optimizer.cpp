@@ -124,4 +124,15 @@ void Optimizer::to(Device device) {
       if (t.device() != device) t = t.to(device);
 }
 
+bool fused_cpu_update_ok(const Tensor& p, std::initializer_list<const Tensor*> others) {
+  const auto ok = [&](const Tensor& t) {
+    return t.device().is_cpu() && t.dtype() == DType::f32 && t.is_contiguous() &&
+           t.shape() == p.shape();
+  };
+  if (!ok(p)) return false;
+  for (const Tensor* t : others)
+    if (t && !ok(*t)) return false;
+  return true;
+}
+
 }  // namespace oar::optim

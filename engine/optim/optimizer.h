@@ -4,6 +4,7 @@
 // place (bumping Storage::version), so handles held by modules stay valid.
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -77,5 +78,10 @@ class Optimizer {
   std::vector<ParamGroup> groups_;
   std::unordered_map<const TensorImpl*, ParamState> state_;
 };
+
+// Whether a fused CPU update kernel may take p and its companions (gradient, state buffers;
+// null entries are skipped): every one a contiguous f32 CPU tensor of p's shape. Anything else
+// (other devices and dtypes, strided views) runs the optimizer's composition of ops.
+bool fused_cpu_update_ok(const Tensor& p, std::initializer_list<const Tensor*> others);
 
 }  // namespace oar::optim

@@ -23,22 +23,6 @@ SGD::SGD(std::vector<ParamGroup> groups, const SgdOptions& opt)
 SGD::SGD(std::vector<Tensor> params, const SgdOptions& opt)
     : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params), {}, -1, -1}}, opt) {}
 
-namespace {
-
-// The fused CPU kernel takes contiguous f32 tensors of one shape; anything else (other devices
-// and dtypes, strided views) runs the composition of ops in SGD::step.
-bool fusable(const Tensor& p, const Tensor& grad, const Tensor* buf) {
-  for (const Tensor* t : {&p, &grad, buf}) {
-    if (!t) continue;
-    if (!t->device().is_cpu() || t->dtype() != DType::f32 || !t->is_contiguous() ||
-        t->shape() != p.shape())
-      return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 void SGD::step() {
   NoGradGuard no_grad;
   for (auto& g : groups()) {
@@ -47,7 +31,7 @@ void SGD::step() {
       if (!grad.defined()) continue;
       ParamState& st = state_of(p);
       Tensor* buf = options.momentum != 0 ? st.find("momentum_buffer") : nullptr;
-      if (fusable(p, grad, buf)) {
+      if (fused_cpu_update_ok(p, {&grad, buf})) {
         const bool first = options.momentum != 0 && !buf;
         if (first) {
           st.buffers.emplace_back("momentum_buffer", empty_like(p));
