@@ -101,39 +101,6 @@ void widen(const std::string& fdt, const uint8_t* src, size_t n, void* dst,
   }
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out.append("\"");
-  return out;
-}
-
 }  // namespace
 
 Tensor SafetensorsFile::get(const std::string& name) const {
@@ -311,7 +278,7 @@ std::vector<uint8_t> serialize_safetensors(
     for (const auto& [k, v] : metadata) {
       if (!first_kv) header.append(",");
       first_kv = false;
-      header.append(json_escape(k)).append(":").append(json_escape(v));
+      header.append(Json(k).dump()).append(":").append(Json(v).dump());
     }
     header.append("}");
   }
@@ -319,7 +286,7 @@ std::vector<uint8_t> serialize_safetensors(
   for (const auto& [name, t] : sorted) by_name[name] = &t;
   for (const auto& [name, t] : by_name) {
     sep();
-    header.append(json_escape(name)).append(":{\"dtype\":\"");
+    header.append(Json(name).dump()).append(":{\"dtype\":\"");
     header.append(file_dtype_name(t->dtype())).append("\",\"shape\":[");
     for (int64_t d = 0; d < t->dim(); ++d) {
       if (d) header.append(",");
