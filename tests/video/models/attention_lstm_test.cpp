@@ -46,15 +46,7 @@ TEST(AttentionLstm, OutputShapeAndStateNames) {
 // tests/video/golden/sequence_param_counts.py (PyTorch).
 // Built from the shipped config through the registry.
 TEST(AttentionLstm, ReferenceParameterCount) {
-  const auto model = from_shipped_config("attention_lstm.yaml");
-  SequenceModel& m = *model;
-  EXPECT_EQ(m.num_parameters(), 108737304);
-  EXPECT_EQ(m.name(), "AttentionLstm");
-  Generator gen(1);
-  m.eval();
-  const TinyBatch b{randn({2, 3, 1024}, &gen), randn({2, 3, 128}, &gen), tensor<int64_t>({3, 1})};
-  NoGradGuard ng;
-  EXPECT_EQ(m.forward(b.rgb, b.audio, b.lengths).shape(), (Shape{2, 3862}));
+  expect_shipped_reference("attention_lstm.yaml", 108737304, "AttentionLstm");
 }
 
 TEST(AttentionLstm, PaddingDoesNotChangeTheOutput) {

@@ -35,6 +35,22 @@ inline std::shared_ptr<SequenceModel> from_shipped_config(const std::string& fil
   return m;
 }
 
+// The shipped config's model has the reference parameter count and name, and maps a
+// YouTube-8M-shaped batch (rgb 1024-d, audio 128-d features, lengths 4 and 2) to 3862 classes.
+inline void expect_shipped_reference(const std::string& file, int64_t parameters,
+                                     const std::string& name) {
+  const auto model = from_shipped_config(file);
+  SequenceModel& m = *model;
+  EXPECT_EQ(m.num_parameters(), parameters);
+  EXPECT_EQ(m.name(), name);
+  Generator gen(1);
+  m.eval();
+  NoGradGuard ng;
+  EXPECT_EQ(m.forward(randn({2, 4, 1024}, &gen), randn({2, 4, 128}, &gen), tensor<int64_t>({4, 2}))
+                .shape(),
+            (Shape{2, 3862}));
+}
+
 // The PyTorch golden check (tests/video/golden/sequence_golden.py): every floating parameter and
 // BN statistic set by golden_value(state name, index); inputs rgb = sin(0.37 i + 0.1), audio =
 // cos(0.37 i + 0.2) (i the flat index), padding zero; eval mode. The largest difference from the
