@@ -76,6 +76,11 @@ namespace {
 void accumulate(Tensor& slot, const Tensor& g) {
   if (!slot.defined()) {
     slot = g;
+  } else if (slot.impl_ptr().use_count() == 1 && slot.impl()->storage.use_count() == 1 &&
+             slot.shape() == g.shape() && slot.dtype() == g.dtype() && slot.is_contiguous()) {
+    // Nothing else sees the slot's memory (not g, not another slot, not a .grad): add in
+    // place, without a new buffer (the residual stream's gradients meet here).
+    add_(slot, g);
   } else {
     slot = add(slot, g);
   }

@@ -70,6 +70,25 @@ Tensor empty_layout(const Tensor& like, const Shape& shape) {
   return empty(shape, DType::f32, like.device());
 }
 
+// q, k, v [N, heads, L, D] are the three parts of one dense [N, L, 3, heads, D] region (what
+// split_qkv_heads gives for a contiguous qkv): the same storage, strides and layout, k and v
+// heads * D elements after q and k.
+bool packed_qkv_parts(const Tensor& q, const Tensor& k, const Tensor& v) {
+  if (q.dim() != 4 || q.dtype() != DType::f32 || !q.same_storage(k) || !q.same_storage(v) ||
+      k.shape() != q.shape() || v.shape() != q.shape() || k.strides() != q.strides() ||
+      v.strides() != q.strides() || k.dtype() != q.dtype() || v.dtype() != q.dtype())
+    return false;
+  const int64_t H = q.size(1), L = q.size(2), D = q.size(3);
+  const Shape want{L * 3 * H * D, D, 3 * H * D, 1};
+  return q.strides() == want && k.offset() == q.offset() + H * D &&
+         v.offset() == q.offset() + 2 * H * D;
+}
+
+// Part i (q, k or v) of buf [N, L, 3, heads, D] as a [N, heads, L, D] view.
+Tensor qkv_part(const Tensor& buf, int64_t i) {
+  return buf.select(2, i).transpose(1, 2);
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
@@ -169,9 +188,17 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
             NoGradGuard no_grad;
             const int64_t B = probs.size(0);
             const Tensor dout = rows_adjacent(g[0]);
-            const Tensor dq = g.needs(0) ? empty_layout(qd, qd.shape()) : Tensor();
-            const Tensor dk = g.needs(1) ? empty_layout(kd, kd.shape()) : Tensor();
-            const Tensor dv = g.needs(2) ? empty_layout(vd, vd.shape()) : Tensor();
+            // q, k, v split from one packed projection: their gradients go to one buffer laid
+            // out the same way, which split_qkv_heads' backward passes on without a copy.
+            const bool packed =
+                g.needs(0) && g.needs(1) && g.needs(2) && packed_qkv_parts(qd, kd, vd);
+            const Tensor buf =
+                packed ? empty({qd.size(0), Lq, 3, qd.size(1), D}, DType::f32, qd.device())
+                       : Tensor();
+            auto grad_like = [&](int64_t i, const Tensor& t) {
+              return packed ? qkv_part(buf, i) : g.needs(i) ? empty_layout(t, t.shape()) : Tensor();
+            };
+            const Tensor dq = grad_like(0, qd), dk = grad_like(1, kd), dv = grad_like(2, vd);
             const Tensor ds = g.needs(3) ? empty({B, Lq, Lk}, DType::f32, qd.device()) : Tensor();
             auto mats = [](const Tensor& t) {
               return t.defined() ? matrices(t) : cpu::MatrixBatch{};
@@ -220,6 +247,50 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
 #else
   OAR_FAIL(op, ": no kernel for device ", q.device().str());
 #endif
+}
+
+std::vector<Tensor> split_qkv_heads(const Tensor& qkv, int64_t heads) {
+  const char* op = "split_qkv_heads";
+  OAR_CHECK(qkv.defined(), op, ": undefined input");
+  OAR_CHECK(heads > 0, op, ": heads must be positive, got ", heads);
+  OAR_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * heads) == 0, op,
+            ": qkv must be [N, L, 3 * heads * D] with heads = ", heads, ", got ",
+            shape_str(qkv.shape()));
+  const int64_t N = qkv.size(0), L = qkv.size(1), D = qkv.size(2) / (3 * heads);
+  const Shape packed{N, L, 3, heads, D};
+  const Tensor x =
+      qkv.numel() == 0 ? empty(packed, qkv.dtype(), qkv.device()) : qkv.detach().reshape(packed);
+  std::vector<Tensor> out{qkv_part(x, 0), qkv_part(x, 1), qkv_part(x, 2)};
+  if (autograd::needs_grad({qkv})) {
+    autograd::record(
+        op, {&out[0], &out[1], &out[2]}, {qkv},
+        [packed, shape = qkv.shape(), dt = qkv.dtype(),
+         dev = qkv.device()](const autograd::Grads& g) {
+          NoGradGuard no_grad;
+          if (g.defined(0) && g.defined(1) && g.defined(2) && g[0].offset() == 0 &&
+              g[0].dtype() == dt && packed_qkv_parts(g[0], g[1], g[2]) &&
+              g[0].impl()->storage->nbytes >=
+                  static_cast<size_t>(shape_numel(packed)) * dtype_size(dt)) {
+            // The three gradients fill one [N, L, 3, heads, D] buffer: it is qkv's gradient.
+            auto impl = std::make_shared<TensorImpl>();
+            impl->storage = g[0].impl()->storage;
+            impl->shape = shape;
+            impl->strides = {shape[1] * shape[2], shape[2], 1};
+            impl->dtype = dt;
+            return autograd::TensorList{Tensor(impl)};
+          }
+          Tensor buf = empty(packed, dt, dev);
+          for (int64_t i = 0; i < 3; ++i) {
+            Tensor part = qkv_part(buf, i);
+            if (g.defined(static_cast<size_t>(i)))
+              part.copy_(g[static_cast<size_t>(i)]);
+            else
+              part.zero_();
+          }
+          return autograd::TensorList{buf.numel() == 0 ? empty(shape, dt, dev) : buf.view(shape)};
+        });
+  }
+  return out;
 }
 
 }  // namespace oar

@@ -1,4 +1,6 @@
 #pragma once
+#include <vector>
+
 #include "engine/core/generator.h"
 #include "engine/tensor/tensor.h"
 
@@ -16,5 +18,13 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& mask = Tensor(), double scale = 0.0,
                                     double dropout_p = 0.0, bool training = false,
                                     Generator* gen = nullptr);
+
+// A packed projection qkv [N, L, 3 * heads * D] (q, k, v side by side in each row, as one
+// linear with the stacked weights gives) split into q, k, v [N, heads, L, D] views, no copy.
+// One autograd node takes the three gradients back: when they are the three parts of one
+// [N, L, 3, heads, D] buffer (as scaled_dot_product_attention's CPU backward writes them for
+// such views), that buffer is the gradient of qkv as is; otherwise they are copied into one
+// (zeros for a part that got none).
+std::vector<Tensor> split_qkv_heads(const Tensor& qkv, int64_t heads);
 
 }  // namespace oar

@@ -239,7 +239,14 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
           const Tensor g2 = (g[0].dtype() == DType::f32 ? g[0] : g[0].to(DType::f32))
                                 .contiguous()
                                 .reshape({rows, n});
-          const Tensor gh = empty({rows, n}, DType::f32, d.device());
+          // gh overwrites the incoming gradient when nothing else holds its memory (the
+          // kernel reads each element before writing it).
+          const bool reuse =
+              g2.impl() == g[0].impl()
+                  ? g2.impl_ptr().use_count() == 2 && g2.impl()->storage.use_count() == 1
+                  : g[0].impl_ptr().use_count() == 1 && g2.impl_ptr().use_count() == 1 &&
+                        g2.impl()->storage.use_count() == (g2.same_storage(g[0]) ? 2 : 1);
+          const Tensor gh = reuse ? g2 : empty({rows, n}, DType::f32, d.device());
           const Tensor gb = g.needs(2) ? empty({n}, DType::f32, d.device()) : Tensor();
           cpu::act_backward_bias(gh.data<float>(), gb.defined() ? gb.data<float>() : nullptr,
                                  g2.data<float>(), d.data<float>(), rows, n);

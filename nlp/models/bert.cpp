@@ -214,10 +214,10 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
   const int64_t n = x.size(0), len = x.size(1), hidden = heads * head_dim;
   OAR_CHECK(x.dim() == 3 && x.size(2) == hidden, "BertSelfAttention: input ", shape_str(x.shape()),
             " must be [N, L, ", hidden, "]");
-  // [N, L, 3 * hidden] -> q, k, v as [N, heads, L, D] views (row stride 3 * hidden).
-  const Tensor qkv = linear(x, packed_weight(), packed_bias()).view({n, len, 3, heads, head_dim});
-  auto part = [&](int64_t i) { return qkv.select(2, i).transpose(1, 2); };
-  Tensor ctx = scaled_dot_product_attention(part(0), part(1), part(2), mask, 0.0, dropout_p,
+  // [N, L, 3 * hidden] -> q, k, v as [N, heads, L, D] views (row stride 3 * hidden); in
+  // training their gradients come back as one [N, L, 3 * hidden] buffer.
+  const std::vector<Tensor> qkv = split_qkv_heads(linear(x, packed_weight(), packed_bias()), heads);
+  Tensor ctx = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, 0.0, dropout_p,
                                             is_training(), generator());
   return ctx.transpose(1, 2).reshape({n, len, hidden});
 }

@@ -275,3 +275,68 @@ TEST(Attention, StridedHeadSplitEqualsContiguous) {
   ASSERT_EQ(gs.size(), gc.size());
   for (size_t i = 0; i < gs.size(); ++i) EXPECT_NEAR(gs[i], gc[i], 1e-6);
 }
+
+TEST(Attention, SplitQkvHeadsViewsAndGradients) {
+  const int64_t N = 2, L = 5, heads = 3, D = 4, H = heads * D;
+  Tensor qkv = rand_input({N, L, 3 * H}, 61);
+  auto select_split = [&](const Tensor& t, int64_t i) {  // the unfused composition
+    return t.view({N, L, 3, heads, D}).select(2, i).transpose(1, 2);
+  };
+  const std::vector<Tensor> parts = split_qkv_heads(qkv, heads);
+  ASSERT_EQ(parts.size(), 3u);
+  for (int64_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(parts[i].shape(), (Shape{N, heads, L, D}));
+    EXPECT_TRUE(parts[i].same_storage(qkv));  // views, no copy
+    EXPECT_EQ(parts[i].contiguous().to_vector<float>(),
+              select_split(qkv, i).contiguous().to_vector<float>());
+  }
+  Tensor mask = tensor<float>({0, 0, 0, 0, 0, 0, 0, -kInf, -kInf, -kInf}, {N, 1, 1, L});
+  // Finite differences: attention on the split (the packed gradient buffer), with and without
+  // dropout, and uses that are not attention (the gradients copied into one buffer, a part
+  // that gets none zero).
+  auto attn = [&](const std::vector<Tensor>& t) {
+    const auto p = split_qkv_heads(t[0], heads);
+    return scaled_dot_product_attention(p[0], p[1], p[2], mask);
+  };
+  EXPECT_GRADCHECK(attn, (std::vector<Tensor>{qkv}));
+  auto dropped = [&](const std::vector<Tensor>& t) {
+    Generator gen(5);
+    const auto p = split_qkv_heads(t[0], heads);
+    return scaled_dot_product_attention(p[0], p[1], p[2], mask, 0.0, 0.3, true, &gen);
+  };
+  EXPECT_GRADCHECK(dropped, (std::vector<Tensor>{qkv}));
+  auto other = [&](const std::vector<Tensor>& t) {
+    const auto p = split_qkv_heads(t[0], heads);
+    return add(mul(p[0], p[2]), p[2]);  // k gets no gradient
+  };
+  EXPECT_GRADCHECK(other, (std::vector<Tensor>{qkv}));
+  // Equal to the select-based composition's gradient, accumulating into .grad across calls.
+  Tensor w = rand_input({N, heads, L, D}, 62).detach();
+  Tensor a = qkv.detach().set_requires_grad(), b = qkv.detach().set_requires_grad();
+  for (int rep = 0; rep < 2; ++rep) {
+    const auto p = split_qkv_heads(a, heads);
+    sum(mul(scaled_dot_product_attention(p[0], p[1], p[2], mask), w)).backward();
+    sum(mul(scaled_dot_product_attention(select_split(b, 0), select_split(b, 1), select_split(b, 2),
+                                         mask),
+            w))
+        .backward();
+    const auto ga = a.grad().to_vector<float>(), gb = b.grad().to_vector<float>();
+    ASSERT_EQ(ga.size(), gb.size());
+    for (size_t i = 0; i < ga.size(); ++i) ASSERT_NEAR(ga[i], gb[i], 1e-6) << "rep " << rep;
+  }
+  // Through a linear (BERT's packed projection): the gradient of the projection's input.
+  Tensor x = rand_input({N, L, H}, 63), wt = rand_input({3 * H, H}, 64);
+  auto proj = [&](const std::vector<Tensor>& t) {
+    Generator gen(9);
+    const auto p = split_qkv_heads(linear(t[0], t[1]), heads);
+    return scaled_dot_product_attention(p[0], p[1], p[2], mask, 0.0, 0.2, true, &gen);
+  };
+  EXPECT_GRADCHECK(proj, (std::vector<Tensor>{x, wt}));
+}
+
+TEST(Attention, SplitQkvHeadsRejectsBadInput) {
+  EXPECT_THROW(split_qkv_heads(Tensor(), 2), Error);
+  EXPECT_THROW(split_qkv_heads(rand_input({2, 3, 12}, 1), 0), Error);
+  EXPECT_THROW(split_qkv_heads(rand_input({2, 3, 10}, 1), 2), Error);  // not 3 * heads * D
+  EXPECT_THROW(split_qkv_heads(rand_input({6, 12}, 1), 2), Error);     // not [N, L, ...]
+}

@@ -108,3 +108,23 @@ TEST(LinearAct, RejectsBadShapes) {
                           LinearActivation::relu),
                Error);
 }
+
+// The training backward may overwrite the incoming gradient in place, but only when nothing else
+// holds it: a caller's gradient stays as it was, and .grad accumulates across backward calls.
+TEST(LinearAct, TrainingBackwardKeepsTheCallersGradient) {
+  Tensor x = rand_input({4, 9, 12}, 11, -2, 2), w = rand_input({20, 12}, 12),
+         b = rand_input({20}, 13);
+  Tensor xc = x.detach().set_requires_grad(), wc = w.detach().set_requires_grad(),
+         bc = b.detach().set_requires_grad();
+  const Tensor gy = rand_input({4, 9, 20}, 14).detach();
+  const auto gy_before = gy.to_vector<float>();
+  for (int rep = 1; rep <= 2; ++rep) {
+    SCOPED_TRACE(rep);
+    linear_act(x, w, b, LinearActivation::gelu).backward(gy);
+    EXPECT_EQ(gy.to_vector<float>(), gy_before);
+    unfused(xc, wc, bc, LinearActivation::gelu).backward(gy);
+    EXPECT_LT(max_abs_diff(x.grad(), xc.grad()), 1e-5f);
+    EXPECT_LT(max_abs_diff(w.grad(), wc.grad()), 1e-5f);
+    EXPECT_LT(max_abs_diff(b.grad(), bc.grad()), 1e-5f);
+  }
+}
