@@ -279,7 +279,11 @@ Tensor ResNet::pooled_features(const Tensor& x) {
   Tensor h;
   auto* stem = dynamic_cast<nn::Conv*>(conv1_.get());
   if (stem && can_fold(*stem, *bn1_)) {  // eval: conv -> BN -> ReLU as one conv (fused.h)
-    h = (*stem_fold_)(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
+    // On the CPU the folded trunk runs channels-last (conv.h): every conv, the max pool and the
+    // global average pool then read and write oneDNN's NHWC layout directly instead of reordering
+    // each activation in and out of it.
+    const Tensor xin = x.device().is_cpu() ? to_channels_last(x) : x;
+    h = (*stem_fold_)(*stem, *bn1_, xin, Tensor(), ConvActivation::relu);
   } else if (stem && can_fuse_train(*stem, *bn1_)) {  // training: one conv_bn_train node
     stem_fold_->reset();
     h = conv_bn_train(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
