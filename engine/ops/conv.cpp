@@ -271,7 +271,11 @@ Tensor to_channels_last(const Tensor& t) {
             "to_channels_last: expected a 4-D [N, C, H, W] tensor, got ",
             t.defined() ? shape_str(t.shape()) : std::string("an undefined tensor"));
   if (is_channels_last(t)) return t;
-  return t.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+  // view() gives the NHWC copy exact strides even where a size-1 dim let contiguous() keep them.
+  return t.permute({0, 2, 3, 1})
+      .contiguous()
+      .view({t.size(0), t.size(2), t.size(3), t.size(1)})
+      .permute({0, 3, 1, 2});
 }
 
 Tensor empty_channels_last(const Shape& shape, DType dtype, Device device) {
