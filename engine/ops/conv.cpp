@@ -7,6 +7,7 @@
 #include "engine/ops/conv_backward.h"
 #include "engine/ops/conv_bn.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
@@ -17,7 +18,7 @@ namespace oar {
 
 namespace cpu {
 // out [N, O, *out] = conv(x, w) + bias (bias may be undefined; w contiguous). out is contiguous,
-// or channels-last (conv.h) when x is.
+// or channels-last (conv_layout.h) when x is.
 void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& g, bool cache_weight);
 // out = act(conv(x, w) + bias + residual) (residual: out's shape and dtype, contiguous or
@@ -204,7 +205,7 @@ Tensor conv_impl(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, 
       return apply_activation(h, act);
     }
   }
-  // A channels-last input on the CPU gives a channels-last output (conv.h); a channels-last
+  // A channels-last input on the CPU gives a channels-last output (conv_layout.h); a channels-last
   // residual then goes in as it is.
   const bool channels_last = x.device().is_cpu() && is_channels_last(x);
   Tensor residual;

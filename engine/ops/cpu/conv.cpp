@@ -5,7 +5,7 @@
 // convolutions on plain f32 memory use our own loops instead (depthwise_conv.h).
 // conv_forward_fused adds a residual (oneDNN's sum post-op, the residual first placed in the
 // primitive's destination layout) and a ReLU/ReLU6 (eltwise post-op) in the same pass.
-// A channels-last input and output (conv.h) are the primitive's own source and destination
+// A channels-last input and output (conv_layout.h) are the primitive's own source and destination
 // (oneDNN's NHWC kernels): nothing is reordered but a parameter's weight, once.
 #include <algorithm>
 #include <limits>
@@ -16,10 +16,10 @@
 #include <utility>
 
 #include "engine/core/error.h"
-#include "engine/ops/conv.h"
 #include "engine/ops/conv_backward.h"
 #include "engine/ops/conv_bn.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/cpu/bn_blocked.h"
 #include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/loops.h"

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
-#include "engine/ops/conv.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/cpu/loops.h"
 #include "engine/ops/cpu/onednn.h"
 

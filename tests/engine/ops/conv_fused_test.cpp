@@ -3,7 +3,7 @@
 // the depthwise loops, with and without bias and residual; plus finite differences, the unfused
 // fallback when the residual's dtype differs, and the shape check. Also the CPU backward that
 // reorders dy once for both backward primitives, against the separate passes. And channels-last
-// inputs (conv.h): the layout helpers, and outputs and gradients against the plain path.
+// inputs (conv_layout.h): the layout helpers, and outputs and gradients against the plain path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include "engine/core/error.h"
 #include "engine/ops.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/cpu/bn_blocked.h"
 #include "tests/support/gradcheck.h"
 
@@ -484,7 +485,7 @@ TEST(ConvBnTrain, BlockedKernelsMatchReferenceOnEveryLayout) {
       }
 }
 
-// Channels-last tensors (conv.h): [N, C, H, W] views of NHWC memory.
+// Channels-last tensors (conv_layout.h): [N, C, H, W] views of NHWC memory.
 TEST(ChannelsLast, LayoutHelpers) {
   const Tensor x = rand_input({2, 5, 3, 4}, 61).detach();
   EXPECT_FALSE(is_channels_last(x));

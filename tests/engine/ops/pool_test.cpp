@@ -11,7 +11,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
-#include "engine/ops/conv.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/reduce.h"
 #include "tests/support/gradcheck.h"
 
@@ -297,8 +297,8 @@ TEST(Pool, BadInputsThrow) {
   EXPECT_THROW(global_avg_pool(Tensor()), Error);
 }
 
-// Channels-last input (conv.h) outside autograd: the output stays channels-last (oneDNN's NHWC
-// kernel, no reorder) with the same values as the reference; with gradients wanted the usual
+// Channels-last input (conv_layout.h) outside autograd: the output stays channels-last (oneDNN's
+// NHWC kernel, no reorder) with the same values as the reference; with gradients wanted the usual
 // contiguous path runs, and its values and gradients are those of the plain input.
 TEST(Pool, ChannelsLastKeepsLayoutAndValues) {
   const std::vector<std::pair<Shape, PoolParams>> cases = {
