@@ -257,7 +257,7 @@ void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, con
   const bool sum = residual.defined();
   // out is channels-last exactly when x is (conv_impl); the primitive then works on both as they
   // are. out's and the residual's layouts are part of the key.
-  const bool channels_last = is_channels_last(out);
+  const bool channels_last = is_channels_last(x) && is_channels_last(out);
   std::string key = conv_key("conv.fwd", x, x.strides(), w, out.shape(), bias, g);
   key.push_back(static_cast<char>(sum));
   key.push_back(static_cast<char>(act));
