@@ -32,6 +32,9 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, con
 // gw (contiguous) and gb ([O] or undefined) from x and gy (contiguous).
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g);
+// dst = src (same shape and dtype, f32 or bf16, any strides but no broadcast dims) by one
+// cached oneDNN reorder.
+void copy_strided(const Tensor& dst, const Tensor& src);
 // Both of the above, reordering gy into oneDNN's layout once for the two.
 void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
                    const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight);
@@ -272,6 +275,14 @@ Tensor to_channels_last(const Tensor& t) {
             "to_channels_last: expected a 4-D [N, C, H, W] tensor, got ",
             t.defined() ? shape_str(t.shape()) : std::string("an undefined tensor"));
   if (is_channels_last(t)) return t;
+  bool broadcast = false;
+  for (int64_t d = 0; d < t.dim(); ++d) broadcast |= t.stride(d) == 0 && t.size(d) > 1;
+  if (t.device().is_cpu() && (t.dtype() == DType::f32 || t.dtype() == DType::bf16) && !broadcast &&
+      t.numel() > 0 && !autograd::needs_grad({t})) {
+    Tensor out = empty_channels_last(t.shape(), t.dtype(), t.device());  // one oneDNN reorder
+    cpu::copy_strided(out, t);
+    return out;
+  }
   // view() gives the NHWC copy exact strides even where a size-1 dim let contiguous() keep them.
   return t.permute({0, 2, 3, 1})
       .contiguous()

@@ -501,6 +501,17 @@ TEST(ChannelsLast, LayoutHelpers) {
   EXPECT_TRUE(is_channels_last(to_channels_last(v)));
   EXPECT_TRUE(is_channels_last(empty_channels_last({1, 3, 2, 2}, DType::f32, Device::cpu())));
   EXPECT_THROW(to_channels_last(rand_input({2, 3, 4}, 63)), Error);
+  // A strided view (oneDNN's reorder), bf16, and with gradients wanted (the differentiable
+  // permute-and-copy): the same values, channels-last.
+  const Tensor s = rand_input({2, 5, 3, 8}, 64).detach().slice(3, 0, 8, 2);
+  const Tensor b = rand_input({1, 4, 3, 5}, 65).detach().to(DType::bf16);
+  const Tensor g = rand_input({2, 3, 4, 5}, 66).detach().set_requires_grad();
+  for (const Tensor& t : {s, b, g}) {
+    const Tensor c2 = to_channels_last(t);
+    EXPECT_TRUE(is_channels_last(c2));
+    EXPECT_EQ(c2.to(DType::f32).contiguous().to_vector<float>(),
+              t.to(DType::f32).contiguous().to_vector<float>());
+  }
 }
 
 // A channels-last input gives a channels-last output with the values of the plain path: every
