@@ -1,7 +1,8 @@
 // CPU vision models side by side with PyTorch (bench/vision_models.py runs the same models from
 // torchvision; bench/run_vision prints both with ratios). One JSON line per run:
 //   oar_bench_vision_models MODEL PRECISION MODE BATCH RES STEPS [WARMUP]
-//   MODEL: resnet18 | resnet50 | mobilenet_v2    PRECISION: fp32 | bf16 (autocast)
+//   MODEL: resnet18 | resnet50 | mobilenet_v2 (the PyTorch peer's), or any other ResNet variant
+//          (resnet34, resnet101, resnet50_vd, ...: oar only)    PRECISION: fp32 | bf16 (autocast)
 //   MODE: train (SGD momentum step, images/s) | infer (eval mode, no gradients, ms per batch)
 // Threads: OMP_NUM_THREADS. OAR_BENCH_UNFUSED=1 runs module by module, without the fusion of
 // vision/models/fused.h (to measure what it brings): in eval mode the BatchNorm folding and
@@ -22,6 +23,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/allocator.h"
 #include "engine/core/context.h"
+#include "engine/core/error.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
 #include "engine/optim/sgd.h"
@@ -42,10 +44,11 @@ static double rss_mib() {
 
 int main(int argc, char** argv) {
   if (argc < 7) {
-    std::fprintf(stderr,
-                 "usage: %s resnet18|resnet50|mobilenet_v2 fp32|bf16 train|infer BATCH RES STEPS "
-                 "[WARMUP]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s resnet18|resnet50|resnet*|mobilenet_v2 fp32|bf16 train|infer BATCH RES STEPS "
+        "[WARMUP]\n",
+        argv[0]);
     return 2;
   }
   const std::string model_name = argv[1], precision = argv[2], mode = argv[3];
@@ -61,8 +64,13 @@ int main(int argc, char** argv) {
   reset_peak_memory(Device::cpu());
   Generator gen(0);
   std::shared_ptr<nn::Module> model;
-  if (model_name == "resnet18" || model_name == "resnet50") {
-    model = std::make_shared<vision::ResNet>(vision::resnet_variant(model_name), &gen);
+  if (model_name.rfind("resnet", 0) == 0) {
+    try {
+      model = std::make_shared<vision::ResNet>(vision::resnet_variant(model_name), &gen);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "unknown model %s: %s\n", model_name.c_str(), e.what());
+      return 2;
+    }
   } else if (model_name == "mobilenet_v2") {
     model = std::make_shared<vision::MobileNetV2>(vision::MobileNetV2Options{}, &gen);
   } else {

@@ -7,6 +7,7 @@
 #include "engine/ops/conv_backward.h"
 #include "engine/ops/conv_bn.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
@@ -16,11 +17,12 @@
 namespace oar {
 
 namespace cpu {
-// out [N, O, *out] (contiguous) = conv(x, w) + bias (bias may be undefined; w contiguous).
+// out [N, O, *out] = conv(x, w) + bias (bias may be undefined; w contiguous). out is contiguous,
+// or channels-last (conv_layout.h) when x is.
 void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& g, bool cache_weight);
-// out = act(conv(x, w) + bias + residual) (residual contiguous, out's shape and dtype, or
-// undefined).
+// out = act(conv(x, w) + bias + residual) (residual: out's shape and dtype, contiguous or
+// channels-last, or undefined).
 void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                         const Tensor& residual, ConvActivation act, const ConvGeometry& g,
                         bool cache_weight);
@@ -30,6 +32,9 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, con
 // gw (contiguous) and gb ([O] or undefined) from x and gy (contiguous).
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g);
+// dst = src (same shape and dtype, f32 or bf16, any strides but no broadcast dims) by one
+// cached oneDNN reorder.
+void copy_strided(const Tensor& dst, const Tensor& src);
 // Both of the above, reordering gy into oneDNN's layout once for the two.
 void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
                    const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight);
@@ -203,8 +208,16 @@ Tensor conv_impl(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, 
       return apply_activation(h, act);
     }
   }
-  const Tensor residual = res_arg.defined() ? res_arg.detach().contiguous() : Tensor();
-  Tensor out = empty(out_shape, x.dtype(), x.device());
+  // A channels-last input on the CPU gives a channels-last output (conv_layout.h); a channels-last
+  // residual then goes in as it is.
+  const bool channels_last = x.device().is_cpu() && is_channels_last(x);
+  Tensor residual;
+  if (res_arg.defined()) {
+    residual = res_arg.detach();
+    if (!channels_last || !is_channels_last(residual)) residual = residual.contiguous();
+  }
+  Tensor out = channels_last ? empty_channels_last(out_shape, x.dtype(), x.device())
+                             : empty(out_shape, x.dtype(), x.device());
   if (fuse) {
     if (out.numel() > 0) cpu::conv_forward_fused(out, x, w, bias, residual, act, g, cache_weight);
   } else if (out.numel() > 0) {
@@ -250,6 +263,37 @@ Tensor conv_impl(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, 
 }
 
 }  // namespace
+
+bool is_channels_last(const Tensor& t) {
+  if (!t.defined() || t.dim() != 4) return false;
+  const int64_t c = t.size(1), h = t.size(2), w = t.size(3);
+  return t.stride(1) == 1 && t.stride(3) == c && t.stride(2) == w * c && t.stride(0) == h * w * c;
+}
+
+Tensor to_channels_last(const Tensor& t) {
+  OAR_CHECK(t.defined() && t.dim() == 4,
+            "to_channels_last: expected a 4-D [N, C, H, W] tensor, got ",
+            t.defined() ? shape_str(t.shape()) : std::string("an undefined tensor"));
+  if (is_channels_last(t)) return t;
+  bool broadcast = false;
+  for (int64_t d = 0; d < t.dim(); ++d) broadcast |= t.stride(d) == 0 && t.size(d) > 1;
+  if (t.device().is_cpu() && (t.dtype() == DType::f32 || t.dtype() == DType::bf16) && !broadcast &&
+      t.numel() > 0 && !autograd::needs_grad({t})) {
+    Tensor out = empty_channels_last(t.shape(), t.dtype(), t.device());  // one oneDNN reorder
+    cpu::copy_strided(out, t);
+    return out;
+  }
+  // view() gives the NHWC copy exact strides even where a size-1 dim let contiguous() keep them.
+  return t.permute({0, 2, 3, 1})
+      .contiguous()
+      .view({t.size(0), t.size(2), t.size(3), t.size(1)})
+      .permute({0, 3, 1, 2});
+}
+
+Tensor empty_channels_last(const Shape& shape, DType dtype, Device device) {
+  OAR_CHECK(shape.size() == 4, "empty_channels_last: expected a 4-D shape, got ", shape_str(shape));
+  return empty({shape[0], shape[2], shape[3], shape[1]}, dtype, device).permute({0, 3, 1, 2});
+}
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
   return conv_impl(x, w, b, p, Tensor(), ConvActivation::none);

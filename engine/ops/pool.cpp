@@ -5,6 +5,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/dispatch.h"
 
 namespace oar {
@@ -12,7 +13,8 @@ namespace oar {
 enum class PoolKind { max, avg_include_pad, avg_exclude_pad };
 
 namespace cpu {
-// oneDNN pooling of contiguous x into contiguous out. Window sizes per spatial dim; dilation is
+// oneDNN pooling of contiguous x into contiguous out, or of channels-last x into channels-last out
+// (conv_layout.h; no workspace then). Window sizes per spatial dim; dilation is
 // oneDNN's (0 = dense). Returns the workspace max pooling's backward needs when `training`.
 Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Shape& kernel,
                     const Shape& stride, const Shape& dilation, const Shape& pad_l,
@@ -142,12 +144,17 @@ Tensor pool(PoolKind kind, const char* op, const Tensor& x, const PoolParams& p)
   Window w = resolve(op, x, p, kind);
   Shape oshape{x.size(0), x.size(1)};
   oshape.insert(oshape.end(), w.out.begin(), w.out.end());
-  Tensor out = empty(oshape, x.dtype(), x.device());
   const bool grad = autograd::needs_grad({x});
+  // Outside autograd a channels-last input (a CNN's inference trunk, conv_layout.h) gives a
+  // channels-last output, pooled by oneDNN's NHWC kernel with no reorder.
+  const bool channels_last = !grad && x.device().is_cpu() && is_channels_last(x);
+  Tensor out = channels_last ? empty_channels_last(oshape, x.dtype(), x.device())
+                             : empty(oshape, x.dtype(), x.device());
   Tensor ws;
   if (out.numel() > 0)
-    ws = OAR_DISPATCH_GPU(x.device(), pool_forward, kind, out, x.detach().contiguous(), w.kernel,
-                          w.stride, w.dilation, w.pad_l, w.pad_r, grad);
+    ws = OAR_DISPATCH_GPU(x.device(), pool_forward, kind, out,
+                          channels_last ? x.detach() : x.detach().contiguous(), w.kernel, w.stride,
+                          w.dilation, w.pad_l, w.pad_r, grad);
   if (w.scale.defined()) out = mul(out, w.scale);
   if (grad) {
     autograd::record(op, {&out}, {x},

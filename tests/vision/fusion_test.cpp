@@ -16,6 +16,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/optim/sgd.h"
 #include "tests/support/gradcheck.h"
 #include "vision/models/fused.h"
@@ -239,6 +240,49 @@ TEST(Resnet50Fusion, BottleneckEvalOutputMatchesUnfused) {
   const Tensor x = rand_input({1, 3, 16, 16}, 9).detach();
   NoGradGuard ng;
   expect_close((*m)(x), unfused(*m, x), 1e-4, "resnet50");
+}
+
+// On the CPU the folded eval trunk runs channels-last (conv_layout.h: NHWC convs, the residual
+// added in place, NHWC max pool and global pool): bottleneck and basic blocks on odd map sizes
+// (strided projections on odd maps, the CIFAR zero-pad shortcut, vd's folded deep stem and
+// average-pool shortcuts, maps down to 1x1) against the module-by-module NCHW run; inputs given
+// channels-last or as a strided view; a forward hook; bf16 autocast.
+TEST(ResNetChannelsLast, EvalMatchesUnfusedOnOddMaps) {
+  struct Case {
+    const char* name;
+    Shape x;
+    bool small_input;
+    bool more;  // also: channels-last and strided inputs, bf16 autocast
+  };
+  const Case cases[] = {
+      {"resnet50", {1, 3, 37, 29}, false, false},
+      {"resnet18", {1, 3, 7, 7}, true, false},  // layer4 on a 1x1 map
+      {"resnet18", {2, 3, 33, 35}, false, true},
+      {"resnet20_cifar", {2, 3, 17, 15}, false, false},
+      {"resnet18_vd", {1, 3, 19, 21}, false, true},  // deep stem, average-pool shortcuts
+  };
+  uint64_t seed = 40;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.name << " " << shape_str(c.x));
+    auto m = make(c.name, c.small_input);
+    randomise_batch_norms(*m);
+    m->eval();
+    const Tensor x = rand_input(c.x, seed++).detach();
+    NoGradGuard ng;
+    const Tensor want = unfused(*m, x);
+    expect_close((*m)(x), want, 1e-4, "plain input");
+    if (!c.more) continue;
+    expect_close((*m)(to_channels_last(x)), want, 1e-4, "channels-last input");
+    const Tensor wide = rand_input({c.x[0], c.x[1], c.x[2], c.x[3] * 2}, seed++).detach();
+    const Tensor strided = wide.slice(3, 0, c.x[3] * 2, 2);  // every other column: a view
+    expect_close((*m)(strided), unfused(*m, strided.contiguous()), 1e-4, "strided input");
+    int bns = 0;  // a forward hook still sees every module (no folding then)
+    for (auto& [name, mod] : m->named_modules())
+      bns += dynamic_cast<nn::BatchNorm*>(mod) != nullptr;
+    EXPECT_EQ(count_batch_norm_calls(*m, x), bns);
+    AutocastGuard ac(true, DType::bf16);
+    expect_close((*m)(x).to(DType::f32), unfused(*m, x).to(DType::f32), 5e-2, "bf16 autocast");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Fusion,

@@ -6,6 +6,7 @@
 
 #include "engine/core/error.h"
 #include "engine/ops.h"
+#include "engine/ops/conv_layout.h"
 #include "vision/models/fused.h"
 #include "vision/models/layers.h"
 
@@ -200,7 +201,10 @@ ResNetOptions resnet_variant(const std::string& name) {
 }
 
 ResNet::ResNet(const ResNetOptions& o, Generator* gen)
-    : options(o), stem_fold_(std::make_shared<ConvBnFold>()) {
+    : options(o),
+      stem_fold_(std::make_shared<ConvBnFold>()),
+      deep_fold0_(std::make_shared<ConvBnFold>()),
+      deep_fold1_(std::make_shared<ConvBnFold>()) {
   Generator& g = gen ? *gen : default_generator();
   int64_t in = 0;
   if (o.cifar) {
@@ -273,19 +277,42 @@ Tensor ResNet::forward(const Tensor& x) {
   return (*fc_)((*dropout_)(pooled_features(x)));
 }
 
+Tensor ResNet::folded_stem(const Tensor& x) {
+  auto* stem = dynamic_cast<nn::Conv*>(conv1_.get());
+  auto* deep = dynamic_cast<nn::Sequential*>(conv1_.get());
+  nn::Conv *c0 = nullptr, *c3 = nullptr;
+  nn::BatchNorm *b1 = nullptr, *b4 = nullptr;
+  if (deep && deep->size() == 7) {  // vd: conv bn relu conv bn relu conv (the constructor's)
+    c0 = dynamic_cast<nn::Conv*>((*deep)[0].get());
+    b1 = dynamic_cast<nn::BatchNorm*>((*deep)[1].get());
+    c3 = dynamic_cast<nn::Conv*>((*deep)[3].get());
+    b4 = dynamic_cast<nn::BatchNorm*>((*deep)[4].get());
+    stem = dynamic_cast<nn::Conv*>((*deep)[6].get());
+    if (!c0 || !b1 || !c3 || !b4 || !can_fold(*c0, *b1) || !can_fold(*c3, *b4)) return Tensor();
+  }
+  if (!stem || !can_fold(*stem, *bn1_)) return Tensor();
+  // On the CPU the folded trunk runs channels-last (conv_layout.h): every conv, the max pool and
+  // the global average pool then read and write oneDNN's NHWC layout directly instead of reordering
+  // each activation in and out of it.
+  Tensor h = x.device().is_cpu() ? to_channels_last(x) : x;
+  if (c0) {
+    h = (*deep_fold0_)(*c0, *b1, h, Tensor(), ConvActivation::relu);
+    h = (*deep_fold1_)(*c3, *b4, h, Tensor(), ConvActivation::relu);
+  }
+  return (*stem_fold_)(*stem, *bn1_, h, Tensor(), ConvActivation::relu);
+}
+
 Tensor ResNet::pooled_features(const Tensor& x) {
   OAR_CHECK(x.dim() == 4 && x.size(1) == options.in_channels, name(), ": input must be [N, ",
             options.in_channels, ", H, W], got ", shape_str(x.shape()));
-  Tensor h;
-  auto* stem = dynamic_cast<nn::Conv*>(conv1_.get());
-  if (stem && can_fold(*stem, *bn1_)) {  // eval: conv -> BN -> ReLU as one conv (fused.h)
-    h = (*stem_fold_)(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
-  } else if (stem && can_fuse_train(*stem, *bn1_)) {  // training: one conv_bn_train node
-    stem_fold_->reset();
-    h = conv_bn_train(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
-  } else {
-    if (is_training()) stem_fold_->reset();
-    h = relu((*bn1_)((*conv1_)(x)));
+  Tensor h = folded_stem(x);  // eval: conv -> BN -> ReLU as one conv (fused.h)
+  if (!h.defined()) {
+    auto* stem = dynamic_cast<nn::Conv*>(conv1_.get());
+    if (is_training()) stem_fold_->reset(), deep_fold0_->reset(), deep_fold1_->reset();
+    if (stem && can_fuse_train(*stem, *bn1_))  // training: one conv_bn_train node
+      h = conv_bn_train(*stem, *bn1_, x, Tensor(), ConvActivation::relu);
+    else
+      h = relu((*bn1_)((*conv1_)(x)));
   }
   if (maxpool_) h = (*maxpool_)(h);
   for (auto& layer : layers_) h = (*layer)(h);

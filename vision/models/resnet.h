@@ -54,6 +54,12 @@ class ResNet : public nn::Module {
   std::shared_ptr<nn::Dropout> dropout_;
   std::shared_ptr<nn::Linear> fc_;
   std::shared_ptr<ConvBnFold> stem_fold_;  // conv1 -> bn1 -> ReLU folded in eval mode
+  // vd's deep stem in eval mode: conv1.0 -> conv1.1 -> ReLU and conv1.3 -> conv1.4 -> ReLU folded
+  // (conv1.6 -> bn1 -> ReLU is stem_fold_).
+  std::shared_ptr<ConvBnFold> deep_fold0_, deep_fold1_;
+  // The stem, folded where can_fold allows (eval), with `x` channels-last on the CPU; an
+  // undefined tensor when it cannot be folded.
+  Tensor folded_stem(const Tensor& x);
 };
 
 }  // namespace oar::vision

@@ -5,17 +5,21 @@
 // convolutions on plain f32 memory use our own loops instead (depthwise_conv.h).
 // conv_forward_fused adds a residual (oneDNN's sum post-op, the residual first placed in the
 // primitive's destination layout) and a ReLU/ReLU6 (eltwise post-op) in the same pass.
+// A channels-last input and output (conv_layout.h) are the primitive's own source and destination
+// (oneDNN's NHWC kernels): nothing is reordered but a parameter's weight, once.
 #include <algorithm>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "engine/core/error.h"
 #include "engine/ops/conv_backward.h"
 #include "engine/ops/conv_bn.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/cpu/bn_blocked.h"
 #include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/loops.h"
@@ -53,9 +57,12 @@ Arg output_arg(const memory::desc& user, const memory::desc& inner) {
 struct ConvPrimitive {
   dnnl::primitive prim;
   memory::desc scratch;
-  Arg a0, a1, a2;     // fwd: src, weights, dst; bwd data: diff_dst, weights, diff_src;
-                      // bwd weights: src, diff_dst, diff_weights
-  Arg res;            // fused forward with a residual: the residual (plain) into dst's layout
+  Arg a0, a1, a2;  // fwd: src, weights, dst; bwd data: diff_dst, weights, diff_src;
+                   // bwd weights: src, diff_dst, diff_weights
+  // Fused forward with a residual: read in place by a binary post-op (channels-last residual and
+  // output), else copied into dst's layout by `res` and added by a sum post-op.
+  bool res_binary = false;
+  std::optional<dnnl::reorder> res;
   memory::desc bias;  // fwd bias or bwd diff_bias (plain); zero-dim when absent
 };
 
@@ -130,18 +137,26 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, const memory::desc* bias,
-                                                     bool sum = false,
-                                                     ConvActivation act = ConvActivation::none) {
+// src_dst: the source and destination descriptors to use (channels-last tensors as they are),
+// or null to let oneDNN choose. add: a residual's descriptor, added by a binary post-op (read
+// where it lies; `sum` instead adds what the destination holds).
+dnnl::convolution_forward::primitive_desc forward_pd(
+    const Descs& d, const memory::desc* bias, bool sum = false,
+    ConvActivation act = ConvActivation::none,
+    const std::pair<memory::desc, memory::desc>* src_dst = nullptr,
+    const memory::desc* add = nullptr) {
   auto attr = user_scratchpad();
-  if (sum || act != ConvActivation::none) {
+  if (sum || add || act != ConvActivation::none) {
     dnnl::post_ops po;
     if (sum) po.append_sum(1.f);
+    if (add) po.append_binary(dnnl::algorithm::binary_add, *add);
     if (act == ConvActivation::relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     if (act == ConvActivation::relu6) po.append_eltwise(dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f);
     attr.set_post_ops(po);
   }
-  const auto src = any(d.src, d.dt), wei = any(d.weights, d.dt), dst = any(d.dst, d.dt);
+  const auto src = src_dst ? src_dst->first : any(d.src, d.dt);
+  const auto dst = src_dst ? src_dst->second : any(d.dst, d.dt);
+  const auto wei = any(d.weights, d.dt);
   if (bias)
     return dnnl::convolution_forward::primitive_desc(
         onednn::engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
@@ -240,21 +255,41 @@ void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, con
     return;
   }
   const bool sum = residual.defined();
+  // out is channels-last exactly when x is (conv_impl); the primitive then works on both as they
+  // are. out's and the residual's layouts are part of the key.
+  const bool channels_last = is_channels_last(x) && is_channels_last(out);
   std::string key = conv_key("conv.fwd", x, x.strides(), w, out.shape(), bias, g);
   key.push_back(static_cast<char>(sum));
   key.push_back(static_cast<char>(act));
+  key.push_back(static_cast<char>(channels_last));
+  if (sum) append(key, residual.strides());
   auto p = onednn::cached<ConvPrimitive>(key, [&] {
     const Descs d = descs_of(x.shape(), w.shape(), out.shape(), x.dtype(), g);
     auto c = std::make_shared<ConvPrimitive>();
     try {
       if (bias.defined()) c->bias = plain({w.size(0)}, onednn::data_type(bias.dtype()));
-      const auto pd = forward_pd(d, bias.defined() ? &c->bias : nullptr, sum, act);
+      const std::pair<memory::desc, memory::desc> src_dst{onednn::desc_of(x), onednn::desc_of(out)};
+      const memory::desc* b = bias.defined() ? &c->bias : nullptr;
+      auto make = [&] {
+        if (sum && channels_last && src_dst.second == onednn::desc_of(residual)) {
+          try {  // the residual as it is: no copy (where this oneDNN kernel takes the post-op)
+            auto pd = forward_pd(d, b, false, act, &src_dst, &src_dst.second);
+            c->res_binary = true;
+            return pd;
+          } catch (const dnnl::error&) {
+          }
+        }
+        return forward_pd(d, b, sum, act, channels_last ? &src_dst : nullptr);
+      };
+      const auto pd = make();
       c->prim = dnnl::convolution_forward(pd);
       c->scratch = pd.scratchpad_desc();
       c->a0 = input_arg(onednn::desc_of(x), pd.src_desc());
       c->a1 = input_arg(plain(d.weights, d.dt), pd.weights_desc());
-      c->a2 = output_arg(plain(d.dst, d.dt), pd.dst_desc());
-      if (sum) c->res = input_arg(plain(d.dst, d.dt), pd.dst_desc());
+      c->a2 = output_arg(onednn::desc_of(out), pd.dst_desc());
+      if (sum && !c->res_binary)
+        c->res = dnnl::reorder(dnnl::reorder::primitive_desc(
+            onednn::engine(), onednn::desc_of(residual), onednn::engine(), pd.dst_desc()));
     } catch (const dnnl::error& e) {
       unsupported("forward convolution", x, e);
     }
@@ -266,19 +301,29 @@ void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, con
   args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
   if (bias.defined())
     args.emplace(DNNL_ARG_BIAS, memory(p->bias, onednn::engine(), bias.raw_data()));
-  memory dst;
-  if (!sum) {
-    dst = output(p->a2, out.raw_data(), keep);
-  } else if (p->res.re) {  // the residual, reordered into the destination's layout, is summed into
-    dst = input(p->res, residual.raw_data(), keep);
-  } else {
-    Tensor(out).copy_(residual);  // a handle on the same storage
-    dst = memory(p->a2.user, onednn::engine(), out.raw_data());
+  const memory dst = output(p->a2, out.raw_data(), keep);
+  if (p->res_binary) {
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                 memory(onednn::desc_of(residual), onednn::engine(), residual.raw_data()));
+  } else if (sum) {  // the residual, copied into the destination (in its layout), is summed into
+    memory user(onednn::desc_of(residual), onednn::engine(), residual.raw_data());
+    p->res->execute(onednn::stream(), user, const_cast<memory&>(dst));
   }
   args.emplace(DNNL_ARG_DST, dst);
   add_scratchpad(*p, args, keep);
   p->prim.execute(onednn::stream(), args);
   finish(p->a2, dst, out.raw_data());
+  onednn::stream().wait();
+}
+
+void copy_strided(const Tensor& dst, const Tensor& src) {
+  const std::string key = "copy_strided" + onednn::key_of(src) + onednn::key_of(dst);
+  auto re = onednn::cached<dnnl::reorder>(key, [&] {
+    return std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
+        onednn::engine(), onednn::desc_of(src), onednn::engine(), onednn::desc_of(dst)));
+  });
+  memory from = onednn::memory_of(src), to = onednn::memory_of(dst);
+  re->execute(onednn::stream(), from, to);
   onednn::stream().wait();
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/cpu/loops.h"
 #include "engine/ops/cpu/onednn.h"
 
@@ -45,19 +46,24 @@ std::string key_of(PoolKind kind, const Shape& in, const Shape& out, DType dt, c
   return os.str();
 }
 
+// channels_last: src and dst are NHWC (4-D, is_channels_last), else both contiguous.
 std::shared_ptr<Forward> forward_prim(PoolKind kind, const Shape& in, const Shape& out, DType dt,
                                       const Shape& kernel, const Shape& stride,
                                       const Shape& dilation, const Shape& pad_l, const Shape& pad_r,
-                                      bool training) {
+                                      bool training, bool channels_last = false) {
   const std::string key = key_of(kind, in, out, dt, kernel, stride, dilation, pad_l, pad_r) +
-                          (training ? "train" : "infer");
+                          (training ? "train" : "infer") + (channels_last ? "nhwc" : "");
+  auto layout = [&](const Shape& s) {
+    return channels_last ? dnnl::memory::desc(onednn::dims(s), onednn::data_type(dt),
+                                              dnnl::memory::format_tag::nhwc)
+                         : onednn::plain_desc(s, dt);
+  };
   return onednn::cached<Forward>(key, [&] {
     auto pd = dnnl::pooling_forward::primitive_desc(
         onednn::engine(),
         training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
-        algorithm_of(kind), onednn::plain_desc(in, dt), onednn::plain_desc(out, dt),
-        onednn::dims(stride), onednn::dims(kernel), onednn::dims(dilation), onednn::dims(pad_l),
-        onednn::dims(pad_r));
+        algorithm_of(kind), layout(in), layout(out), onednn::dims(stride), onednn::dims(kernel),
+        onednn::dims(dilation), onednn::dims(pad_l), onednn::dims(pad_r));
     return std::make_shared<Forward>(Forward{pd, dnnl::pooling_forward(pd)});
   });
 }
@@ -67,8 +73,10 @@ std::shared_ptr<Forward> forward_prim(PoolKind kind, const Shape& in, const Shap
 Tensor pool_forward(PoolKind kind, const Tensor& out, const Tensor& x, const Shape& kernel,
                     const Shape& stride, const Shape& dilation, const Shape& pad_l,
                     const Shape& pad_r, bool training) try {
+  // Channels-last x and out (pool.cpp makes them so only outside autograd) stay so.
+  const bool channels_last = is_channels_last(x) && is_channels_last(out);
   auto f = forward_prim(kind, x.shape(), out.shape(), x.dtype(), kernel, stride, dilation, pad_l,
-                        pad_r, training);
+                        pad_r, training, channels_last);
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, onednn::memory_of(x, f->pd.src_desc())},
       {DNNL_ARG_DST, onednn::memory_of(out, f->pd.dst_desc())}};

@@ -2,7 +2,8 @@
 // same unfused ops: forward and every gradient, over layouts oneDNN reorders (3x3, 1x1, strided),
 // the depthwise loops, with and without bias and residual; plus finite differences, the unfused
 // fallback when the residual's dtype differs, and the shape check. Also the CPU backward that
-// reorders dy once for both backward primitives, against the separate passes.
+// reorders dy once for both backward primitives, against the separate passes. And channels-last
+// inputs (conv_layout.h): the layout helpers, and outputs and gradients against the plain path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,10 +11,12 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
 #include "engine/ops.h"
 #include "engine/ops/conv_fused.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/cpu/bn_blocked.h"
 #include "tests/support/gradcheck.h"
 
@@ -480,4 +483,94 @@ TEST(ConvBnTrain, BlockedKernelsMatchReferenceOnEveryLayout) {
           for (int64_t ch = c; ch < l.blocks() * block; ++ch)
             for (int64_t s = 0; s < hw; ++s) ASSERT_EQ(gy[l.offset(i, ch, s)], 0.0f) << "padding";
       }
+}
+
+// Channels-last tensors (conv_layout.h): [N, C, H, W] views of NHWC memory.
+TEST(ChannelsLast, LayoutHelpers) {
+  const Tensor x = rand_input({2, 5, 3, 4}, 61).detach();
+  EXPECT_FALSE(is_channels_last(x));
+  const Tensor c = to_channels_last(x);
+  EXPECT_TRUE(is_channels_last(c));
+  EXPECT_EQ(c.shape(), x.shape());
+  EXPECT_EQ(c.strides(), (Shape{60, 1, 20, 5}));
+  EXPECT_EQ(c.contiguous().to_vector<float>(), x.to_vector<float>());
+  EXPECT_EQ(to_channels_last(c).raw_data(), c.raw_data());  // already channels-last: itself
+  // [N, C, 1, 1] contiguous is not taken for channels-last (strides differ), its copy is.
+  const Tensor v = rand_input({2, 6, 1, 1}, 62).detach();
+  EXPECT_FALSE(is_channels_last(v));
+  EXPECT_TRUE(is_channels_last(to_channels_last(v)));
+  EXPECT_TRUE(is_channels_last(empty_channels_last({1, 3, 2, 2}, DType::f32, Device::cpu())));
+  EXPECT_THROW(to_channels_last(rand_input({2, 3, 4}, 63)), Error);
+  // A strided view (oneDNN's reorder), bf16, and with gradients wanted (the differentiable
+  // permute-and-copy): the same values, channels-last.
+  const Tensor s = rand_input({2, 5, 3, 8}, 64).detach().slice(3, 0, 8, 2);
+  const Tensor b = rand_input({1, 4, 3, 5}, 65).detach().to(DType::bf16);
+  const Tensor g = rand_input({2, 3, 4, 5}, 66).detach().set_requires_grad();
+  for (const Tensor& t : {s, b, g}) {
+    const Tensor c2 = to_channels_last(t);
+    EXPECT_TRUE(is_channels_last(c2));
+    EXPECT_EQ(c2.to(DType::f32).contiguous().to_vector<float>(),
+              t.to(DType::f32).contiguous().to_vector<float>());
+  }
+}
+
+// A channels-last input gives a channels-last output with the values of the plain path: every
+// layout oneDNN's NHWC kernels meet in a CNN (3x3, 1x1, strided projections, odd maps, a stem on
+// 3 channels, groups, a 1x1 map), with bias, a residual (channels-last: added in place by the
+// binary post-op; plain: reordered) and each activation.
+TEST(ChannelsLast, ConvMatchesPlain) {
+  const Case cases[] = {
+      {{2, 16, 9, 9}, {32, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}},
+      {{1, 32, 7, 7}, {16, 32, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1}},
+      {{1, 8, 11, 13}, {24, 8, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1}},   // strided, odd map
+      {{2, 16, 10, 9}, {32, 16, 1, 1}, {{2, 2}, {0, 0}, {1, 1}, 1}},  // projection shortcut
+      {{2, 3, 15, 15}, {8, 3, 7, 7}, {{2, 2}, {3, 3}, {1, 1}, 1}},    // stem
+      {{1, 8, 6, 5}, {8, 4, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2}},      // groups
+      {{2, 12, 6, 6}, {12, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 12}},   // depthwise
+      {{3, 16, 1, 1}, {32, 16, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1}},   // 1x1 map
+  };
+  enum Res { none, channels_last, plain };
+  uint64_t seed = 70;
+  NoGradGuard ng;
+  for (const Case& c : cases)
+    for (Res res : {none, channels_last, plain})
+      for (ConvActivation act : {ConvActivation::relu, ConvActivation::none}) {
+        SCOPED_TRACE(::testing::Message() << "x " << shape_str(c.x) << " w " << shape_str(c.w)
+                                          << " res " << res << " act " << static_cast<int>(act));
+        const Tensor x = (rand_input(c.x, seed++) * 3.0).detach();
+        const Tensor w = rand_input(c.w, seed++).detach();
+        const Tensor b = rand_input({c.w[0]}, seed++).detach();
+        const Shape out_shape = conv(x, w, Tensor(), c.p).shape();
+        const Tensor r = res == none ? Tensor() : (rand_input(out_shape, seed++) * 3.0).detach();
+        const Tensor want = conv_fused(x, w, b, c.p, r, act);
+        const Tensor got = conv_fused(to_channels_last(x), w, b, c.p,
+                                      res == channels_last ? to_channels_last(r) : r, act);
+        EXPECT_TRUE(is_channels_last(got));
+        expect_close(got, want, 1e-5, "forward");
+        EXPECT_TRUE(is_channels_last(conv(to_channels_last(x), w, b, c.p)));
+      }
+}
+
+TEST(ChannelsLast, GradientsMatchPlain) {
+  const ConvParams p{{2, 2}, {1, 1}, {1, 1}, 1};
+  const Tensor x0 = rand_input({2, 8, 9, 7}, 81).detach(), w0 = rand_input({16, 8, 3, 3}, 82);
+  const Tensor b0 = rand_input({16}, 83).detach(), r0 = rand_input({2, 16, 5, 4}, 84).detach();
+  auto run = [&](bool cl) {
+    const Tensor x = x0.detach().set_requires_grad(), w = w0.detach().set_requires_grad();
+    const Tensor b = b0.detach().set_requires_grad(), r = r0.detach().set_requires_grad();
+    const Tensor y = conv_fused(cl ? to_channels_last(x) : x, w, b, p, cl ? to_channels_last(r) : r,
+                                ConvActivation::relu);
+    sum(y * y).backward();
+    return V{y.detach(), x.grad(), w.grad(), b.grad(), r.grad()};
+  };
+  const V got = run(true), want = run(false);
+  const char* names[] = {"y", "dx", "dw", "db", "dresidual"};
+  for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], want[i], 1e-4, names[i]);
+  EXPECT_GRADCHECK(
+      [p](const V& v) {
+        return conv_fused(to_channels_last(v[0]), v[1], v[2], p, to_channels_last(v[3]),
+                          ConvActivation::none);
+      },
+      (V{rand_input({1, 3, 5, 5}, 85), rand_input({4, 3, 3, 3}, 86), rand_input({4}, 87),
+         rand_input({1, 4, 3, 3}, 88)}));
 }

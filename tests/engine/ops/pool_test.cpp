@@ -11,6 +11,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/conv_layout.h"
 #include "engine/ops/reduce.h"
 #include "tests/support/gradcheck.h"
 
@@ -294,4 +295,51 @@ TEST(Pool, BadInputsThrow) {
   EXPECT_THROW(adaptive_avg_pool(x, {2}), Error);
   EXPECT_THROW(adaptive_max_pool(x, {0, 2}), Error);
   EXPECT_THROW(global_avg_pool(Tensor()), Error);
+}
+
+// Channels-last input (conv_layout.h) outside autograd: the output stays channels-last (oneDNN's
+// NHWC kernel, no reorder) with the same values as the reference; with gradients wanted the usual
+// contiguous path runs, and its values and gradients are those of the plain input.
+TEST(Pool, ChannelsLastKeepsLayoutAndValues) {
+  const std::vector<std::pair<Shape, PoolParams>> cases = {
+      {{2, 16, 13, 11}, params({3, 3}, {2, 2}, {1, 1})},            // ResNet's max pool, odd
+      {{1, 8, 7, 9}, params({2, 2}, {2, 2}, {0, 0}, true, false)},  // vd shortcut: ceil mode
+      {{1, 8, 7, 9}, params({3, 3}, {2, 2}, {1, 1}, true, true)},   // divisor correction
+      {{3, 5, 6, 6}, params({6, 6})},                               // whole map
+  };
+  for (const auto& [shape, p] : cases) {
+    SCOPED_TRACE(shape_str(shape));
+    const Tensor x = rand_input(shape, 17).detach();
+    const Tensor xc = to_channels_last(x);
+    ASSERT_TRUE(is_channels_last(xc));
+    NoGradGuard ng;
+    const Tensor mx = max_pool(xc, p), av = avg_pool(xc, p);
+    EXPECT_TRUE(is_channels_last(mx));
+    expect_close(mx, ref_pool(x, p, true));
+    expect_close(av, ref_pool(x, p, false));
+    const Tensor g = global_avg_pool(xc);
+    EXPECT_TRUE(is_channels_last(g));
+    expect_close(g, ref_adaptive(x, {1, 1}, false));
+  }
+}
+
+TEST(Pool, ChannelsLastGradientsMatchPlain) {
+  const PoolParams p = params({3, 3}, {2, 2}, {1, 1});
+  const Tensor base = distinct_input({1, 4, 7, 5}, 19);
+  auto grad_of = [&](bool channels_last, bool is_max) {
+    Tensor x = base.detach().set_requires_grad();
+    const Tensor in = channels_last ? to_channels_last(x) : x;
+    const Tensor y = is_max ? max_pool(in, p) : avg_pool(in, p);
+    sum(y * y).backward();
+    return std::make_pair(y.detach(), x.grad());
+  };
+  for (bool is_max : {true, false}) {
+    const auto [y_cl, g_cl] = grad_of(true, is_max);
+    const auto [y, g] = grad_of(false, is_max);
+    expect_close(y_cl, y);
+    expect_close(g_cl, g);
+  }
+  EXPECT_GRADCHECK(
+      [p](const std::vector<Tensor>& in) { return max_pool(to_channels_last(in[0]), p); },
+      std::vector<Tensor>{base});
 }
