@@ -6,6 +6,10 @@
 // (dropout_keep_bits) and backward reads them.
 #include <dnnl.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define OAR_ATTENTION_AVX512 1
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -79,6 +83,33 @@ float row_dot(const float* x, const float* y, int64_t n) {
   return s;
 }
 
+// The softmax's exp pass, row[j] = exp(row[j] - mx): most of the row work. On AVX-512 CPUs the same
+// loop runs sixteen lanes wide (the same operations per element, so the same bits; the project
+// builds for AVX2).
+[[gnu::always_inline]] inline void exp_shift_loop(float* row, int64_t n, float mx) {
+  for (int64_t j = 0; j < n; ++j) row[j] = fast_exp(row[j] - mx);
+}
+
+#ifdef OAR_ATTENTION_AVX512
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))) void
+exp_shift_avx512(float* row, int64_t n, float mx) {
+  exp_shift_loop(row, n, mx);
+}
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  return yes;
+}
+#endif
+
+void exp_shift(float* row, int64_t n, float mx) {
+#ifdef OAR_ATTENTION_AVX512
+  if (has_avx512()) return exp_shift_avx512(row, n, mx);
+#endif
+  exp_shift_loop(row, n, mx);
+}
+
 }  // namespace
 
 int64_t attention_keep_bytes(int64_t Lq, int64_t Lk) {
@@ -118,7 +149,7 @@ void attention_forward(const MatrixBatch& q, const MatrixBatch& k, const MatrixB
         std::fill(row, row + Lk, 0.0f);
         continue;
       }
-      for (int64_t j = 0; j < Lk; ++j) row[j] = fast_exp(row[j] - mx);
+      exp_shift(row, Lk, mx);
       const float inv = 1.0f / row_sum(row, Lk);
       for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
     }

@@ -75,6 +75,18 @@ TEST(Attention, MatchesReference) {
   expect_near(scaled_dot_product_attention(q2, k2, v2), reference(q2, k2, v2, {}, 0.5), 1e-5);
 }
 
+// Row lengths around the softmax's vector widths (the exp pass runs 16 lanes wide on AVX-512
+// CPUs, 8 otherwise, then a scalar tail), with scores spread wide enough that some exps
+// underflow to 0.
+TEST(Attention, RowLengthsAroundVectorWidthsMatchReference) {
+  for (int64_t Lk : {1, 7, 8, 9, 15, 16, 17, 31, 33, 40, 129}) {
+    Tensor q = mul(rand_input({2, 3, 5}, 20 + Lk), 30.0), k = rand_input({2, Lk, 5}, 40 + Lk),
+           v = rand_input({2, Lk, 4}, 60 + Lk);
+    expect_near(scaled_dot_product_attention(q, k, v, Tensor(), 1.0), reference(q, k, v, {}, 1.0),
+                1e-5);
+  }
+}
+
 TEST(Attention, MaskBroadcastsAndFullyMaskedRowIsZero) {
   const int64_t B = 2, H = 2, Lq = 3, Lk = 4;
   Tensor q = rand_input({B, H, Lq, 3}, 7), k = rand_input({B, H, Lk, 3}, 8),
