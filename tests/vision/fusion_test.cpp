@@ -18,6 +18,7 @@
 #include "engine/ops.h"
 #include "engine/ops/conv_layout.h"
 #include "engine/optim/sgd.h"
+#include "tests/support/fusion_checks.h"
 #include "tests/support/gradcheck.h"
 #include "vision/models/fused.h"
 #include "vision/models/mobilenet_v2.h"
@@ -26,7 +27,10 @@
 
 using namespace oar;
 using namespace oar::vision;
+using oar::testing::expect_close;
+using oar::testing::expect_close_norm;
 using oar::testing::rand_input;
+using oar::testing::randomise_batch_norms;
 
 namespace {
 
@@ -48,42 +52,6 @@ std::shared_ptr<nn::Module> make(const std::string& name, bool small_input = fal
   o.num_classes = 10;
   o.small_input = small_input;
   return std::make_shared<ResNet>(o, &gen);
-}
-
-// Every BN gets non-trivial statistics and affine parameters, so the fold does real work.
-void randomise_batch_norms(nn::Module& m) {
-  uint64_t seed = 100;
-  NoGradGuard ng;
-  for (auto& [name, mod] : m.named_modules())
-    if (auto* bn = dynamic_cast<nn::BatchNorm*>(mod)) {
-      const Shape s{bn->num_features};
-      bn->running_mean.copy_(rand_input(s, seed++) * 0.5);
-      bn->running_var.copy_(rand_input(s, seed++, 0.5, 2.0));
-      bn->weight.copy_(rand_input(s, seed++, 0.5, 1.5));
-      bn->bias.copy_(rand_input(s, seed++) * 0.2);
-    }
-}
-
-void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
-  double scale = 0;
-  for (float v : w) scale = std::max(scale, static_cast<double>(std::fabs(v)));
-  for (size_t i = 0; i < g.size(); ++i)
-    ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " element " << i;
-}
-
-// ||got - want|| / ||want|| within tol: for gradients through many training-mode BNs, where
-// single elements are chaotic (see BottleneckTrainingMatchesUnfused) but the tensor is not.
-void expect_close_norm(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff += (static_cast<double>(g[i]) - w[i]) * (static_cast<double>(g[i]) - w[i]);
-    norm += static_cast<double>(w[i]) * w[i];
-  }
-  EXPECT_LE(std::sqrt(diff), tol * std::sqrt(norm) + 1e-4) << what;  // floor: grads that are ~0
 }
 
 Tensor unfused(nn::Module& m, const Tensor& x) {

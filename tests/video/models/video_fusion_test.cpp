@@ -17,6 +17,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "tests/support/fusion_checks.h"
 #include "tests/support/gradcheck.h"
 #include "tests/video/models/frame_models_support.h"
 #include "video/models/nonlocal.h"
@@ -27,7 +28,9 @@
 using namespace oar;
 using namespace oar::video;
 using namespace oar::video::testing;
+using oar::testing::expect_close;
 using oar::testing::rand_input;
+using oar::testing::randomise_batch_norms;
 
 namespace {
 
@@ -52,29 +55,6 @@ std::shared_ptr<nn::Module> make(const std::string& name) {
   o.num_classes = 5;
   o.dropout = 0.0;
   return std::make_shared<NonLocalNet>(o, &gen);
-}
-
-// Every BN gets non-trivial statistics and affine parameters, so the fold does real work.
-void randomise_batch_norms(nn::Module& m) {
-  uint64_t seed = 100;
-  NoGradGuard ng;
-  for (auto& [name, mod] : m.named_modules())
-    if (auto* bn = dynamic_cast<nn::BatchNorm*>(mod)) {
-      const Shape s{bn->num_features};
-      bn->running_mean.copy_(rand_input(s, seed++) * 0.5);
-      bn->running_var.copy_(rand_input(s, seed++, 0.5, 2.0));
-      bn->weight.copy_(rand_input(s, seed++, 0.5, 1.5));
-      bn->bias.copy_(rand_input(s, seed++) * 0.2);
-    }
-}
-
-void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  const auto g = got.contiguous().to_vector<float>(), w = want.contiguous().to_vector<float>();
-  double scale = 0;
-  for (float v : w) scale = std::max(scale, static_cast<double>(std::fabs(v)));
-  for (size_t i = 0; i < g.size(); ++i)
-    ASSERT_NEAR(g[i], w[i], tol * (1 + scale)) << what << " element " << i;
 }
 
 Tensor unfused(nn::Module& m, const Tensor& x) {
