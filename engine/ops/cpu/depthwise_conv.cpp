@@ -1,5 +1,7 @@
 #include "engine/ops/cpu/depthwise_conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -327,6 +329,151 @@ bool wgrad_channel(const Corr& c, const float* x, const float* gy, int64_t n, in
   }
 }
 
+// Small planes (at most kSmallPlane outputs, e.g. MobileNetV2's 4x4 and 2x2 maps): vectors run
+// across channels instead of along a plane's few columns. Per batch element the [C, H*W] planes
+// are transposed to [H*W, C] and the kernel to [taps, C]; the loops over channels are plain
+// (the compiler vectorises them). Forward and backward-data add their terms to each element in
+// the plain loops' order (bias, then taps row by row; for dL/dx taps, then output positions), so
+// they give the same bits; the weight gradient sums each batch element's plane in float and the
+// batch in double, per thread in batch order, then the threads in order (deterministic for a
+// given thread count).
+constexpr int64_t kSmallPlane = 16;
+
+bool small_planes(const Plane& p, int64_t c) {
+  return p.oh * p.ow <= kSmallPlane && p.h * p.w <= 4 * kSmallPlane && c >= 16;
+}
+
+// [rows, cols] -> [cols, rows].
+void transpose(const float* __restrict src, int64_t rows, int64_t cols, float* __restrict dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) dst[k * rows + r] = src[r * cols + k];
+}
+
+// Kernel [C, taps] -> [taps, C].
+std::vector<float> taps_by_channel(const float* w, int64_t c, int64_t taps) {
+  std::vector<float> wt(static_cast<size_t>(taps * c));
+  transpose(w, c, taps, wt.data());
+  return wt;
+}
+
+// Input column of output column q at tap j, or -1 in the padding.
+int64_t in_col(const Plane& p, int64_t q, int64_t j) {
+  const int64_t col = q * p.sw - p.pw + j * p.dw;
+  return col >= 0 && col < p.w ? col : -1;
+}
+
+void small_forward(const Plane& p, int64_t n, int64_t c, const float* px, const float* pw,
+                   const float* pb, float* po) {
+  const int64_t hw = p.h * p.w, ohw = p.oh * p.ow;
+  const std::vector<float> wt = taps_by_channel(pw, c, p.kh * p.kw);
+#pragma omp parallel if (n * c * ohw > kGrain && n > 1)
+  {
+    std::vector<float> xt(static_cast<size_t>(hw * c)), ot(static_cast<size_t>(ohw * c));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < n; ++b) {
+      transpose(px + b * c * hw, c, hw, xt.data());
+      for (int64_t o = 0; o < p.oh; ++o)
+        for (int64_t q = 0; q < p.ow; ++q) {
+          float* __restrict dst = ot.data() + (o * p.ow + q) * c;
+          for (int64_t ch = 0; ch < c; ++ch) dst[ch] = pb ? pb[ch] : 0.0f;
+          for (int64_t i = 0; i < p.kh; ++i) {
+            const int64_t r = p.in_row(o, i);
+            if (r < 0) continue;
+            for (int64_t j = 0; j < p.kw; ++j) {
+              const int64_t col = in_col(p, q, j);
+              if (col < 0) continue;
+              const float* __restrict xs = xt.data() + (r * p.w + col) * c;
+              const float* __restrict ws = wt.data() + (i * p.kw + j) * c;
+              for (int64_t ch = 0; ch < c; ++ch) dst[ch] += ws[ch] * xs[ch];
+            }
+          }
+        }
+      transpose(ot.data(), ohw, c, po + b * c * ohw);
+    }
+  }
+}
+
+void small_backward_data(const Plane& p, int64_t n, int64_t c, const float* pg, const float* pw,
+                         float* pdx) {
+  const int64_t hw = p.h * p.w, ohw = p.oh * p.ow;
+  const std::vector<float> wt = taps_by_channel(pw, c, p.kh * p.kw);
+#pragma omp parallel if (n * c * hw > kGrain && n > 1)
+  {
+    std::vector<float> gt(static_cast<size_t>(ohw * c)), dt(static_cast<size_t>(hw * c));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < n; ++b) {
+      transpose(pg + b * c * ohw, c, ohw, gt.data());
+      std::fill(dt.begin(), dt.end(), 0.0f);
+      for (int64_t i = 0; i < p.kh; ++i)
+        for (int64_t j = 0; j < p.kw; ++j) {
+          const float* __restrict ws = wt.data() + (i * p.kw + j) * c;
+          for (int64_t o = 0; o < p.oh; ++o) {
+            const int64_t r = p.in_row(o, i);
+            if (r < 0) continue;
+            for (int64_t q = 0; q < p.ow; ++q) {
+              const int64_t col = in_col(p, q, j);
+              if (col < 0) continue;
+              float* __restrict dst = dt.data() + (r * p.w + col) * c;
+              const float* __restrict gs = gt.data() + (o * p.ow + q) * c;
+              for (int64_t ch = 0; ch < c; ++ch) dst[ch] += ws[ch] * gs[ch];
+            }
+          }
+        }
+      transpose(dt.data(), hw, c, pdx + b * c * hw);
+    }
+  }
+}
+
+void small_backward_weights(const Plane& p, int64_t n, int64_t c, const float* px, const float* pg,
+                            float* pdw, float* pdb) {
+  const int64_t hw = p.h * p.w, ohw = p.oh * p.ow, taps = p.kh * p.kw;
+  const int threads = n * c * hw > kGrain && n > 1 ? omp_get_max_threads() : 1;
+  // Per thread: taps * c weight sums, then c bias sums, in double.
+  std::vector<double> acc(static_cast<size_t>(threads * (taps + 1) * c), 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    double* a = acc.data() + omp_get_thread_num() * (taps + 1) * c;
+    std::vector<float> xt(static_cast<size_t>(hw * c)), gt(static_cast<size_t>(ohw * c));
+    std::vector<float> part(static_cast<size_t>(c));
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < n; ++b) {
+      transpose(px + b * c * hw, c, hw, xt.data());
+      transpose(pg + b * c * ohw, c, ohw, gt.data());
+      for (int64_t i = 0; i < p.kh; ++i)
+        for (int64_t j = 0; j < p.kw; ++j) {
+          std::fill(part.begin(), part.end(), 0.0f);
+          float* __restrict s = part.data();
+          for (int64_t o = 0; o < p.oh; ++o) {
+            const int64_t r = p.in_row(o, i);
+            if (r < 0) continue;
+            for (int64_t q = 0; q < p.ow; ++q) {
+              const int64_t col = in_col(p, q, j);
+              if (col < 0) continue;
+              const float* __restrict xs = xt.data() + (r * p.w + col) * c;
+              const float* __restrict gs = gt.data() + (o * p.ow + q) * c;
+              for (int64_t ch = 0; ch < c; ++ch) s[ch] += gs[ch] * xs[ch];
+            }
+          }
+          double* at = a + (i * p.kw + j) * c;
+          for (int64_t ch = 0; ch < c; ++ch) at[ch] += s[ch];
+        }
+      if (pdb) {
+        std::fill(part.begin(), part.end(), 0.0f);
+        for (int64_t e = 0; e < ohw; ++e)
+          for (int64_t ch = 0; ch < c; ++ch) part[ch] += gt[e * c + ch];
+        double* ab = a + taps * c;
+        for (int64_t ch = 0; ch < c; ++ch) ab[ch] += part[ch];
+      }
+    }
+  }
+  for (int t = 1; t < threads; ++t)
+    for (int64_t e = 0; e < (taps + 1) * c; ++e) acc[e] += acc[t * (taps + 1) * c + e];
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int64_t t = 0; t < taps; ++t) pdw[ch * taps + t] = static_cast<float>(acc[t * c + ch]);
+    if (pdb) pdb[ch] = static_cast<float>(acc[taps * c + ch]);
+  }
+}
+
 }  // namespace
 
 bool plain_depthwise(const Tensor& x, const Tensor& w, const ConvGeometry& g) {
@@ -343,6 +490,7 @@ void depthwise_forward(const Tensor& out, const Tensor& x, const Tensor& w, cons
   const float* pw = w.data<float>();
   const float* pb = bias.defined() ? bias.data<float>() : nullptr;
   float* po = out.data<float>();
+  if (small_planes(p, c)) return small_forward(p, n, c, px, pw, pb, po);
   if (p.sw == 1) {
     const Corr k{p.h, p.w, p.oh, p.ow, p.kh, p.kw, p.sh, p.dh, p.dw, p.ph, p.pw};
 #pragma omp parallel if (out.numel() > kGrain && n * c > 1)
@@ -391,6 +539,7 @@ void depthwise_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w
   const float* pg = gy.data<float>();
   const float* pw = w.data<float>();
   float* pdx = gx.data<float>();
+  if (small_planes(p, c)) return small_backward_data(p, n, c, pg, pw, pdx);
   if (p.sh == 1 && p.sw == 1) {
     // gx is the correlation of gy with the flipped kernel, padded by dilation * (k - 1) - pad.
     const Corr k{p.oh,
@@ -453,6 +602,7 @@ void depthwise_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor
   const float* pg = gy.data<float>();
   float* pdw = gw.data<float>();
   float* pdb = gb.defined() ? gb.data<float>() : nullptr;
+  if (small_planes(p, c)) return small_backward_weights(p, n, c, px, pg, pdw, pdb);
 #pragma omp parallel for schedule(static) if (x.numel() > kGrain && c > 1)
   for (int64_t ch = 0; ch < c; ++ch) {
     std::vector<double> acc(p.kh * p.kw, 0.0);
