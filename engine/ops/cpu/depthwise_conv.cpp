@@ -332,11 +332,11 @@ bool wgrad_channel(const Corr& c, const float* x, const float* gy, int64_t n, in
 // Small planes (at most kSmallPlane outputs, e.g. MobileNetV2's 4x4 and 2x2 maps): vectors run
 // across channels instead of along a plane's few columns. Per batch element the [C, H*W] planes
 // are transposed to [H*W, C] and the kernel to [taps, C]; the loops over channels are plain
-// (the compiler vectorises them). Forward and backward-data add their terms to each element in
-// the plain loops' order (bias, then taps row by row; for dL/dx taps, then output positions), so
-// they give the same bits; the weight gradient sums each batch element's plane in float and the
-// batch in double, per thread in batch order, then the threads in order (deterministic for a
-// given thread count).
+// (the compiler vectorises them). All three walk the taps, then each tap's output positions
+// (tap_pairs), so forward and backward-data add their terms to each element in the plain loops'
+// order (bias, then taps row by row) and give the same bits; the weight gradient sums each batch
+// element's plane in float and the batch in double, per thread in batch order, then the threads in
+// order (deterministic for a given thread count).
 constexpr int64_t kSmallPlane = 16;
 
 bool small_planes(const Plane& p, int64_t c) {
@@ -356,70 +356,47 @@ std::vector<float> taps_by_channel(const float* w, int64_t c, int64_t taps) {
   return wt;
 }
 
-// Input column of output column q at tap j, or -1 in the padding.
-int64_t in_col(const Plane& p, int64_t q, int64_t j) {
-  const int64_t col = q * p.sw - p.pw + j * p.dw;
-  return col >= 0 && col < p.w ? col : -1;
-}
-
-void small_forward(const Plane& p, int64_t n, int64_t c, const float* px, const float* pw,
-                   const float* pb, float* po) {
-  const int64_t hw = p.h * p.w, ohw = p.oh * p.ow;
-  const std::vector<float> wt = taps_by_channel(pw, c, p.kh * p.kw);
-#pragma omp parallel if (n * c * ohw > kGrain && n > 1)
-  {
-    std::vector<float> xt(static_cast<size_t>(hw * c)), ot(static_cast<size_t>(ohw * c));
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < n; ++b) {
-      transpose(px + b * c * hw, c, hw, xt.data());
-      for (int64_t o = 0; o < p.oh; ++o)
-        for (int64_t q = 0; q < p.ow; ++q) {
-          float* __restrict dst = ot.data() + (o * p.ow + q) * c;
-          for (int64_t ch = 0; ch < c; ++ch) dst[ch] = pb ? pb[ch] : 0.0f;
-          for (int64_t i = 0; i < p.kh; ++i) {
-            const int64_t r = p.in_row(o, i);
-            if (r < 0) continue;
-            for (int64_t j = 0; j < p.kw; ++j) {
-              const int64_t col = in_col(p, q, j);
-              if (col < 0) continue;
-              const float* __restrict xs = xt.data() + (r * p.w + col) * c;
-              const float* __restrict ws = wt.data() + (i * p.kw + j) * c;
-              for (int64_t ch = 0; ch < c; ++ch) dst[ch] += ws[ch] * xs[ch];
-            }
-          }
-        }
-      transpose(ot.data(), ohw, c, po + b * c * ohw);
-    }
+// f(output position, input position) for every output that tap (i, j) reads inside the plane,
+// output positions in increasing order (rows from Plane::in_row, columns from Plane::cols).
+template <class F>
+void tap_pairs(const Plane& p, int64_t i, int64_t j, F&& f) {
+  int64_t lo, hi;
+  p.cols(j, lo, hi);
+  const int64_t off = j * p.dw - p.pw;
+  for (int64_t o = 0; o < p.oh; ++o) {
+    const int64_t r = p.in_row(o, i);
+    if (r < 0) continue;
+    for (int64_t q = lo; q < hi; ++q) f(o * p.ow + q, r * p.w + q * p.sw + off);
   }
 }
 
-void small_backward_data(const Plane& p, int64_t n, int64_t c, const float* pg, const float* pw,
-                         float* pdx) {
+// dst planes = bias (or 0) + the sum over taps of the tap's weight times src, per batch element.
+// Forward pairs dst's output position with src's input position; backward-data (`to_input`)
+// the other way round: dL/dx from dL/dy.
+void small_taps(const Plane& p, int64_t n, int64_t c, const float* src, const float* pw,
+                const float* pb, bool to_input, float* dst) {
   const int64_t hw = p.h * p.w, ohw = p.oh * p.ow;
+  const int64_t src_plane = to_input ? ohw : hw, dst_plane = to_input ? hw : ohw;
   const std::vector<float> wt = taps_by_channel(pw, c, p.kh * p.kw);
-#pragma omp parallel if (n * c * hw > kGrain && n > 1)
+#pragma omp parallel if (n * c * dst_plane > kGrain && n > 1)
   {
-    std::vector<float> gt(static_cast<size_t>(ohw * c)), dt(static_cast<size_t>(hw * c));
+    std::vector<float> st(static_cast<size_t>(src_plane * c));
+    std::vector<float> dt(static_cast<size_t>(dst_plane * c));
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < n; ++b) {
-      transpose(pg + b * c * ohw, c, ohw, gt.data());
-      std::fill(dt.begin(), dt.end(), 0.0f);
+      transpose(src + b * c * src_plane, c, src_plane, st.data());
+      for (int64_t e = 0; e < dst_plane; ++e)
+        for (int64_t ch = 0; ch < c; ++ch) dt[e * c + ch] = pb ? pb[ch] : 0.0f;
       for (int64_t i = 0; i < p.kh; ++i)
         for (int64_t j = 0; j < p.kw; ++j) {
           const float* __restrict ws = wt.data() + (i * p.kw + j) * c;
-          for (int64_t o = 0; o < p.oh; ++o) {
-            const int64_t r = p.in_row(o, i);
-            if (r < 0) continue;
-            for (int64_t q = 0; q < p.ow; ++q) {
-              const int64_t col = in_col(p, q, j);
-              if (col < 0) continue;
-              float* __restrict dst = dt.data() + (r * p.w + col) * c;
-              const float* __restrict gs = gt.data() + (o * p.ow + q) * c;
-              for (int64_t ch = 0; ch < c; ++ch) dst[ch] += ws[ch] * gs[ch];
-            }
-          }
+          tap_pairs(p, i, j, [&](int64_t out_e, int64_t in_e) {
+            float* __restrict d = dt.data() + (to_input ? in_e : out_e) * c;
+            const float* __restrict v = st.data() + (to_input ? out_e : in_e) * c;
+            for (int64_t ch = 0; ch < c; ++ch) d[ch] += ws[ch] * v[ch];
+          });
         }
-      transpose(dt.data(), hw, c, pdx + b * c * hw);
+      transpose(dt.data(), dst_plane, c, dst + b * c * dst_plane);
     }
   }
 }
@@ -443,17 +420,11 @@ void small_backward_weights(const Plane& p, int64_t n, int64_t c, const float* p
         for (int64_t j = 0; j < p.kw; ++j) {
           std::fill(part.begin(), part.end(), 0.0f);
           float* __restrict s = part.data();
-          for (int64_t o = 0; o < p.oh; ++o) {
-            const int64_t r = p.in_row(o, i);
-            if (r < 0) continue;
-            for (int64_t q = 0; q < p.ow; ++q) {
-              const int64_t col = in_col(p, q, j);
-              if (col < 0) continue;
-              const float* __restrict xs = xt.data() + (r * p.w + col) * c;
-              const float* __restrict gs = gt.data() + (o * p.ow + q) * c;
-              for (int64_t ch = 0; ch < c; ++ch) s[ch] += gs[ch] * xs[ch];
-            }
-          }
+          tap_pairs(p, i, j, [&](int64_t out_e, int64_t in_e) {
+            const float* __restrict xs = xt.data() + in_e * c;
+            const float* __restrict gs = gt.data() + out_e * c;
+            for (int64_t ch = 0; ch < c; ++ch) s[ch] += gs[ch] * xs[ch];
+          });
           double* at = a + (i * p.kw + j) * c;
           for (int64_t ch = 0; ch < c; ++ch) at[ch] += s[ch];
         }
@@ -490,7 +461,7 @@ void depthwise_forward(const Tensor& out, const Tensor& x, const Tensor& w, cons
   const float* pw = w.data<float>();
   const float* pb = bias.defined() ? bias.data<float>() : nullptr;
   float* po = out.data<float>();
-  if (small_planes(p, c)) return small_forward(p, n, c, px, pw, pb, po);
+  if (small_planes(p, c)) return small_taps(p, n, c, px, pw, pb, false, po);
   if (p.sw == 1) {
     const Corr k{p.h, p.w, p.oh, p.ow, p.kh, p.kw, p.sh, p.dh, p.dw, p.ph, p.pw};
 #pragma omp parallel if (out.numel() > kGrain && n * c > 1)
@@ -539,7 +510,7 @@ void depthwise_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w
   const float* pg = gy.data<float>();
   const float* pw = w.data<float>();
   float* pdx = gx.data<float>();
-  if (small_planes(p, c)) return small_backward_data(p, n, c, pg, pw, pdx);
+  if (small_planes(p, c)) return small_taps(p, n, c, pg, pw, nullptr, true, pdx);
   if (p.sh == 1 && p.sw == 1) {
     // gx is the correlation of gy with the flipped kernel, padded by dilation * (k - 1) - pad.
     const Corr k{p.oh,
