@@ -316,17 +316,6 @@ void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, con
   onednn::stream().wait();
 }
 
-void copy_strided(const Tensor& dst, const Tensor& src) {
-  const std::string key = "copy_strided" + onednn::key_of(src) + onednn::key_of(dst);
-  auto re = onednn::cached<dnnl::reorder>(key, [&] {
-    return std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(
-        onednn::engine(), onednn::desc_of(src), onednn::engine(), onednn::desc_of(dst)));
-  });
-  memory from = onednn::memory_of(src), to = onednn::memory_of(dst);
-  re->execute(onednn::stream(), from, to);
-  onednn::stream().wait();
-}
-
 void conv_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                   const ConvGeometry& g, bool cache_weight) {
   conv_forward_fused(out, x, w, bias, Tensor(), ConvActivation::none, g, cache_weight);
