@@ -4,6 +4,7 @@
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/cpu/packed_linear.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/unary.h"
@@ -182,8 +183,13 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
   const Tensor x = reshaped(x_in.detach(), {rows, in});
   const Tensor w = w_in.detach();
   const Tensor bias = b_in.defined() ? b_in.detach().contiguous().reshape({1, n}) : Tensor();
+  const bool grad = autograd::needs_grad({x_in, w_in, b_in});
+  if (!grad && x.device().is_cpu()) {  // inference: a weight used again runs from packed panels
+    Tensor out = empty({rows, n}, DType::f32, x.device());
+    if (cpu::packed_linear(out, x, w, bias, 0)) return out.view(shape);
+  }
   Tensor out = reshaped(product(x, w.t(), bias, {rows, n}), shape);
-  if (autograd::needs_grad({x_in, w_in, b_in})) {
+  if (grad) {
     autograd::record("linear", {&out}, {x_in, w_in, b_in},
                      [x, w, rows, n, sx = x_in.shape()](const autograd::Grads& g) {
                        const Tensor g2 = g[0].reshape({rows, n});
@@ -257,7 +263,9 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
   }
   Tensor out = empty({rows, n}, x_in.dtype(), x_in.device());
   const Tensor bias = b_in.defined() ? b_in.contiguous().reshape({1, n}) : Tensor();
-  cpu::matmul(out, reshaped(x_in, {rows, in}), w_in.t(), bias, static_cast<int>(act));
+  const Tensor x = reshaped(x_in, {rows, in});
+  if (!cpu::packed_linear(out, x, w_in, bias, static_cast<int>(act)))
+    cpu::matmul(out, x, w_in.t(), bias, static_cast<int>(act));
   return out.view(shape);
 }
 

@@ -1,0 +1,157 @@
+// The packed-weight inference linear (engine/ops/cpu/packed_linear.*): the micro-kernel against a
+// double-precision reference over row, column and depth tails, k blocks and row chunks, every
+// activation, strided x; the same bits for any thread count; and the cache behind linear() and
+// linear_act(): packed on a weight's first use, again after it is written, dropped when it dies,
+// never used when gradients are recorded. Skipped where the CPU has no AVX-512.
+#include "engine/ops/cpu/packed_linear.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/autograd/grad_mode.h"
+#include "engine/core/context.h"
+#include "engine/core/error.h"
+#include "engine/ops.h"
+#include "tests/support/gradcheck.h"
+
+using namespace oar;
+using oar::testing::rand_input;
+
+namespace {
+
+#define SKIP_WITHOUT_AVX512()                                                     \
+  if (!cpu::packed_linear_available()) GTEST_SKIP() << "this CPU has no AVX-512"; \
+  static_assert(true)
+
+double act_ref(double v, int act) {
+  switch (act) {
+    case 1:
+      return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+    case 2:
+      return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    case 3:
+      return v > 0 ? v : 0;
+    default:
+      return v;
+  }
+}
+
+// Largest |out - ref| relative to the scale of the terms summed for that element.
+double worst_error(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& b, int act) {
+  const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
+  const auto xv = x.contiguous().to_vector<float>(), wv = w.to_vector<float>();
+  const auto ov = out.to_vector<float>();
+  const std::vector<float> bv = b.defined() ? b.to_vector<float>() : std::vector<float>();
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = bv.empty() ? 0.0 : bv[j], scale = std::fabs(acc) + 1.0;
+      for (int64_t l = 0; l < k; ++l) {
+        acc += double(xv[i * k + l]) * wv[j * k + l];
+        scale += std::fabs(double(xv[i * k + l]) * wv[j * k + l]);
+      }
+      worst = std::max(worst, std::fabs(ov[i * n + j] - act_ref(acc, act)) / scale);
+    }
+  return worst;
+}
+
+}  // namespace
+
+TEST(PackedLinear, MatchesDoubleReference) {
+  SKIP_WITHOUT_AVX512();
+  struct Case {
+    int64_t m, k, n;
+  };
+  // Tiles of 12 rows and their remainders, panels of 32 columns and partial ones, k blocks of up
+  // to 768 (800 and 1600 split), chunks of 256 rows (300).
+  for (const Case c :
+       {Case{16, 1, 1}, Case{17, 5, 33}, Case{24, 64, 32}, Case{128, 384, 100}, Case{161, 800, 64},
+        Case{300, 1600, 47}, Case{35, 31, 70}, Case{29, 40, 50}, Case{16, 8, 63}}) {
+    const Tensor xw = rand_input({c.m, c.k + 3}, 11, -2, 2);
+    const Tensor x = xw.slice(1, 0, c.k);  // rows at stride k + 3
+    const Tensor w = rand_input({c.n, c.k}, 12, -0.5, 0.5), b = rand_input({c.n}, 13);
+    const Tensor panels = cpu::pack_linear_weight(w);
+    for (int act = 0; act <= 3; ++act)
+      for (bool bias : {true, false}) {
+        Tensor out = empty({c.m, c.n});
+        cpu::packed_linear_run(out, x, panels, c.n, bias ? b : Tensor(), act);
+        EXPECT_LT(worst_error(out, x, w, bias ? b : Tensor(), act), 2e-6)
+            << c.m << "x" << c.k << "x" << c.n << " act " << act << " bias " << bias;
+      }
+  }
+}
+
+TEST(PackedLinear, SameBitsForAnyThreadCount) {
+  SKIP_WITHOUT_AVX512();
+  const Tensor x = rand_input({130, 900}, 21), w = rand_input({200, 900}, 22),
+               b = rand_input({200}, 23);
+  const Tensor panels = cpu::pack_linear_weight(w);
+  const int before = num_threads();
+  std::vector<std::vector<float>> runs;
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    Tensor out = empty({130, 200});
+    cpu::packed_linear_run(out, x, panels, 200, b, 1);
+    runs.push_back(out.to_vector<float>());
+  }
+  set_num_threads(before);
+  EXPECT_EQ(runs[0], runs[1]);
+  EXPECT_EQ(runs[0], runs[2]);
+}
+
+TEST(PackedLinear, LinearPacksOnFirstUseAndRepacksAfterAWrite) {
+  SKIP_WITHOUT_AVX512();
+  NoGradGuard ng;
+  const Tensor x = rand_input({4, 32, 48}, 31);  // 128 rows
+  Tensor w = rand_input({40, 48}, 32);
+  const Tensor b = rand_input({40}, 33);
+  auto reference = [&] { return add(matmul(x, w.detach().t()), b); };
+  const int64_t cached = cpu::packed_linear_cache_size();
+  const Tensor first = linear(x, w, b);
+  EXPECT_EQ(cpu::packed_linear_cache_size(), cached + 1);
+  EXPECT_LT(amax(abs(sub(first, reference()))).item<float>(), 1e-5f);
+  // Same operands, same bits (the copy made by the first call).
+  EXPECT_EQ(linear(x, w, b).to_vector<float>(), first.to_vector<float>());
+  // An in-place write (an optimizer step) bumps the storage's version: the next use packs the
+  // new values.
+  add_(w, ones({40, 48}), 0.25);
+  const Tensor after = linear(x, w, b);
+  EXPECT_EQ(cpu::packed_linear_cache_size(), cached + 1);
+  EXPECT_LT(amax(abs(sub(after, reference()))).item<float>(), 1e-5f);
+  EXPECT_GT(amax(abs(sub(after, first))).item<float>(), 1.0f);
+  const Tensor act = linear_act(x, w, b, LinearActivation::gelu);
+  EXPECT_LT(amax(abs(sub(act, gelu(reference(), false)))).item<float>(), 1e-5f);
+  // A dead weight's copy goes when the next new weight is seen.
+  w = Tensor();
+  const Tensor other = rand_input({8, 48}, 34);
+  linear(x, other, Tensor());
+  EXPECT_EQ(cpu::packed_linear_cache_size(), cached + 1);
+}
+
+TEST(PackedLinear, NotUsedWhenGradientsAreRecorded) {
+  SKIP_WITHOUT_AVX512();
+  const Tensor x = rand_input({128, 16}, 41);
+  const Tensor w = rand_input({8, 16}, 42);
+  const int64_t cached = cpu::packed_linear_cache_size();
+  for (int i = 0; i < 3; ++i) {
+    const Tensor y = linear_act(x, w, Tensor(), LinearActivation::relu);
+    sum(y).backward();
+  }
+  EXPECT_EQ(cpu::packed_linear_cache_size(), cached);
+  EXPECT_TRUE(w.grad().defined());
+}
+
+TEST(PackedLinear, RejectsMismatchedPanels) {
+  SKIP_WITHOUT_AVX512();
+  const Tensor x = rand_input({16, 10}, 51), w = rand_input({33, 10}, 52);
+  const Tensor panels = cpu::pack_linear_weight(w);
+  Tensor out = empty({16, 70});
+  try {
+    cpu::packed_linear_run(out, x, panels, 70, Tensor(), 0);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("do not hold an [70, 10] weight"), std::string::npos)
+        << e.what();
+  }
+}
