@@ -82,6 +82,27 @@ TEST(PackedLinear, MatchesDoubleReference) {
   }
 }
 
+TEST(PackedLinear, ActivationsOverAGrid) {
+  SKIP_WITHOUT_AVX512();
+  // out = act(x * 1): the epilogue's GELU (a rational erf) and ReLU against double precision.
+  const int64_t m = 4001;
+  std::vector<float> xs(m);
+  for (int64_t i = 0; i < m; ++i) xs[i] = -10.0f + 20.0f * static_cast<float>(i) / (m - 1);
+  const Tensor x = tensor(xs, {m, 1}), w = ones({1, 1});
+  const Tensor panels = cpu::pack_linear_weight(w);
+  for (int act : {1, 3}) {
+    Tensor out = empty({m, 1});
+    cpu::packed_linear_run(out, x, panels, 1, Tensor(), act);
+    const auto ov = out.to_vector<float>();
+    double worst = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      const double want = act_ref(xs[i], act);
+      worst = std::max(worst, std::fabs(ov[i] - want) / std::max(1.0, std::fabs(want)));
+    }
+    EXPECT_LT(worst, 1e-6) << "act " << act;
+  }
+}
+
 TEST(PackedLinear, SameBitsForAnyThreadCount) {
   SKIP_WITHOUT_AVX512();
   const Tensor x = rand_input({130, 900}, 21), w = rand_input({200, 900}, 22),
