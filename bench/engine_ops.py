@@ -69,6 +69,18 @@ def main():
         F.linear(x, w, bias).sum().backward()
     report("linear_2048x384x1536_fwd_bwd", lin)
 
+    # Batch-1 BERT inference linears (128 tokens), cycling through `copies` weights so that, as in
+    # a model's forward pass, the weight is not in cache (as bench/engine_ops.cpp).
+    for n_in, n_out, copies in ((384, 1536, 32), (768, 3072, 16)):
+        xi = torch.randn(128, n_in, generator=g)
+        ws = [param((n_out, n_in), 100 + i) for i in range(copies)]
+        bs = [param((n_out,), 200 + i) for i in range(copies)]
+        def cold(xi=xi, ws=ws, bs=bs):
+            with torch.no_grad():
+                for wi, bi in zip(ws, bs):
+                    F.linear(xi, wi, bi)
+        report(f"linear_infer_128x{n_in}x{n_out}_cold", cold)
+
     x = param((8, 64, 56, 56), 5)
     w = param((64, 64, 3, 3), 6)
     def c3():
