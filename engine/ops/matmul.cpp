@@ -202,6 +202,28 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
   return out;
 }
 
+Tensor linear_stacked(const Tensor& x_in, const std::vector<Tensor>& weights, const Tensor& b_in,
+                      const std::function<Tensor()>& stacked) {
+  std::vector<Tensor> operands{x_in, b_in};
+  operands.insert(operands.end(), weights.begin(), weights.end());
+  if (x_in.defined() && x_in.device().is_cpu() && !weights.empty() && !autocast_enabled() &&
+      !autograd::needs_grad(operands)) {
+    int64_t n = 0;
+    for (const Tensor& w : weights) n += w.dim() == 2 ? w.size(0) : 0;
+    if (x_in.dim() >= 1 && (!b_in.defined() || (b_in.dim() == 1 && b_in.size(0) == n))) {
+      int64_t rows = 1;
+      for (int64_t d = 0; d + 1 < x_in.dim(); ++d) rows *= x_in.size(d);
+      Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
+      shape.push_back(n);
+      Tensor out = empty({rows, n}, DType::f32, x_in.device());
+      const Tensor bias = b_in.defined() ? b_in.contiguous() : Tensor();
+      if (cpu::packed_linear(out, reshaped(x_in, {rows, x_in.size(-1)}), weights, bias, 0))
+        return out.view(shape);
+    }
+  }
+  return linear(x_in, stacked(), b_in);
+}
+
 Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
                   LinearActivation act) {
   auto apply = [act](const Tensor& t) {

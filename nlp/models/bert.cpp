@@ -216,7 +216,12 @@ Tensor BertSelfAttention::forward(const Tensor& x, const Tensor& mask) {
             " must be [N, L, ", hidden, "]");
   // [N, L, 3 * hidden] -> q, k, v as [N, heads, L, D] views (row stride 3 * hidden); in
   // training their gradients come back as one [N, L, 3 * hidden] buffer.
-  const std::vector<Tensor> qkv = split_qkv_heads(linear(x, packed_weight(), packed_bias()), heads);
+  // Where inference packs weights (engine/ops/cpu/packed_linear.h) it packs the three parts
+  // straight away, and the stacked copy is never built.
+  const std::vector<Tensor> qkv =
+      split_qkv_heads(linear_stacked(x, {query->weight, key->weight, value->weight}, packed_bias(),
+                                     [this] { return packed_weight(); }),
+                      heads);
   Tensor ctx = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, 0.0, dropout_p,
                                             is_training(), generator());
   return ctx.transpose(1, 2).reshape({n, len, hidden});

@@ -87,8 +87,10 @@ class BertSelfAttention : public nn::Module {
 
   // The query, key and value projections run as one GEMM on [Wq; Wk; Wv] (N = 3 * hidden) and
   // attention reads the three heads-split operands in place from its output. Without gradients the
-  // concatenated weight and bias are built once per weight version and kept here; with gradients
-  // they are concatenated per call (autograd splits the gradient back to the three Linears).
+  // concatenated weight and bias are built once per weight version and kept here (the weight only
+  // where inference does not run from packed weights, which stack the parts themselves); with
+  // gradients they are concatenated per call (autograd splits the gradient back to the three
+  // Linears).
   // Parameter names and checkpoints are those of the three Linears.
   Tensor packed_weight(), packed_bias();
 

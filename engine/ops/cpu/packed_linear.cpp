@@ -21,6 +21,7 @@
 #include <mutex>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "engine/core/cpu_features.h"
 #include "engine/core/error.h"
@@ -261,17 +262,28 @@ void check_run_args(const Tensor& out, const Tensor& x, int64_t n, const Tensor&
 
 // ---- the cache of packed weights ----
 
+// Keyed by the first part; an entry is valid while every part's storage is alive and unwritten.
 struct Key {
   const Storage* storage;
-  int64_t offset, n, k;
+  int64_t offset, n, k, parts;
   bool operator<(const Key& o) const {
-    return std::tie(storage, offset, n, k) < std::tie(o.storage, o.offset, o.n, o.k);
+    return std::tie(storage, offset, n, k, parts) <
+           std::tie(o.storage, o.offset, o.n, o.k, o.parts);
   }
 };
-struct Entry {
+struct Part {
   std::weak_ptr<Storage> storage;
+  int64_t offset = 0, rows = 0;
   uint64_t version = 0;
+};
+struct Entry {
+  std::vector<Part> parts;
   Tensor panels;
+  bool alive() const {
+    for (const Part& p : parts)
+      if (p.storage.expired()) return false;
+    return true;
+  }
 };
 // Never destroyed: cached tensors must not be freed at exit after their allocator.
 std::mutex& g_mu = *new std::mutex;
@@ -285,25 +297,44 @@ bool enabled() {
   return yes;
 }
 
-// The packed copy of w, made on its first use at this version.
-Tensor cached_panels(const Tensor& w) {
-  const std::shared_ptr<Storage>& st = w.impl()->storage;
-  const Key key{st.get(), w.offset(), w.size(0), w.size(1)};
+std::vector<Part> parts_of(const std::vector<Tensor>& ws) {
+  std::vector<Part> parts;
+  for (const Tensor& w : ws)
+    parts.push_back(Part{w.impl()->storage, w.offset(), w.size(0), w.impl()->storage->version});
+  return parts;
+}
+
+bool same_parts(const std::vector<Part>& a, const std::vector<Tensor>& ws, bool& written) {
+  if (a.size() != ws.size()) return false;
+  written = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::shared_ptr<Storage>& st = ws[i].impl()->storage;
+    if (a[i].storage.lock() != st || a[i].offset != ws[i].offset() || a[i].rows != ws[i].size(0))
+      return false;
+    written = written || a[i].version != st->version;
+  }
+  return true;
+}
+
+// The packed copy of the weights stacked along n, made on first use and again after any part is
+// written (an optimizer step bumps its storage's version).
+Tensor cached_panels(const std::vector<Tensor>& ws) {
+  int64_t n = 0;
+  for (const Tensor& w : ws) n += w.size(0);
+  const Key key{ws[0].impl()->storage.get(), ws[0].offset(), n, ws[0].size(1),
+                static_cast<int64_t>(ws.size())};
   std::lock_guard<std::mutex> lock(g_mu);
   auto it = g_cache.find(key);
-  if (it != g_cache.end() && it->second.storage.lock() == st) {
-    Entry& e = it->second;
-    if (e.version != st->version) {  // written since (an optimizer step): pack the new values
-      e.version = st->version;
-      e.panels = pack_linear_weight(w);
-    }
-    return e.panels;
+  bool written = false;
+  if (it != g_cache.end() && same_parts(it->second.parts, ws, written)) {
+    if (written) it->second = Entry{parts_of(ws), pack_linear_weights(ws)};
+    return it->second.panels;
   }
-  // Entries whose storage died are dropped whenever a new weight is seen.
+  // Entries whose weights died are dropped whenever new weights are seen.
   for (auto e = g_cache.begin(); e != g_cache.end();)
-    e = e->second.storage.expired() ? g_cache.erase(e) : std::next(e);
-  Tensor panels = pack_linear_weight(w);
-  g_cache[key] = Entry{st, st->version, panels};
+    e = e->second.alive() ? std::next(e) : g_cache.erase(e);
+  Tensor panels = pack_linear_weights(ws);
+  g_cache[key] = Entry{parts_of(ws), panels};
   return panels;
 }
 
@@ -316,12 +347,27 @@ bool packed_linear_available() {
 }
 
 Tensor pack_linear_weight(const Tensor& w) {
-  OAR_CHECK(w.dim() == 2 && w.dtype() == DType::f32 && w.is_contiguous() && w.device().is_cpu(),
-            "pack_linear_weight: expected a contiguous f32 CPU weight [n, k], got ",
-            shape_str(w.shape()));
-  const int64_t n = w.size(0), k = w.size(1), panels = (n + kPanel - 1) / kPanel;
+  return pack_linear_weights({w});
+}
+
+Tensor pack_linear_weights(const std::vector<Tensor>& ws) {
+  OAR_CHECK(!ws.empty(), "pack_linear_weights: no weights");
+  const int64_t k = ws[0].dim() == 2 ? ws[0].size(1) : -1;
+  int64_t n = 0;
+  std::vector<const float*> rows;  // the source of each stacked row
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const Tensor& w = ws[i];
+    OAR_CHECK(w.dim() == 2 && w.dtype() == DType::f32 && w.is_contiguous() && w.device().is_cpu() &&
+                  w.size(1) == k,
+              "pack_linear_weights: expected contiguous f32 CPU weights [n_i, ", k, "], got ",
+              shape_str(w.shape()), " (part ", i, ")");
+    OAR_CHECK(i + 1 == ws.size() || w.size(0) % kPanel == 0, "pack_linear_weights: part ", i,
+              " has ", w.size(0), " rows; all but the last must have a multiple of ", kPanel);
+    n += w.size(0);
+    for (int64_t r = 0; r < w.size(0); ++r) rows.push_back(w.data<float>() + r * k);
+  }
+  const int64_t panels = (n + kPanel - 1) / kPanel;
   Tensor out = empty({panels, k, kPanel}, DType::f32, Device::cpu());
-  const float* src = w.data<float>();
   float* dst = out.data<float>();
 #pragma omp parallel for if (panels > 1 && !omp_in_parallel())
   for (int64_t p = 0; p < panels; ++p) {
@@ -329,8 +375,8 @@ Tensor pack_linear_weight(const Tensor& w) {
     for (int64_t j = 0; j < kPanel; ++j) {
       const int64_t row = p * kPanel + j;
       if (row < n) {
-        const float* s = src + row * k;
-        for (int64_t i = 0; i < k; ++i) block[i * kPanel + j] = s[i];
+        const float* src = rows[static_cast<size_t>(row)];
+        for (int64_t i = 0; i < k; ++i) block[i * kPanel + j] = src[i];
       } else {
         for (int64_t i = 0; i < k; ++i) block[i * kPanel + j] = 0.0f;
       }
@@ -368,23 +414,35 @@ void packed_linear_run(const Tensor& out, const Tensor& x, const Tensor& panels,
 
 bool packed_linear(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                    int act) {
+  return packed_linear(out, x, std::vector<Tensor>{w}, bias, act);
+}
+
+bool packed_linear(const Tensor& out, const Tensor& x, const std::vector<Tensor>& ws,
+                   const Tensor& bias, int act) {
   static const bool available = packed_linear_available();
-  if (!available || !enabled()) return false;
-  if (!x.device().is_cpu() || x.dtype() != DType::f32 || w.dtype() != DType::f32 || w.dim() != 2 ||
-      !w.is_contiguous() || x.dim() != 2 || x.stride(1) != 1 || x.stride(0) < x.size(1) ||
-      x.size(0) < kMinRows || w.size(1) == 0 || w.size(0) == 0 || out.dtype() != DType::f32 ||
-      !out.is_contiguous() ||
+  if (!available || !enabled() || ws.empty()) return false;
+  if (!x.device().is_cpu() || x.dtype() != DType::f32 || x.dim() != 2 || x.stride(1) != 1 ||
+      x.stride(0) < x.size(1) || x.size(0) < kMinRows || x.size(1) == 0 ||
+      out.dtype() != DType::f32 || !out.is_contiguous() ||
       (bias.defined() && (bias.dtype() != DType::f32 || !bias.is_contiguous())))
     return false;
-  const Tensor panels = cached_panels(w);
-  packed_linear_run(out, x, panels, w.size(0), bias, act);
+  int64_t n = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const Tensor& w = ws[i];
+    if (!w.device().is_cpu() || w.dtype() != DType::f32 || w.dim() != 2 || !w.is_contiguous() ||
+        w.size(1) != x.size(1) || w.size(0) == 0 || (i + 1 < ws.size() && w.size(0) % kPanel != 0))
+      return false;
+    n += w.size(0);
+  }
+  const Tensor panels = cached_panels(ws);
+  packed_linear_run(out, x, panels, n, bias, act);
   return true;
 }
 
 int64_t packed_linear_cache_size() {
   std::lock_guard<std::mutex> lock(g_mu);
   int64_t n = 0;
-  for (const auto& [key, e] : g_cache) n += e.storage.expired() ? 0 : 1;
+  for (const auto& [key, e] : g_cache) n += e.alive() ? 1 : 0;
   return n;
 }
 

@@ -8,6 +8,7 @@
 // first use, and the copy kept until the weight's storage is written (its version changes: the
 // next use packs again) or dies, so every call with the same operands gives the same bits.
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor/tensor.h"
 
@@ -20,11 +21,17 @@ namespace oar::cpu {
 // environment); the caller then runs its general GEMM.
 bool packed_linear(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                    int act);
+// The same with w the parts stacked along n ([n_0 + n_1 + ..., k]; every part but the last has a
+// multiple of 32 rows, else false): one packed copy of the stack, without building it (BERT's
+// query, key and value projections as one product).
+bool packed_linear(const Tensor& out, const Tensor& x, const std::vector<Tensor>& ws,
+                   const Tensor& bias, int act);
 
 // The kernel alone on an explicitly packed weight (for tests and benchmarks): panels from
 // pack_linear_weight(w), the other arguments as above. Requires AVX-512 (packed_linear_available).
 bool packed_linear_available();
 Tensor pack_linear_weight(const Tensor& w);
+Tensor pack_linear_weights(const std::vector<Tensor>& ws);  // stacked along n, as above
 void packed_linear_run(const Tensor& out, const Tensor& x, const Tensor& panels, int64_t n,
                        const Tensor& bias, int act);
 // Weights whose packed copy is cached and still alive (for tests).

@@ -176,3 +176,53 @@ TEST(PackedLinear, RejectsMismatchedPanels) {
         << e.what();
   }
 }
+
+TEST(PackedLinear, StackedPartsAreTheConcatenatedWeight) {
+  SKIP_WITHOUT_AVX512();
+  NoGradGuard ng;
+  const Tensor x = rand_input({2, 20, 24}, 61);  // 40 rows
+  Tensor wq = rand_input({32, 24}, 62), wk = rand_input({64, 24}, 63), wv = rand_input({9, 24}, 64);
+  const Tensor b = rand_input({105}, 65);
+  int built = 0;
+  auto stacked = [&] {
+    ++built;
+    return concat({wq, wk, wv}, 0);
+  };
+  // Packing the parts is packing their concatenation: the same panels, so the same bits.
+  EXPECT_EQ(cpu::pack_linear_weights({wq, wk, wv}).to_vector<float>(),
+            cpu::pack_linear_weight(concat({wq, wk, wv}, 0)).to_vector<float>());
+  const Tensor y = linear_stacked(x, {wq, wk, wv}, b, stacked);
+  EXPECT_EQ(built, 0);  // the packed path never needs the stacked copy
+  ASSERT_EQ(y.shape(), (Shape{2, 20, 105}));
+  EXPECT_EQ(y.to_vector<float>(), linear(x, concat({wq, wk, wv}, 0), b).to_vector<float>());
+  // Writing one part repacks the stack.
+  add_(wk, ones({64, 24}), 0.5);
+  EXPECT_LT(amax(abs(sub(linear_stacked(x, {wq, wk, wv}, b, stacked),
+                         add(matmul(x, concat({wq, wk, wv}, 0).t()), b))))
+                .item<float>(),
+            1e-5f);
+  EXPECT_EQ(built, 0);
+  // A part other than the last whose rows are not whole panels: the stacked weight is used.
+  const Tensor w9 = rand_input({9, 24}, 66);
+  const Tensor z = linear_stacked(x, {w9, wq}, Tensor(), [&] {
+    ++built;
+    return concat({w9, wq}, 0);
+  });
+  EXPECT_EQ(built, 1);
+  EXPECT_LT(amax(abs(sub(z, matmul(x, concat({w9, wq}, 0).t())))).item<float>(), 1e-5f);
+}
+
+TEST(PackedLinear, StackedWithGradientsUsesTheStackedWeight) {
+  // Everywhere (with or without AVX-512): gradients reach the parts through stacked().
+  const Tensor x = rand_input({3, 8}, 71);
+  const Tensor wa = rand_input({4, 8}, 72), wb = rand_input({2, 8}, 73);
+  int built = 0;
+  const Tensor y = linear_stacked(x, {wa, wb}, Tensor(), [&] {
+    ++built;
+    return concat({wa, wb}, 0);
+  });
+  EXPECT_EQ(built, 1);
+  sum(y).backward();
+  ASSERT_TRUE(wa.grad().defined() && wb.grad().defined());
+  EXPECT_EQ(wa.grad().shape(), (Shape{4, 8}));
+}
