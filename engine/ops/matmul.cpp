@@ -202,6 +202,10 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
   return out;
 }
 
+void release_packed_linear_weights() {
+  cpu::packed_linear_release();
+}
+
 Tensor linear_stacked(const Tensor& x_in, const std::vector<Tensor>& weights, const Tensor& b_in,
                       const std::function<Tensor()>& stacked) {
   std::vector<Tensor> operands{x_in, b_in};

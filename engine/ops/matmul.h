@@ -22,6 +22,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // build it there.
 Tensor linear_stacked(const Tensor& x, const std::vector<Tensor>& weights, const Tensor& bias,
                       const std::function<Tensor()>& stacked);
+// Drops every packed weight copy (the trainer calls it when an evaluation ends and training goes
+// on); the next inference use packs again.
+void release_packed_linear_weights();
 enum class LinearActivation { none = 0, gelu = 1, gelu_tanh = 2, relu = 3 };
 // act(linear(x, weight, bias)). On the CPU, when no gradient is needed (inference), the
 // activation is a post-op of the same GEMM (no second pass over the output). When gradients are

@@ -19,6 +19,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/nn/module.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/matmul.h"
 #include "engine/optim/clip.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
@@ -361,6 +362,9 @@ EvalResult Trainer::evaluate(BatchSource& source, const std::string& artifacts_d
   for (const auto& [k, v] : r.values) status += k + " " + fmt(v) + "  ";
   bar.finish(status);
   model.train(was_training);
+  // Training resumes: its next step writes the weights, so the packed copies made for this
+  // evaluation would only hold memory until the next one.
+  if (was_training) release_packed_linear_weights();
   return r;
 }
 

@@ -439,6 +439,11 @@ bool packed_linear(const Tensor& out, const Tensor& x, const std::vector<Tensor>
   return true;
 }
 
+void packed_linear_release() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_cache.clear();
+}
+
 int64_t packed_linear_cache_size() {
   std::lock_guard<std::mutex> lock(g_mu);
   int64_t n = 0;

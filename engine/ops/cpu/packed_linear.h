@@ -34,6 +34,8 @@ Tensor pack_linear_weight(const Tensor& w);
 Tensor pack_linear_weights(const std::vector<Tensor>& ws);  // stacked along n, as above
 void packed_linear_run(const Tensor& out, const Tensor& x, const Tensor& panels, int64_t n,
                        const Tensor& bias, int act);
+// Drops every cached packed copy.
+void packed_linear_release();
 // Weights whose packed copy is cached and still alive (for tests).
 int64_t packed_linear_cache_size();
 

@@ -226,3 +226,14 @@ TEST(PackedLinear, StackedWithGradientsUsesTheStackedWeight) {
   ASSERT_TRUE(wa.grad().defined() && wb.grad().defined());
   EXPECT_EQ(wa.grad().shape(), (Shape{4, 8}));
 }
+
+TEST(PackedLinear, ReleaseDropsEveryCopy) {
+  SKIP_WITHOUT_AVX512();
+  NoGradGuard ng;
+  const Tensor x = rand_input({16, 8}, 81), w = rand_input({4, 8}, 82);
+  const Tensor before = linear(x, w);
+  EXPECT_GE(cpu::packed_linear_cache_size(), 1);
+  release_packed_linear_weights();
+  EXPECT_EQ(cpu::packed_linear_cache_size(), 0);
+  EXPECT_EQ(linear(x, w).to_vector<float>(), before.to_vector<float>());  // packed again
+}

@@ -11,6 +11,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/ops/cpu/packed_linear.h"
 #include "engine/optim/adam.h"
 #include "engine/optim/schedule.h"
 #include "engine/train/trainer.h"
@@ -249,6 +250,27 @@ TEST_F(TrainerTest, WritesRunDirectoryAndKeepsLastK) {
   // the best weights load back
   auto f = io::read_safetensors((fs::path(dir) / "best" / "model.safetensors").string());
   EXPECT_TRUE(f.get("fc1.weight").defined());
+}
+
+TEST_F(TrainerTest, EvaluationDuringTrainingLeavesNoPackedWeights) {
+  // Evaluation runs the linears from packed weight copies (on AVX-512 CPUs); training goes on
+  // after it and writes the weights, so the trainer drops the copies. A standalone evaluation
+  // keeps them.
+  Source train_set(200, 16, 11, true), valid(64, 32, 12, false);
+  ClsTask task(5);
+  optim::Adam opt(task.model().parameters(), optim::AdamOptions{});
+  TrainerOptions o;
+  o.epochs = 2;
+  o.eval_every_epochs = 1;
+  o.output_dir = tmpdir("p");
+  o.plain_progress = true;
+  Trainer t(task, opt, nullptr, train_set, &valid, o, "model: {name: test}\n");
+  t.fit("");
+  EXPECT_EQ(cpu::packed_linear_cache_size(), 0);
+  task.model().eval();
+  t.evaluate(valid, o.output_dir);
+  EXPECT_EQ(cpu::packed_linear_cache_size(), cpu::packed_linear_available() ? 2 : 0);
+  release_packed_linear_weights();
 }
 
 TEST_F(TrainerTest, EarlyStoppingStopsAfterPatience) {
