@@ -184,9 +184,9 @@ Tensor linear(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg) {
   const Tensor w = w_in.detach();
   const Tensor bias = b_in.defined() ? b_in.detach().contiguous().reshape({1, n}) : Tensor();
   const bool grad = autograd::needs_grad({x_in, w_in, b_in});
-  if (!grad && x.device().is_cpu()) {  // inference: a weight used again runs from packed panels
-    Tensor out = empty({rows, n}, DType::f32, x.device());
-    if (cpu::packed_linear(out, x, w, bias, 0)) return out.view(shape);
+  if (!grad && x.device().is_cpu()) {  // inference: from packed weights where that applies
+    const Tensor out = cpu::packed_linear(x, w, bias, 0);
+    if (out.defined()) return out.view(shape);
   }
   Tensor out = reshaped(product(x, w.t(), bias, {rows, n}), shape);
   if (grad) {
@@ -219,10 +219,10 @@ Tensor linear_stacked(const Tensor& x_in, const std::vector<Tensor>& weights, co
       for (int64_t d = 0; d + 1 < x_in.dim(); ++d) rows *= x_in.size(d);
       Shape shape(x_in.shape().begin(), x_in.shape().end() - 1);
       shape.push_back(n);
-      Tensor out = empty({rows, n}, DType::f32, x_in.device());
       const Tensor bias = b_in.defined() ? b_in.contiguous() : Tensor();
-      if (cpu::packed_linear(out, reshaped(x_in, {rows, x_in.size(-1)}), weights, bias, 0))
-        return out.view(shape);
+      const Tensor out =
+          cpu::packed_linear(reshaped(x_in, {rows, x_in.size(-1)}), weights, bias, 0);
+      if (out.defined()) return out.view(shape);
     }
   }
   return linear(x_in, stacked(), b_in);
@@ -287,11 +287,13 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
         });
     return out;
   }
-  Tensor out = empty({rows, n}, x_in.dtype(), x_in.device());
   const Tensor bias = b_in.defined() ? b_in.contiguous().reshape({1, n}) : Tensor();
   const Tensor x = reshaped(x_in, {rows, in});
-  if (!cpu::packed_linear(out, x, w_in, bias, static_cast<int>(act)))
+  Tensor out = cpu::packed_linear(x, w_in, bias, static_cast<int>(act));
+  if (!out.defined()) {
+    out = empty({rows, n}, x_in.dtype(), x_in.device());
     cpu::matmul(out, x, w_in.t(), bias, static_cast<int>(act));
+  }
   return out.view(shape);
 }
 

@@ -412,31 +412,30 @@ void packed_linear_run(const Tensor& out, const Tensor& x, const Tensor& panels,
               x.size(0), n, k, act});
 }
 
-bool packed_linear(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
-                   int act) {
-  return packed_linear(out, x, std::vector<Tensor>{w}, bias, act);
+Tensor packed_linear(const Tensor& x, const Tensor& w, const Tensor& bias, int act) {
+  return packed_linear(x, std::vector<Tensor>{w}, bias, act);
 }
 
-bool packed_linear(const Tensor& out, const Tensor& x, const std::vector<Tensor>& ws,
-                   const Tensor& bias, int act) {
+Tensor packed_linear(const Tensor& x, const std::vector<Tensor>& ws, const Tensor& bias, int act) {
   static const bool available = packed_linear_available();
-  if (!available || !enabled() || ws.empty()) return false;
+  if (!available || !enabled() || ws.empty()) return Tensor();
   if (!x.device().is_cpu() || x.dtype() != DType::f32 || x.dim() != 2 || x.stride(1) != 1 ||
       x.stride(0) < x.size(1) || x.size(0) < kMinRows || x.size(1) == 0 ||
-      out.dtype() != DType::f32 || !out.is_contiguous() ||
       (bias.defined() && (bias.dtype() != DType::f32 || !bias.is_contiguous())))
-    return false;
+    return Tensor();
   int64_t n = 0;
   for (size_t i = 0; i < ws.size(); ++i) {
     const Tensor& w = ws[i];
     if (!w.device().is_cpu() || w.dtype() != DType::f32 || w.dim() != 2 || !w.is_contiguous() ||
         w.size(1) != x.size(1) || w.size(0) == 0 || (i + 1 < ws.size() && w.size(0) % kPanel != 0))
-      return false;
+      return Tensor();
     n += w.size(0);
   }
+  if (bias.defined() && bias.numel() != n) return Tensor();
   const Tensor panels = cached_panels(ws);
+  Tensor out = empty({x.size(0), n}, DType::f32, Device::cpu());
   packed_linear_run(out, x, panels, n, bias, act);
-  return true;
+  return out;
 }
 
 void packed_linear_release() {

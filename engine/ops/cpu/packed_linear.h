@@ -14,18 +14,16 @@
 
 namespace oar::cpu {
 
-// out [m, n] (contiguous f32) = act(x [m, k] (f32, rows at any stride, columns adjacent) w^T +
-// bias), w [n, k] contiguous f32, bias [n] contiguous f32 or undefined; act: 0 none, 1 GELU (erf),
-// 2 GELU (tanh), 3 ReLU. Returns false, having written nothing, where this path does not apply
+// act(x [m, k] (f32, rows at any stride, columns adjacent) w^T + bias) as a new contiguous
+// [m, n] f32 tensor, w [n, k] contiguous f32, bias [n] contiguous f32 or undefined; act: 0 none,
+// 1 GELU (erf), 2 GELU (tanh), 3 ReLU. Returns an undefined tensor where this path does not apply
 // (no AVX-512, other dtypes or layouts, fewer than 16 rows, or OAR_PACKED_LINEAR=0 in the
 // environment); the caller then runs its general GEMM.
-bool packed_linear(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
-                   int act);
+Tensor packed_linear(const Tensor& x, const Tensor& w, const Tensor& bias, int act);
 // The same with w the parts stacked along n ([n_0 + n_1 + ..., k]; every part but the last has a
-// multiple of 32 rows, else false): one packed copy of the stack, without building it (BERT's
+// multiple of 32 rows, else undefined): one packed copy of the stack, without building it (BERT's
 // query, key and value projections as one product).
-bool packed_linear(const Tensor& out, const Tensor& x, const std::vector<Tensor>& ws,
-                   const Tensor& bias, int act);
+Tensor packed_linear(const Tensor& x, const std::vector<Tensor>& ws, const Tensor& bias, int act);
 
 // The kernel alone on an explicitly packed weight (for tests and benchmarks): panels from
 // pack_linear_weight(w), the other arguments as above. Requires AVX-512 (packed_linear_available).
