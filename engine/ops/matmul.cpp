@@ -210,7 +210,9 @@ Tensor linear_stacked(const Tensor& x_in, const std::vector<Tensor>& weights, co
                       const std::function<Tensor()>& stacked) {
   std::vector<Tensor> operands{x_in, b_in};
   operands.insert(operands.end(), weights.begin(), weights.end());
-  if (x_in.defined() && x_in.device().is_cpu() && !weights.empty() && !autocast_enabled() &&
+  bool parts_defined = !weights.empty();
+  for (const Tensor& w : weights) parts_defined = parts_defined && w.defined();
+  if (x_in.defined() && x_in.device().is_cpu() && parts_defined && !autocast_enabled() &&
       !autograd::needs_grad(operands)) {
     int64_t n = 0;
     for (const Tensor& w : weights) n += w.dim() == 2 ? w.size(0) : 0;

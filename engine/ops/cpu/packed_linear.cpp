@@ -97,7 +97,8 @@ OAR_AVX512_KERNEL inline __m512 gelu_erf16(__m512 x) {
 }
 
 OAR_AVX512_KERNEL inline __m512 activate16(__m512 v, int act) {
-  return act == 1 ? gelu_erf16(v) : act == 3 ? max16(v, _mm512_setzero_ps()) : v;
+  // max returns its second operand when either is NaN: ReLU(NaN) stays NaN, as in relu().
+  return act == 1 ? gelu_erf16(v) : act == 3 ? max16(_mm512_setzero_ps(), v) : v;
 }
 
 template <int R>
@@ -221,15 +222,29 @@ void run_share(const Problem& pr, int64_t p0, int64_t p1) {
   }
 }
 
+// Threads split the panels; where there are fewer panels than threads (n <= 32: a classifier or
+// an attention score over many rows), the rows too, in whole tiles. Every output element is
+// computed by one thread in the same order, so any split gives the same bits.
 void run(const Problem& pr) {
-  const int64_t panels = (pr.n + kPanel - 1) / kPanel;
-  const int threads =
-      omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), panels));
-  if (threads <= 1) return run_share(pr, 0, panels);
-#pragma omp parallel num_threads(threads)
+  const int64_t panels = (pr.n + kPanel - 1) / kPanel, tiles = (pr.m + kTile - 1) / kTile;
+  const int64_t avail = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t by_panel = std::min(avail, panels);
+  const int64_t by_row = std::max<int64_t>(1, std::min(avail / by_panel, tiles));
+  if (by_panel * by_row <= 1) return run_share(pr, 0, panels);
+#pragma omp parallel num_threads(static_cast <int>(by_panel * by_row))
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    run_share(pr, panels * t / nt, panels * (t + 1) / nt);
+    const int64_t cols = std::min(by_panel, nt), rows = std::max<int64_t>(1, nt / cols);
+    const int64_t tp = t % cols, tr = t / cols;
+    if (tr < rows) {
+      Problem part = pr;
+      const int64_t r0 = std::min(pr.m, tiles * tr / rows * kTile);
+      const int64_t r1 = tr + 1 == rows ? pr.m : std::min(pr.m, tiles * (tr + 1) / rows * kTile);
+      part.x = pr.x + r0 * pr.lda;
+      part.out = pr.out + r0 * pr.n;
+      part.m = r1 - r0;
+      if (part.m > 0) run_share(part, panels * tp / cols, panels * (tp + 1) / cols);
+    }
   }
 }
 
@@ -323,18 +338,23 @@ Tensor cached_panels(const std::vector<Tensor>& ws) {
   for (const Tensor& w : ws) n += w.size(0);
   const Key key{ws[0].impl()->storage.get(), ws[0].offset(), n, ws[0].size(1),
                 static_cast<int64_t>(ws.size())};
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_cache.find(key);
-  bool written = false;
-  if (it != g_cache.end() && same_parts(it->second.parts, ws, written)) {
-    if (written) it->second = Entry{parts_of(ws), pack_linear_weights(ws)};
-    return it->second.panels;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = g_cache.find(key);
+    bool written = false;
+    if (it != g_cache.end() && same_parts(it->second.parts, ws, written) && !written)
+      return it->second.panels;
   }
-  // Entries whose weights died are dropped whenever new weights are seen.
+  // Pack outside the lock (other threads keep using cached weights meanwhile), recording the
+  // versions read before packing: a write during packing leaves the copy stale, and the next
+  // use packs again. Two threads missing at once both pack; the later insert wins.
+  std::vector<Part> parts = parts_of(ws);
+  Tensor panels = pack_linear_weights(ws);
+  std::lock_guard<std::mutex> lock(g_mu);
+  // Entries whose weights died are dropped whenever new weights are packed.
   for (auto e = g_cache.begin(); e != g_cache.end();)
     e = e->second.alive() ? std::next(e) : g_cache.erase(e);
-  Tensor panels = pack_linear_weights(ws);
-  g_cache[key] = Entry{parts_of(ws), panels};
+  g_cache[key] = Entry{std::move(parts), panels};
   return panels;
 }
 
@@ -426,12 +446,13 @@ Tensor packed_linear(const Tensor& x, const std::vector<Tensor>& ws, const Tenso
   int64_t n = 0;
   for (size_t i = 0; i < ws.size(); ++i) {
     const Tensor& w = ws[i];
-    if (!w.device().is_cpu() || w.dtype() != DType::f32 || w.dim() != 2 || !w.is_contiguous() ||
-        w.size(1) != x.size(1) || w.size(0) == 0 || (i + 1 < ws.size() && w.size(0) % kPanel != 0))
+    if (!w.defined() || !w.device().is_cpu() || w.dtype() != DType::f32 || w.dim() != 2 ||
+        !w.is_contiguous() || w.size(1) != x.size(1) || w.size(0) == 0 ||
+        (i + 1 < ws.size() && w.size(0) % kPanel != 0))
       return Tensor();
     n += w.size(0);
   }
-  if (bias.defined() && bias.numel() != n) return Tensor();
+  if (bias.defined() && (bias.numel() != n || !bias.device().is_cpu())) return Tensor();
   const Tensor panels = cached_panels(ws);
   Tensor out = empty({x.size(0), n}, DType::f32, Device::cpu());
   packed_linear_run(out, x, panels, n, bias, act);

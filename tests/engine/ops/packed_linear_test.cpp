@@ -105,20 +105,67 @@ TEST(PackedLinear, ActivationsOverAGrid) {
 
 TEST(PackedLinear, SameBitsForAnyThreadCount) {
   SKIP_WITHOUT_AVX512();
-  const Tensor x = rand_input({130, 900}, 21), w = rand_input({200, 900}, 22),
-               b = rand_input({200}, 23);
-  const Tensor panels = cpu::pack_linear_weight(w);
+  // Panels split between threads (200 columns), and rows too where there are fewer panels than
+  // threads (1 and 33 columns).
   const int before = num_threads();
-  std::vector<std::vector<float>> runs;
-  for (int t : {1, 2, 3}) {
-    set_num_threads(t);
-    Tensor out = empty({130, 200});
-    cpu::packed_linear_run(out, x, panels, 200, b, 1);
-    runs.push_back(out.to_vector<float>());
+  for (const auto& [m, n] : {std::pair<int64_t, int64_t>{130, 200}, {200, 1}, {40, 33}}) {
+    const Tensor x = rand_input({m, 900}, 21), w = rand_input({n, 900}, 22),
+                 b = rand_input({n}, 23);
+    const Tensor panels = cpu::pack_linear_weight(w);
+    std::vector<std::vector<float>> runs;
+    for (int t : {1, 2, 3, 8}) {
+      set_num_threads(t);
+      Tensor out = empty({m, n});
+      cpu::packed_linear_run(out, x, panels, n, b, 1);
+      runs.push_back(out.to_vector<float>());
+    }
+    set_num_threads(before);
+    for (size_t i = 1; i < runs.size(); ++i) EXPECT_EQ(runs[0], runs[i]) << m << "x" << n;
+    Tensor out = empty({m, n});
+    cpu::packed_linear_run(out, x, panels, n, b, 1);
+    EXPECT_LT(worst_error(out, x, w, b, 1), 2e-6) << m << "x" << n;
+    // Called from inside a parallel region: each caller runs it alone, with the same bits.
+    std::vector<std::vector<float>> inner(4);
+#pragma omp parallel for num_threads(4)
+    for (int i = 0; i < 4; ++i) {
+      Tensor o = empty({m, n});
+      cpu::packed_linear_run(o, x, panels, n, b, 1);
+      inner[static_cast<size_t>(i)] = o.to_vector<float>();
+    }
+    for (const auto& r : inner) EXPECT_EQ(r, runs[0]) << m << "x" << n;
   }
-  set_num_threads(before);
-  EXPECT_EQ(runs[0], runs[1]);
-  EXPECT_EQ(runs[0], runs[2]);
+}
+
+TEST(PackedLinear, NanAndInfinityPropagate) {
+  SKIP_WITHOUT_AVX512();
+  NoGradGuard ng;
+  std::vector<float> xs(32 * 4, 0.5f);
+  xs[3 * 4 + 1] = NAN;       // row 3
+  xs[7 * 4 + 2] = INFINITY;  // row 7
+  const Tensor x = tensor(xs, {32, 4}), w = ones({5, 4});
+  for (LinearActivation act : {LinearActivation::none, LinearActivation::relu,
+                               LinearActivation::gelu, LinearActivation::gelu_tanh}) {
+    const auto y = linear_act(x, w, Tensor(), act).to_vector<float>();
+    for (int64_t j = 0; j < 5; ++j) {
+      EXPECT_TRUE(std::isnan(y[3 * 5 + j])) << static_cast<int>(act);
+      EXPECT_EQ(y[7 * 5 + j], INFINITY) << static_cast<int>(act);
+      EXPECT_FLOAT_EQ(y[0 * 5 + j], act == LinearActivation::none || act == LinearActivation::relu
+                                        ? 2.0f
+                                        : y[0 * 5 + j]);
+    }
+  }
+}
+
+TEST(PackedLinear, LinearReadsStridedRowsInPlace) {
+  SKIP_WITHOUT_AVX512();
+  NoGradGuard ng;
+  // x [2, 20, 24] sliced from [2, 20, 30]: rows 30 apart, taken in place as [40, 24].
+  const Tensor wide = rand_input({2, 20, 30}, 91), w = rand_input({70, 24}, 92),
+               b = rand_input({70}, 93);
+  const Tensor x = wide.slice(2, 0, 24);
+  const Tensor y = linear(x, w, b);
+  ASSERT_EQ(y.shape(), (Shape{2, 20, 70}));
+  EXPECT_LT(worst_error(y.reshape({40, 70}), x.contiguous().reshape({40, 24}), w, b, 0), 2e-6);
 }
 
 TEST(PackedLinear, LinearPacksOnFirstUseAndRepacksAfterAWrite) {
@@ -210,6 +257,13 @@ TEST(PackedLinear, StackedPartsAreTheConcatenatedWeight) {
   });
   EXPECT_EQ(built, 1);
   EXPECT_LT(amax(abs(sub(z, matmul(x, concat({w9, wq}, 0).t())))).item<float>(), 1e-5f);
+}
+
+TEST(PackedLinear, StackedWithAnUndefinedPartUsesTheStackedWeight) {
+  NoGradGuard ng;
+  const Tensor x = rand_input({32, 8}, 74), wa = rand_input({32, 8}, 75);
+  const Tensor y = linear_stacked(x, {wa, Tensor()}, Tensor(), [&] { return wa; });
+  EXPECT_LT(amax(abs(sub(y, matmul(x, wa.t())))).item<float>(), 1e-5f);
 }
 
 TEST(PackedLinear, StackedWithGradientsUsesTheStackedWeight) {
