@@ -34,11 +34,10 @@ namespace oar::cpu {
 
 namespace {
 
-constexpr int64_t kPanel = 32;    // columns per panel: two 16-float vectors
-constexpr int kTile = 12;         // rows per micro-kernel: 24 accumulators + 2 panel vectors
-constexpr int64_t kDepth = 768;   // k per block
-constexpr int64_t kChunk = 256;   // rows of x per chunk
-constexpr int64_t kMinRows = 16;  // below, a packed copy does not pay for its memory
+constexpr int64_t kPanel = 32;   // columns per panel: two 16-float vectors
+constexpr int kTile = 12;        // rows per micro-kernel: 24 accumulators + 2 panel vectors
+constexpr int64_t kDepth = 768;  // k per block
+constexpr int64_t kChunk = 256;  // rows of x per chunk
 
 struct Tile {
   const float* a;  // x rows
@@ -440,7 +439,7 @@ Tensor packed_linear(const Tensor& x, const std::vector<Tensor>& ws, const Tenso
   static const bool available = packed_linear_available();
   if (!available || !enabled() || ws.empty()) return Tensor();
   if (!x.device().is_cpu() || x.dtype() != DType::f32 || x.dim() != 2 || x.stride(1) != 1 ||
-      x.stride(0) < x.size(1) || x.size(0) < kMinRows || x.size(1) == 0 ||
+      x.stride(0) < x.size(1) || x.size(0) == 0 || x.size(1) == 0 ||
       (bias.defined() && (bias.dtype() != DType::f32 || !bias.is_contiguous())))
     return Tensor();
   int64_t n = 0;

@@ -6,7 +6,11 @@
 // oneDNN's matmul, which reads the weight as w's transpose on each call, runs at 130-140 with
 // the weight out of cache. Used only with no gradient to record. Each weight is packed on its
 // first use, and the copy kept until the weight's storage is written (its version changes: the
-// next use packs again) or dies, so every call with the same operands gives the same bits.
+// next use packs again) or dies, so every call with the same operands gives the same bits. A row's
+// result does not depend on the other rows either (each element sums k in the same order, in
+// blocks set by k alone), so a sample gets the same output in a batch of any size; for that the
+// path takes products of any row count (with cold weights it is 1.3-1.7x oneDNN's also at 1-15
+// rows).
 #include <cstdint>
 #include <vector>
 
@@ -17,7 +21,7 @@ namespace oar::cpu {
 // act(x [m, k] (f32, rows at any stride, columns adjacent) w^T + bias) as a new contiguous
 // [m, n] f32 tensor, w [n, k] contiguous f32, bias [n] contiguous f32 or undefined; act: 0 none,
 // 1 GELU (erf), 2 GELU (tanh), 3 ReLU. Returns an undefined tensor where this path does not apply
-// (no AVX-512, other dtypes or layouts, fewer than 16 rows, or OAR_PACKED_LINEAR=0 in the
+// (no AVX-512, other dtypes or layouts, an empty product, or OAR_PACKED_LINEAR=0 in the
 // environment); the caller then runs its general GEMM.
 Tensor packed_linear(const Tensor& x, const Tensor& w, const Tensor& bias, int act);
 // The same with w the parts stacked along n ([n_0 + n_1 + ..., k]; every part but the last has a

@@ -291,3 +291,21 @@ TEST(PackedLinear, ReleaseDropsEveryCopy) {
   EXPECT_EQ(cpu::packed_linear_cache_size(), 0);
   EXPECT_EQ(linear(x, w).to_vector<float>(), before.to_vector<float>());  // packed again
 }
+
+TEST(PackedLinear, ARowsResultDoesNotDependOnTheBatch) {
+  SKIP_WITHOUT_AVX512();
+  NoGradGuard ng;
+  // The first 3 rows alone, in a batch of 13, and of 300 (two chunks, several tiles), through
+  // linear and linear_act: the same bits for those rows, with k in two blocks (1000).
+  const Tensor x = rand_input({300, 1000}, 101), w = rand_input({70, 1000}, 102),
+               b = rand_input({70}, 103);
+  for (LinearActivation act : {LinearActivation::none, LinearActivation::gelu}) {
+    const auto first = [&](int64_t rows) {
+      const Tensor y = linear_act(x.slice(0, 0, rows), w, b, act);
+      return y.slice(0, 0, 3).contiguous().to_vector<float>();
+    };
+    const auto alone = first(3);
+    EXPECT_EQ(first(13), alone) << static_cast<int>(act);
+    EXPECT_EQ(first(300), alone) << static_cast<int>(act);
+  }
+}
