@@ -1,16 +1,15 @@
 #pragma once
-// Inference linear layers on AVX-512 CPUs with the weight repacked once: out = act(x w^T + b)
-// from [n, k] weights kept as 32-column panels [ceil(n/32)][k][32] (zero-padded), so each thread
-// streams its panels front to back while every panel block is reused by all rows of x. Batch-1
-// BERT-shaped products (x [128, 384-3072]) run at 160-170 GFLOP/s per core this way, where
-// oneDNN's matmul, which reads the weight as w's transpose on each call, runs at 130-140 with
-// the weight out of cache. Used only with no gradient to record. Each weight is packed on its
-// first use, and the copy kept until the weight's storage is written (its version changes: the
-// next use packs again) or dies, so every call with the same operands gives the same bits. A row's
-// result does not depend on the other rows either (each element sums k in the same order, in
-// blocks set by k alone), so a sample gets the same output in a batch of any size; for that the
-// path takes products of any row count (with cold weights it is 1.3-1.7x oneDNN's also at 1-15
-// rows).
+// Inference linear layers on AVX-512 CPUs with the weight repacked once: out = act(x w^T + b) from
+// [n, k] weights kept as 32-column panels [ceil(n/32)][k][32] (zero-padded), so each thread streams
+// its panels front to back while every panel block is reused by all rows of x. Batch-1 BERT-shaped
+// products (x [128, 384-3072]) run at 160-170 GFLOP/s per core this way, where oneDNN's matmul,
+// which reads the weight as w's transpose on each call, runs at 130-140 with the weight out of
+// cache. Used only with no gradient to record. Each weight is packed on its first use, and the copy
+// kept until the weight's storage is written (its version changes: the next use packs again) or
+// dies, so every call with the same operands gives the same bits. A row's result does not depend on
+// the other rows either (each element sums k in the same order, in blocks set by k alone), so a
+// sample gets the same output from the layer in a batch of any size; for that the path takes
+// products of any row count (with cold weights it is 1.3-1.7x oneDNN's also at 1-15 rows).
 #include <cstdint>
 #include <vector>
 
