@@ -45,10 +45,10 @@ struct Tile {
   const float* b;  // panel block [kk][32]
   float* c;        // out, at the tile's first row and the panel's first column
   int64_t ldc, kk;
-  const float* bias;  // null: none; else the panel's 32 (padded) biases
+  const float* bias;  // null: none; else the panel's biases (read under m0, m1)
   bool first, last;   // first block starts from the bias, last applies act
   int act;
-  __mmask16 m0, m1;  // which of the panel's columns exist in out
+  __mmask16 m0, m1;  // which of the panel's columns exist in out and bias
   const char* pf;    // next block's share to prefetch: [pf, pf_end), one line every 2^shift k
   const char* pf_end;
   int shift;
@@ -104,8 +104,8 @@ template <int R>
 OAR_AVX512_KERNEL void micro(const Tile& t) {
   __m512 c0[R], c1[R];
   if (t.first) {
-    const __m512 b0 = t.bias ? _mm512_loadu_ps(t.bias) : _mm512_setzero_ps();
-    const __m512 b1 = t.bias ? _mm512_loadu_ps(t.bias + 16) : _mm512_setzero_ps();
+    const __m512 b0 = t.bias ? _mm512_maskz_loadu_ps(t.m0, t.bias) : _mm512_setzero_ps();
+    const __m512 b1 = t.bias ? _mm512_maskz_loadu_ps(t.m1, t.bias + 16) : _mm512_setzero_ps();
     for (int r = 0; r < R; ++r) c0[r] = b0, c1[r] = b1;
   } else {
     for (int r = 0; r < R; ++r) {
@@ -157,7 +157,7 @@ struct Problem {
   const float* x;
   int64_t lda;
   const float* panels;
-  const float* bias;  // padded to whole panels, or null
+  const float* bias;  // [n], or null
   float* out;
   int64_t m, n, k;
   int act;
@@ -246,22 +246,6 @@ void run(const Problem& pr) {
     }
   }
 }
-
-// Bias padded to whole panels (the micro-kernel loads 32 at a time).
-struct PaddedBias {
-  float small[256];
-  std::unique_ptr<float[]> big;
-  const float* data = nullptr;
-  PaddedBias(const Tensor& bias, int64_t n) {
-    if (!bias.defined()) return;
-    const int64_t padded = (n + kPanel - 1) / kPanel * kPanel;
-    float* p = small;
-    if (padded > 256) big.reset(new float[static_cast<size_t>(padded)]), p = big.get();
-    std::memcpy(p, bias.data<float>(), static_cast<size_t>(n) * sizeof(float));
-    std::fill(p + n, p + padded, 0.0f);
-    data = p;
-  }
-};
 
 void check_run_args(const Tensor& out, const Tensor& x, int64_t n, const Tensor& bias) {
   OAR_CHECK(out.dtype() == DType::f32 && x.dtype() == DType::f32 && out.dim() == 2 &&
@@ -426,9 +410,9 @@ void packed_linear_run(const Tensor& out, const Tensor& x, const Tensor& panels,
     }
     return;
   }
-  const PaddedBias pb(bias, n);
-  run(Problem{x.data<float>(), x.stride(0), panels.data<float>(), pb.data, out.data<float>(),
-              x.size(0), n, k, act});
+  run(Problem{x.data<float>(), x.stride(0), panels.data<float>(),
+              bias.defined() ? bias.data<float>() : nullptr, out.data<float>(), x.size(0), n, k,
+              act});
 }
 
 Tensor packed_linear(const Tensor& x, const Tensor& w, const Tensor& bias, int act) {
