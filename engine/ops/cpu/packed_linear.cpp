@@ -398,18 +398,8 @@ void packed_linear_run(const Tensor& out, const Tensor& x, const Tensor& panels,
             "packed_linear: panels ", shape_str(panels.shape()), " do not hold an [", n, ", ", k,
             "] weight");
   OAR_CHECK(act >= 0 && act <= 3, "packed_linear: unknown activation ", act);
+  OAR_CHECK(k > 0, "packed_linear: x has no columns (an empty product is not packed)");
   if (x.size(0) == 0 || n == 0) return;
-  if (k == 0) {  // an empty product: the bias, through act
-    float* o = out.data<float>();
-    for (int64_t i = 0; i < out.numel(); ++i) {
-      const float v = bias.defined() ? bias.data<float>()[i % n] : 0.0f;
-      o[i] = act == 1   ? fast_gelu(v)
-             : act == 2 ? fast_gelu_tanh(v)
-             : act == 3 ? std::max(v, 0.0f)
-                        : v;
-    }
-    return;
-  }
   run(Problem{x.data<float>(), x.stride(0), panels.data<float>(),
               bias.defined() ? bias.data<float>() : nullptr, out.data<float>(), x.size(0), n, k,
               act});

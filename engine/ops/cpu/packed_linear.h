@@ -29,7 +29,8 @@ Tensor packed_linear(const Tensor& x, const Tensor& w, const Tensor& bias, int a
 Tensor packed_linear(const Tensor& x, const std::vector<Tensor>& ws, const Tensor& bias, int act);
 
 // The kernel alone on an explicitly packed weight (for tests and benchmarks): panels from
-// pack_linear_weight(w), the other arguments as above. Requires AVX-512 (packed_linear_available).
+// pack_linear_weight(w), the other arguments as above (k >= 1). Requires AVX-512
+// (packed_linear_available).
 bool packed_linear_available();
 Tensor pack_linear_weight(const Tensor& w);
 Tensor pack_linear_weights(const std::vector<Tensor>& ws);  // stacked along n, as above
