@@ -39,6 +39,14 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
+bool cpu_has_avx512() {
+  // __builtin_cpu_supports also checks that the OS enabled the registers (XCR0), which the cpuid
+  // bits above do not.
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+
 std::string cpu_features_string() {
   const CpuFeatures& c = cpu_features();
   std::string s;

@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/core/cpu_features.h"
 #include "engine/core/error.h"
 #include "engine/ops/attention_cpu.h"
 #include "engine/ops/cpu/dropout_bits.h"
@@ -101,21 +102,14 @@ float row_dot(const float* x, const float* y, int64_t n) {
 }
 
 #ifdef OAR_ATTENTION_AVX512
-__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512"))) void
-exp_shift_avx512(float* s, int64_t rows, int64_t n, const float* mx) {
+OAR_TARGET_AVX512 void exp_shift_avx512(float* s, int64_t rows, int64_t n, const float* mx) {
   exp_shift_loop(s, rows, n, mx);
-}
-
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-  return yes;
 }
 #endif
 
 void exp_shift(float* s, int64_t rows, int64_t n, const float* mx) {
 #ifdef OAR_ATTENTION_AVX512
-  if (has_avx512()) return exp_shift_avx512(s, rows, n, mx);
+  if (cpu_has_avx512()) return exp_shift_avx512(s, rows, n, mx);
 #endif
   exp_shift_loop(s, rows, n, mx);
 }

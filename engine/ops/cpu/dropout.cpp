@@ -6,6 +6,7 @@
 #define OAR_DROPOUT_AVX512 1
 #endif
 
+#include "engine/core/cpu_features.h"
 #include "engine/core/error.h"
 #include "engine/core/generator.h"
 #include "engine/ops/cpu/dropout_bits.h"
@@ -69,11 +70,6 @@ __attribute__((target("avx512f,avx512vl"))) void apply_bits_avx512(float* out, c
   for (; e < n; ++e) out[e] = ((bits[e / 8] >> (e % 8)) & 1u) ? in[e] * scale : 0.0f;
 }
 
-bool has_avx512dq() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
-}
 #endif
 
 }  // namespace
@@ -82,14 +78,14 @@ void dropout_keep_bits(uint64_t seed, uint64_t index0, int64_t n, double p, uint
   if (n <= 0) return;
   const uint64_t threshold = keep_threshold(p);
 #ifdef OAR_DROPOUT_AVX512
-  if (has_avx512dq()) return keep_bits_avx512(seed, index0, n, threshold, bits);
+  if (cpu_has_avx512()) return keep_bits_avx512(seed, index0, n, threshold, bits);
 #endif
   keep_bits_scalar(seed, index0, n, threshold, bits);
 }
 
 void apply_keep_bits(float* out, const float* in, const uint8_t* bits, int64_t n, float scale) {
 #ifdef OAR_DROPOUT_AVX512
-  if (has_avx512dq()) return apply_bits_avx512(out, in, bits, n, scale);
+  if (cpu_has_avx512()) return apply_bits_avx512(out, in, bits, n, scale);
 #endif
   for (int64_t e = 0; e < n; ++e) out[e] = ((bits[e / 8] >> (e % 8)) & 1u) ? in[e] * scale : 0.0f;
 }

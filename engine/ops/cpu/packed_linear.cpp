@@ -27,9 +27,6 @@
 #include "engine/core/error.h"
 #include "engine/ops/cpu/fast_exp.h"
 
-#define OAR_AVX512_KERNEL \
-  __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512")))
-
 namespace oar::cpu {
 
 namespace {
@@ -63,14 +60,14 @@ struct Tile {
 //
 // The full-mask forms: GCC 12 warns (maybe-uninitialized) on the plain ones' undefined source.
 constexpr __mmask16 kAll = 0xffff;
-OAR_AVX512_KERNEL inline __m512 max16(__m512 a, __m512 b) {
+OAR_TARGET_AVX512 inline __m512 max16(__m512 a, __m512 b) {
   return _mm512_maskz_max_ps(kAll, a, b);
 }
-OAR_AVX512_KERNEL inline __m512 min16(__m512 a, __m512 b) {
+OAR_TARGET_AVX512 inline __m512 min16(__m512 a, __m512 b) {
   return _mm512_maskz_min_ps(kAll, a, b);
 }
 
-OAR_AVX512_KERNEL inline __m512 gelu_erf16(__m512 x) {
+OAR_TARGET_AVX512 inline __m512 gelu_erf16(__m512 x) {
   const __m512 z =
       max16(min16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)), _mm512_set1_ps(4.0f)),
             _mm512_set1_ps(-4.0f));
@@ -95,13 +92,13 @@ OAR_AVX512_KERNEL inline __m512 gelu_erf16(__m512 x) {
   return _mm512_fmadd_ps(half_x, erf, half_x);
 }
 
-OAR_AVX512_KERNEL inline __m512 activate16(__m512 v, int act) {
+OAR_TARGET_AVX512 inline __m512 activate16(__m512 v, int act) {
   // max returns its second operand when either is NaN: ReLU(NaN) stays NaN, as in relu().
   return act == 1 ? gelu_erf16(v) : act == 3 ? max16(_mm512_setzero_ps(), v) : v;
 }
 
 template <int R>
-OAR_AVX512_KERNEL void micro(const Tile& t) {
+OAR_TARGET_AVX512 void micro(const Tile& t) {
   __m512 c0[R], c1[R];
   if (t.first) {
     const __m512 b0 = t.bias ? _mm512_maskz_loadu_ps(t.m0, t.bias) : _mm512_setzero_ps();
@@ -344,9 +341,7 @@ Tensor cached_panels(const std::vector<Tensor>& ws) {
 }  // namespace
 
 bool packed_linear_available() {
-  const CpuFeatures& f = cpu_features();
-  return f.avx512f && f.avx512bw && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vl");
+  return cpu_has_avx512();
 }
 
 Tensor pack_linear_weight(const Tensor& w) {
