@@ -181,23 +181,12 @@ Tensor BertSelfAttention::packed(PackedCache& cache, const std::vector<Tensor>& 
   for (const Tensor& t : parts) grad = grad || (grad_enabled() && t.requires_grad());
   if (grad) return concat(parts, 0);  // autograd splits the gradient back
   std::lock_guard<std::mutex> lock(cache.mu);
-  bool fresh = cache.value.defined() && cache.storages.size() == parts.size();
-  for (size_t i = 0; fresh && i < parts.size(); ++i) {
-    const auto& st = parts[i].impl()->storage;
-    fresh = cache.storages[i].lock() == st && cache.data[i] == parts[i].raw_data() &&
-            cache.versions[i] == st->version && cache.value.dtype() == parts[i].dtype() &&
-            cache.value.device() == parts[i].device();
-  }
+  const bool fresh = cache.value.defined() && cache.stamp.current(parts) &&
+                     cache.value.dtype() == parts[0].dtype() &&
+                     cache.value.device() == parts[0].device();
   if (!fresh) {
+    cache.stamp = SourceStamp(parts);
     cache.value = concat(parts, 0);
-    cache.storages.clear();
-    cache.data.clear();
-    cache.versions.clear();
-    for (const Tensor& t : parts) {
-      cache.storages.push_back(t.impl()->storage);
-      cache.data.push_back(t.raw_data());
-      cache.versions.push_back(t.impl()->storage->version);
-    }
   }
   return cache.value;
 }

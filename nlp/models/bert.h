@@ -11,6 +11,7 @@
 
 #include "engine/io/json.h"
 #include "engine/nn.h"
+#include "engine/tensor/source_stamp.h"
 
 namespace oar::nlp {
 
@@ -98,9 +99,7 @@ class BertSelfAttention : public nn::Module {
   struct PackedCache {
     std::mutex mu;  // eval forwards may run concurrently
     Tensor value;
-    std::vector<std::weak_ptr<Storage>> storages;
-    std::vector<const void*> data;
-    std::vector<uint64_t> versions;
+    SourceStamp stamp;  // of the parts value was made from
   };
   static Tensor packed(PackedCache& cache, const std::vector<Tensor>& parts);
   PackedCache weight_cache_, bias_cache_;

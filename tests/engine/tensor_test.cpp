@@ -6,6 +6,7 @@
 #include "engine/ops/binary.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/unary.h"
+#include "engine/tensor/source_stamp.h"
 
 using namespace oar;
 
@@ -76,4 +77,21 @@ TEST(Tensor, NoGradGuard) {
     EXPECT_FALSE(exp(a).requires_grad());
   }
   EXPECT_TRUE(exp(a).requires_grad());
+}
+
+TEST(SourceStamp, CurrentUntilASourceIsWrittenReplacedOrDies) {
+  Tensor a = ones({4, 3}), b = zeros({2, 3});
+  const SourceStamp stamp({a, b});
+  EXPECT_TRUE(stamp.current({a, b}));
+  EXPECT_TRUE(stamp.alive());
+  EXPECT_FALSE(stamp.current({b, a}));                 // other order
+  EXPECT_FALSE(stamp.current({a}));                    // other count
+  EXPECT_FALSE(stamp.current({a, b.slice(0, 1, 2)}));  // another view of the same storage
+  EXPECT_FALSE(stamp.current({a, zeros({2, 3})}));     // another storage
+  add_(b, ones({2, 3}));                               // an in-place write bumps the version
+  EXPECT_FALSE(stamp.current({a, b}));
+  const SourceStamp again({a, b});
+  EXPECT_TRUE(again.current({a, b}));
+  b = Tensor();  // the stamped storage dies
+  EXPECT_FALSE(again.alive());
 }

@@ -26,6 +26,7 @@
 #include "engine/core/cpu_features.h"
 #include "engine/core/error.h"
 #include "engine/ops/cpu/fast_exp.h"
+#include "engine/tensor/source_stamp.h"
 
 namespace oar::cpu {
 
@@ -257,7 +258,7 @@ void check_run_args(const Tensor& out, const Tensor& x, int64_t n, const Tensor&
 
 // ---- the cache of packed weights ----
 
-// Keyed by the first part; an entry is valid while every part's storage is alive and unwritten.
+// Keyed by the first part; an entry is valid while its stamp is current for the parts.
 struct Key {
   const Storage* storage;
   int64_t offset, n, k, parts;
@@ -266,19 +267,9 @@ struct Key {
            std::tie(o.storage, o.offset, o.n, o.k, o.parts);
   }
 };
-struct Part {
-  std::weak_ptr<Storage> storage;
-  int64_t offset = 0, rows = 0;
-  uint64_t version = 0;
-};
 struct Entry {
-  std::vector<Part> parts;
+  SourceStamp stamp;  // the parts, taken before packing
   Tensor panels;
-  bool alive() const {
-    for (const Part& p : parts)
-      if (p.storage.expired()) return false;
-    return true;
-  }
 };
 // Never destroyed: cached tensors must not be freed at exit after their allocator.
 std::mutex& g_mu = *new std::mutex;
@@ -292,25 +283,6 @@ bool enabled() {
   return yes;
 }
 
-std::vector<Part> parts_of(const std::vector<Tensor>& ws) {
-  std::vector<Part> parts;
-  for (const Tensor& w : ws)
-    parts.push_back(Part{w.impl()->storage, w.offset(), w.size(0), w.impl()->storage->version});
-  return parts;
-}
-
-bool same_parts(const std::vector<Part>& a, const std::vector<Tensor>& ws, bool& written) {
-  if (a.size() != ws.size()) return false;
-  written = false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const std::shared_ptr<Storage>& st = ws[i].impl()->storage;
-    if (a[i].storage.lock() != st || a[i].offset != ws[i].offset() || a[i].rows != ws[i].size(0))
-      return false;
-    written = written || a[i].version != st->version;
-  }
-  return true;
-}
-
 // The packed copy of the weights stacked along n, made on first use and again after any part is
 // written (an optimizer step bumps its storage's version).
 Tensor cached_panels(const std::vector<Tensor>& ws) {
@@ -321,20 +293,18 @@ Tensor cached_panels(const std::vector<Tensor>& ws) {
   {
     std::lock_guard<std::mutex> lock(g_mu);
     auto it = g_cache.find(key);
-    bool written = false;
-    if (it != g_cache.end() && same_parts(it->second.parts, ws, written) && !written)
-      return it->second.panels;
+    if (it != g_cache.end() && it->second.stamp.current(ws)) return it->second.panels;
   }
   // Pack outside the lock (other threads keep using cached weights meanwhile), recording the
   // versions read before packing: a write during packing leaves the copy stale, and the next
   // use packs again. Two threads missing at once both pack; the later insert wins.
-  std::vector<Part> parts = parts_of(ws);
+  SourceStamp stamp(ws);
   Tensor panels = pack_linear_weights(ws);
   std::lock_guard<std::mutex> lock(g_mu);
   // Entries whose weights died are dropped whenever new weights are packed.
   for (auto e = g_cache.begin(); e != g_cache.end();)
-    e = e->second.alive() ? std::next(e) : g_cache.erase(e);
-  g_cache[key] = Entry{std::move(parts), panels};
+    e = e->second.stamp.alive() ? std::next(e) : g_cache.erase(e);
+  g_cache[key] = Entry{std::move(stamp), panels};
   return panels;
 }
 
@@ -435,7 +405,7 @@ void packed_linear_release() {
 int64_t packed_linear_cache_size() {
   std::lock_guard<std::mutex> lock(g_mu);
   int64_t n = 0;
-  for (const auto& [key, e] : g_cache) n += e.alive() ? 1 : 0;
+  for (const auto& [key, e] : g_cache) n += e.stamp.alive() ? 1 : 0;
   return n;
 }
 
