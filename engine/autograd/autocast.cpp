@@ -10,6 +10,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/autograd/node.h"
 #include "engine/core/error.h"
+#include "engine/tensor/source_stamp.h"
 
 namespace oar {
 
@@ -62,9 +63,8 @@ struct CacheKey {
   }
 };
 struct CacheEntry {
-  std::weak_ptr<Storage> storage;
-  uint64_t version = 0;
-  Tensor lowered;  // detached
+  SourceStamp stamp;  // of the f32 tensor, taken before the cast
+  Tensor lowered;     // detached
 };
 // Never destroyed: the cached tensors must not be freed at exit after the allocators they came
 // from (static destruction order across files is unspecified).
@@ -81,19 +81,20 @@ Tensor cached_lowered(const Tensor& t, DType dtype) {
   const CacheKey key{st.get(), t.offset(), t.shape(), t.strides(), dtype};
   std::lock_guard<std::mutex> lock(g_cache_mu);
   auto it = g_cache.find(key);
-  if (it != g_cache.end() && it->second.storage.lock() == st && it->second.version == st->version) {
+  if (it != g_cache.end() && it->second.stamp.current({t})) {
     ++g_cache_hits;
     return it->second.lowered;
   }
   // Entries whose storage died are dropped whenever a new cast is stored.
   for (auto e = g_cache.begin(); e != g_cache.end();)
-    e = e->second.storage.expired() ? g_cache.erase(e) : std::next(e);
+    e = e->second.stamp.alive() ? std::next(e) : g_cache.erase(e);
+  SourceStamp stamp({t});
   Tensor lowered;
   {
     NoGradGuard ng;
     lowered = t.detach().to(dtype);
   }
-  g_cache[key] = CacheEntry{st, st->version, lowered};
+  g_cache[key] = CacheEntry{std::move(stamp), lowered};
   return lowered;
 }
 

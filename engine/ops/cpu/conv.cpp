@@ -24,6 +24,7 @@
 #include "engine/ops/cpu/depthwise_conv.h"
 #include "engine/ops/cpu/loops.h"
 #include "engine/ops/cpu/onednn.h"
+#include "engine/tensor/source_stamp.h"
 
 namespace oar::cpu {
 
@@ -66,11 +67,10 @@ struct ConvPrimitive {
   memory::desc bias;  // fwd bias or bwd diff_bias (plain); zero-dim when absent
 };
 
-// A parameter's weight in a primitive's layout, valid while the storage's version is `version`.
+// A parameter's weight in a primitive's layout, valid while `stamp` is current for the weight.
 struct CachedWeight {
   std::mutex mu;
-  std::weak_ptr<Storage> storage;
-  uint64_t version = 0;
+  SourceStamp stamp;
   Tensor buf;
 };
 
@@ -206,15 +206,13 @@ memory weight(const Arg& a, const Tensor& w, bool cache, const std::string& prim
   key.append(reinterpret_cast<const char*>(&off), sizeof(off));
   auto c = onednn::cached<CachedWeight>(key, [] { return std::make_shared<CachedWeight>(); });
   std::lock_guard<std::mutex> lock(c->mu);
-  const auto& storage = w.impl()->storage;
-  if (c->storage.lock() != storage || c->version != storage->version || !c->buf.defined()) {
+  if (!c->buf.defined() || !c->stamp.current({w})) {
+    c->stamp = SourceStamp({w});
     if (!c->buf.defined()) c->buf = onednn::buffer_for(a.inner);
     memory user(a.user, onednn::engine(), w.raw_data());
     memory in(a.inner, onednn::engine(), c->buf.raw_data());
     a.re->execute(onednn::stream(), user, in);
     onednn::stream().wait();
-    c->storage = storage;
-    c->version = storage->version;
   }
   keep.push_back(c->buf);
   return memory(a.inner, onednn::engine(), c->buf.raw_data());
