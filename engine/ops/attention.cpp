@@ -275,7 +275,7 @@ std::vector<Tensor> split_qkv_heads(const Tensor& qkv, int64_t heads) {
             auto impl = std::make_shared<TensorImpl>();
             impl->storage = g[0].impl()->storage;
             impl->shape = shape;
-            impl->strides = {shape[1] * shape[2], shape[2], 1};
+            impl->strides = contiguous_strides(shape);
             impl->dtype = dt;
             return autograd::TensorList{Tensor(impl)};
           }

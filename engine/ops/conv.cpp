@@ -32,12 +32,12 @@ void conv_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w, con
 // gw (contiguous) and gb ([O] or undefined) from x and gy (contiguous).
 void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, const Tensor& gy,
                            const ConvGeometry& g);
-// dst = src (same shape and dtype, f32 or bf16, any strides but no broadcast dims) by one
-// cached oneDNN reorder.
-void copy_strided(const Tensor& dst, const Tensor& src);
 // Both of the above, reordering gy into oneDNN's layout once for the two.
 void conv_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& x,
                    const Tensor& gy, const Tensor& w, const ConvGeometry& g, bool cache_weight);
+// engine/ops/cpu/copy.cpp: dst = src (same shape and dtype, f32 or bf16, any strides but no
+// broadcast dims) by one cached oneDNN reorder.
+void copy_strided(const Tensor& dst, const Tensor& src);
 }  // namespace cpu
 #ifdef OAR_WITH_CUDA
 namespace cuda {
@@ -51,6 +51,13 @@ void conv_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor& x, 
 #endif
 
 namespace {
+
+// A dim expanded with stride 0 (oneDNN takes any strides, but not those).
+bool has_broadcast_dim(const Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.stride(d) == 0 && t.size(d) > 1) return true;
+  return false;
+}
 
 std::vector<int64_t> per_dim(const char* op, const char* what, const std::vector<int64_t>& v,
                              size_t n, int64_t fallback, int64_t min) {
@@ -186,10 +193,7 @@ Tensor conv_impl(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg, 
               dtype_name(b_in.dtype()), " must be the input's (", dtype_name(x_in.dtype()),
               ") or f32");
   }
-  // oneDNN takes any strides but not broadcast (stride 0) dims.
-  bool broadcast = false;
-  for (int64_t d = 0; d < x_in.dim(); ++d) broadcast |= x_in.stride(d) == 0 && x_in.size(d) > 1;
-  const Tensor x = broadcast ? x_in.detach().contiguous() : x_in.detach();
+  const Tensor x = has_broadcast_dim(x_in) ? x_in.detach().contiguous() : x_in.detach();
   const Tensor w = w_in.detach().contiguous();
   // A parameter (a contiguous leaf) keeps its reordered copy between calls.
   const bool cache_weight = w_in.is_leaf() && w_in.is_contiguous();
@@ -275,10 +279,8 @@ Tensor to_channels_last(const Tensor& t) {
             "to_channels_last: expected a 4-D [N, C, H, W] tensor, got ",
             t.defined() ? shape_str(t.shape()) : std::string("an undefined tensor"));
   if (is_channels_last(t)) return t;
-  bool broadcast = false;
-  for (int64_t d = 0; d < t.dim(); ++d) broadcast |= t.stride(d) == 0 && t.size(d) > 1;
-  if (t.device().is_cpu() && (t.dtype() == DType::f32 || t.dtype() == DType::bf16) && !broadcast &&
-      t.numel() > 0 && !autograd::needs_grad({t})) {
+  if (t.device().is_cpu() && (t.dtype() == DType::f32 || t.dtype() == DType::bf16) &&
+      !has_broadcast_dim(t) && t.numel() > 0 && !autograd::needs_grad({t})) {
     Tensor out = empty_channels_last(t.shape(), t.dtype(), t.device());  // one oneDNN reorder
     cpu::copy_strided(out, t);
     return out;
@@ -335,9 +337,7 @@ Tensor conv_bn_train(const Tensor& x, const Tensor& weight, const ConvParams& p,
                            bn.running_mean.device().is_cpu() && bn.running_var.device().is_cpu()));
   if (!params_ok || count < 2 || (residual.defined() && residual.shape() != out_shape))
     return unfused();  // the ops one by one give the usual messages
-  bool broadcast = false;
-  for (int64_t d = 0; d < x.dim(); ++d) broadcast |= x.stride(d) == 0 && x.size(d) > 1;
-  const Tensor xd = broadcast ? x.detach().contiguous() : x.detach();
+  const Tensor xd = has_broadcast_dim(x) ? x.detach().contiguous() : x.detach();
   const Tensor w = weight.detach().contiguous();
   const bool cache_weight = weight.is_leaf() && weight.is_contiguous();
   const Tensor gamma = bn.weight.defined() ? bn.weight.detach().contiguous() : Tensor();

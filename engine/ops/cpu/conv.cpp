@@ -138,24 +138,24 @@ dnnl::primitive_attr user_scratchpad() {
 }
 
 // src_dst: the source and destination descriptors to use (channels-last tensors as they are),
-// or null to let oneDNN choose. add: a residual's descriptor, added by a binary post-op (read
-// where it lies; `sum` instead adds what the destination holds).
+// or null to let oneDNN choose. add_residual (with src_dst): a residual laid out as the
+// destination is added by a binary post-op, read where it lies (`sum` instead adds what the
+// destination holds).
 dnnl::convolution_forward::primitive_desc forward_pd(
     const Descs& d, const memory::desc* bias, bool sum = false,
     ConvActivation act = ConvActivation::none,
-    const std::pair<memory::desc, memory::desc>* src_dst = nullptr,
-    const memory::desc* add = nullptr) {
+    const std::pair<memory::desc, memory::desc>* src_dst = nullptr, bool add_residual = false) {
+  const auto src = src_dst ? src_dst->first : any(d.src, d.dt);
+  const auto dst = src_dst ? src_dst->second : any(d.dst, d.dt);
   auto attr = user_scratchpad();
-  if (sum || add || act != ConvActivation::none) {
+  if (sum || add_residual || act != ConvActivation::none) {
     dnnl::post_ops po;
     if (sum) po.append_sum(1.f);
-    if (add) po.append_binary(dnnl::algorithm::binary_add, *add);
+    if (add_residual) po.append_binary(dnnl::algorithm::binary_add, dst);
     if (act == ConvActivation::relu) po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     if (act == ConvActivation::relu6) po.append_eltwise(dnnl::algorithm::eltwise_clip_v2, 0.f, 6.f);
     attr.set_post_ops(po);
   }
-  const auto src = src_dst ? src_dst->first : any(d.src, d.dt);
-  const auto dst = src_dst ? src_dst->second : any(d.dst, d.dt);
   const auto wei = any(d.weights, d.dt);
   if (bias)
     return dnnl::convolution_forward::primitive_desc(
@@ -271,7 +271,7 @@ void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, con
       auto make = [&] {
         if (sum && channels_last && src_dst.second == onednn::desc_of(residual)) {
           try {  // the residual as it is: no copy (where this oneDNN kernel takes the post-op)
-            auto pd = forward_pd(d, b, false, act, &src_dst, &src_dst.second);
+            auto pd = forward_pd(d, b, false, act, &src_dst, true);
             c->res_binary = true;
             return pd;
           } catch (const dnnl::error&) {
@@ -299,13 +299,13 @@ void conv_forward_fused(const Tensor& out, const Tensor& x, const Tensor& w, con
   args.emplace(DNNL_ARG_WEIGHTS, weight(p->a1, w, cache_weight, key, keep));
   if (bias.defined())
     args.emplace(DNNL_ARG_BIAS, memory(p->bias, onednn::engine(), bias.raw_data()));
-  const memory dst = output(p->a2, out.raw_data(), keep);
+  memory dst = output(p->a2, out.raw_data(), keep);
   if (p->res_binary) {
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
                  memory(onednn::desc_of(residual), onednn::engine(), residual.raw_data()));
   } else if (sum) {  // the residual, copied into the destination (in its layout), is summed into
     memory user(onednn::desc_of(residual), onednn::engine(), residual.raw_data());
-    p->res->execute(onednn::stream(), user, const_cast<memory&>(dst));
+    p->res->execute(onednn::stream(), user, dst);
   }
   args.emplace(DNNL_ARG_DST, dst);
   add_scratchpad(*p, args, keep);
