@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   reset_peak_memory(Device::cpu());
   Generator gen(0);
   std::shared_ptr<nn::Module> model;
-  if (model_name.rfind("resnet", 0) == 0) {
+  if (model_name.starts_with("resnet")) {
     try {
       model = std::make_shared<vision::ResNet>(vision::resnet_variant(model_name), &gen);
     } catch (const Error& e) {

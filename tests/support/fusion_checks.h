@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the inference/training fusion tests (tests/vision/fusion_test.cpp,
 // tests/video/models/video_fusion_test.cpp): BN layers with non-trivial statistics so a fold does
-// real work, and element-wise and norm-wise tensor comparisons.
+// real work, the unfused reference forward, and element-wise and norm-wise tensor comparisons.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "engine/autograd/grad_mode.h"
 #include "engine/nn.h"
 #include "tests/support/gradcheck.h"
+#include "vision/models/fused.h"
 
 namespace oar::testing {
 
@@ -26,6 +27,12 @@ inline void randomise_batch_norms(nn::Module& m) {
       bn->weight.copy_(rand_input(s, seed++, 0.5, 1.5));
       bn->bias.copy_(rand_input(s, seed++) * 0.2);
     }
+}
+
+// m's forward with the inference folds turned off: the module-by-module reference.
+inline Tensor unfused(nn::Module& m, const Tensor& x) {
+  vision::NoInferenceFusionGuard off;
+  return m(x);
 }
 
 // Every element within tol * (1 + max |want|).

@@ -31,6 +31,7 @@ using oar::testing::expect_close;
 using oar::testing::expect_close_norm;
 using oar::testing::rand_input;
 using oar::testing::randomise_batch_norms;
+using oar::testing::unfused;
 
 namespace {
 
@@ -52,11 +53,6 @@ std::shared_ptr<nn::Module> make(const std::string& name, bool small_input = fal
   o.num_classes = 10;
   o.small_input = small_input;
   return std::make_shared<ResNet>(o, &gen);
-}
-
-Tensor unfused(nn::Module& m, const Tensor& x) {
-  NoInferenceFusionGuard off;
-  return m(x);
 }
 
 int count_batch_norm_calls(nn::Module& m, const Tensor& x) {

@@ -65,7 +65,9 @@ void expect_close(const Tensor& got, const Tensor& want, double tol) {
     ASSERT_NEAR(g[i], w[i], tol * (1 + std::fabs(w[i]))) << "element " << i;
 }
 
-Tensor rnd(const Shape& s, uint64_t seed) { return rand_input(s, seed).detach(); }
+Tensor rnd(const Shape& s, uint64_t seed) {
+  return rand_input(s, seed).detach();
+}
 
 struct Case {
   Shape x, w;
@@ -76,8 +78,8 @@ struct Case {
 
 std::vector<Case> cases() {
   return {
-      {{2, 3, 9}, {4, 3, 3}, {1}, {0}, {0}, {1}, 1, true},                  // 1-D
-      {{1, 4, 11}, {6, 2, 3}, {2}, {1}, {2}, {2}, 2, false},               // 1-D grouped
+      {{2, 3, 9}, {4, 3, 3}, {1}, {0}, {0}, {1}, 1, true},                    // 1-D
+      {{1, 4, 11}, {6, 2, 3}, {2}, {1}, {2}, {2}, 2, false},                  // 1-D grouped
       {{2, 3, 7, 6}, {5, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1, true},  // same 3x3
       {{1, 2, 9, 8}, {3, 2, 3, 2}, {2, 3}, {0, 1}, {2, 0}, {1, 2}, 1, true},  // asym pad
       {{2, 4, 6, 5}, {4, 1, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {2, 1}, 4, true},  // depthwise
@@ -88,9 +90,8 @@ std::vector<Case> cases() {
       {{1, 2, 9, 19}, {2, 1, 5, 5}, {2, 1}, {2, 1}, {1, 3}, {1, 2}, 2, false},
       {{1, 2, 6, 18}, {2, 1, 2, 6}, {1, 1}, {0, 0}, {1, 2}, {1, 1}, 2, true},
       {{1, 2, 5, 17}, {2, 1, 3, 3}, {1, 1}, {3, 3}, {3, 2}, {1, 1}, 2, true},
-      // Depthwise with column stride 2 (even and odd columns as planes of their own): even and
-      // odd widths, row stride 1 and 2, 5x5 with 2 padding, asymmetric padding (the phase
-      // kernels swap widths), a 1x1 kernel (one phase without taps), a 2-column input.
+      // Depthwise with column stride 2: even and odd widths, row stride 1 and 2, 5x5 with 2
+      // padding, asymmetric padding, a 1x1 kernel (every other column unread), a 2-column input.
       {{2, 3, 8, 20}, {3, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 3, true},
       {{1, 2, 9, 21}, {2, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 2, false},
       {{1, 2, 7, 19}, {2, 1, 3, 3}, {1, 2}, {1, 1}, {1, 1}, {1, 1}, 2, true},
@@ -105,7 +106,7 @@ std::vector<Case> cases() {
       {{2, 16, 7, 7}, {16, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 16, true},
       {{1, 18, 5, 6}, {18, 1, 5, 5}, {2, 2}, {2, 2}, {2, 1}, {1, 1}, 18, true},
       {{2, 16, 4, 4}, {16, 1, 3, 3}, {1, 1}, {2, 2}, {2, 2}, {2, 2}, 16, true},
-      {{1, 6, 5, 5}, {4, 3, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 2, false}, // grouped 1x1
+      {{1, 6, 5, 5}, {4, 3, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 2, false},  // grouped 1x1
       {{1, 2, 4, 5, 3}, {3, 2, 2, 3, 2}, {1, 2, 1}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 1, true},
   };
 }
@@ -182,28 +183,31 @@ TEST(Conv, Gradients) {
     const ConvParams p = params(c);
     V in{rand_input(c.x, seed++), rand_input(c.w, seed++)};
     if (c.bias) in.push_back(rand_input({c.w[0]}, seed++));
-    EXPECT_GRADCHECK([p](const V& v) { return conv(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), p); },
-                     in);
+    EXPECT_GRADCHECK(
+        [p](const V& v) { return conv(v[0], v[1], v.size() > 2 ? v[2] : Tensor(), p); }, in);
   }
   // Only some inputs needing a gradient; a permuted (non-contiguous) input.
   Tensor x = rnd({1, 2, 5, 4}, 1), w = rand_input({3, 2, 2, 2}, 2), b = rand_input({3}, 3);
   EXPECT_GRADCHECK([](const V& v) { return conv2d(v[0], v[1], v[2]); }, (V{x, w, b}));
   Tensor xp = rand_input({1, 5, 4, 2}, 4);
-  EXPECT_GRADCHECK([](const V& v) { return conv2d(v[0].permute({0, 3, 1, 2}), v[1]); },
-                   (V{xp, rnd({3, 2, 2, 2}, 5)}));
+  EXPECT_GRADCHECK(
+      [](const V& v) {
+        return conv2d(v[0].permute({0, 3, 1, 2}), v[1]);
+      },
+      (V{xp, rnd({3, 2, 2, 2}, 5)}));
 }
 
 TEST(Conv, BadInputsThrow) {
   const Tensor x = zeros({1, 4, 5, 5}), w = zeros({6, 4, 3, 3});
-  EXPECT_THROW(conv2d(zeros({4, 5, 5}), w), Error);                       // no batch dim
-  EXPECT_THROW(conv2d(x, zeros({6, 3, 3, 3})), Error);                    // channel mismatch
-  EXPECT_THROW(conv2d(x, w, Tensor(), {1, 1}, {0, 0}, {1, 1}, 3), Error); // groups !| channels
-  EXPECT_THROW(conv2d(x, zeros({6, 4, 7, 7})), Error);                    // kernel > input
-  EXPECT_THROW(conv2d(x, w, zeros({5})), Error);                          // bias size
-  EXPECT_THROW(conv2d(x, w, Tensor(), {0, 1}), Error);                    // zero stride
-  EXPECT_THROW(conv2d(x, w, Tensor(), {1, 1}, {-1, 0}), Error);           // negative pad
-  EXPECT_THROW(conv2d(x, w, Tensor(), {1, 1, 1}), Error);                 // 3 strides for 2-D
-  EXPECT_THROW(conv2d(x, w.to(DType::bf16)), Error);                      // dtype mismatch
+  EXPECT_THROW(conv2d(zeros({4, 5, 5}), w), Error);                        // no batch dim
+  EXPECT_THROW(conv2d(x, zeros({6, 3, 3, 3})), Error);                     // channel mismatch
+  EXPECT_THROW(conv2d(x, w, Tensor(), {1, 1}, {0, 0}, {1, 1}, 3), Error);  // groups !| channels
+  EXPECT_THROW(conv2d(x, zeros({6, 4, 7, 7})), Error);                     // kernel > input
+  EXPECT_THROW(conv2d(x, w, zeros({5})), Error);                           // bias size
+  EXPECT_THROW(conv2d(x, w, Tensor(), {0, 1}), Error);                     // zero stride
+  EXPECT_THROW(conv2d(x, w, Tensor(), {1, 1}, {-1, 0}), Error);            // negative pad
+  EXPECT_THROW(conv2d(x, w, Tensor(), {1, 1, 1}), Error);                  // 3 strides for 2-D
+  EXPECT_THROW(conv2d(x, w.to(DType::bf16)), Error);                       // dtype mismatch
   EXPECT_THROW(conv(zeros({1, 1, 2, 2, 2, 2}), zeros({1, 1, 1, 1, 1, 1}), Tensor(), {}), Error);
   EXPECT_THROW(conv2d(x.to(DType::i64), w.to(DType::i64)), Error);
 }

@@ -31,6 +31,7 @@ using namespace oar::video::testing;
 using oar::testing::expect_close;
 using oar::testing::rand_input;
 using oar::testing::randomise_batch_norms;
+using oar::testing::unfused;
 
 namespace {
 
@@ -55,11 +56,6 @@ std::shared_ptr<nn::Module> make(const std::string& name) {
   o.num_classes = 5;
   o.dropout = 0.0;
   return std::make_shared<NonLocalNet>(o, &gen);
-}
-
-Tensor unfused(nn::Module& m, const Tensor& x) {
-  vision::NoInferenceFusionGuard off;
-  return m(x);
 }
 
 // Clips [N, T, C, H, W]; T = 4 so that the shift moves real values both ways.
