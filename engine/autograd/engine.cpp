@@ -76,8 +76,7 @@ namespace {
 void accumulate(Tensor& slot, const Tensor& g) {
   if (!slot.defined()) {
     slot = g;
-  } else if (slot.impl_ptr().use_count() == 1 && slot.impl()->storage.use_count() == 1 &&
-             slot.shape() == g.shape() && slot.dtype() == g.dtype() && slot.is_contiguous()) {
+  } else if (sole_owner(slot) && slot.shape() == g.shape() && slot.dtype() == g.dtype()) {
     // Nothing else sees the slot's memory (not g, not another slot, not a .grad): add in
     // place, without a new buffer (the residual stream's gradients meet here).
     add_(slot, g);
@@ -92,9 +91,8 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
     // g becomes .grad as is when nothing else can see its memory (this call's reference and
     // the backward function's result only, a storage of its own, plain layout); otherwise a
     // private copy, since g may be shared with another input's gradient.
-    const bool private_memory = gg.impl_ptr().use_count() <= 2 &&
-                                gg.impl()->storage.use_count() == 1 && gg.is_contiguous() &&
-                                gg.offset() == 0 && gg.impl()->grad_fn == nullptr;
+    const bool private_memory =
+        sole_owner(gg, 2) && gg.offset() == 0 && gg.impl()->grad_fn == nullptr;
     leaf.grad = private_memory ? gg.impl_ptr() : gg.clone().impl_ptr();
   } else {
     Tensor cur(leaf.grad);

@@ -277,7 +277,7 @@ Tensor linear_act(const Tensor& x_arg, const Tensor& w_arg, const Tensor& b_arg,
           // kernel reads each element before writing it).
           const bool reuse =
               g2.impl() == g[0].impl()
-                  ? g2.impl_ptr().use_count() == 2 && g2.impl()->storage.use_count() == 1
+                  ? sole_owner(g2, 2)
                   : g[0].impl_ptr().use_count() == 1 && g2.impl_ptr().use_count() == 1 &&
                         g2.impl()->storage.use_count() == (g2.same_storage(g[0]) ? 2 : 1);
           const Tensor gh = reuse ? g2 : empty({rows, n}, DType::f32, d.device());

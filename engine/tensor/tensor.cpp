@@ -118,6 +118,11 @@ int64_t Tensor::stride(int64_t d) const {
   return impl_->strides[wrap_dim(d, dim(), "stride")];
 }
 
+bool sole_owner(const Tensor& t, long handles) {
+  return t.impl_ptr().use_count() <= handles && t.impl()->storage.use_count() == 1 &&
+         t.is_contiguous();
+}
+
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
   for (int64_t i = dim() - 1; i >= 0; --i) {

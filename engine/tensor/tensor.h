@@ -145,6 +145,11 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+// Nobody else sees t's memory: at most `handles` references to t's impl (the caller's own among
+// them), no other tensor on its storage, plain layout. A kernel may then write over it in place
+// (the autograd engine's gradient sums, linear_act's backward).
+bool sole_owner(const Tensor& t, long handles = 1);
+
 // ---- creation ----
 Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
 Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
