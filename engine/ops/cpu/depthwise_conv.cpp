@@ -493,11 +493,8 @@ void depthwise_forward(const Tensor& out, const Tensor& x, const Tensor& w, cons
           const int64_t r = p.in_row(o, i);
           if (r < 0) continue;
           const float* xr = xp + r * p.w + off;
-          float* orow = op + o * p.ow;
-          if (p.sw == 1)
-            for (int64_t q = lo; q < hi; ++q) orow[q] += wv * xr[q];
-          else
-            for (int64_t q = lo; q < hi; ++q) orow[q] += wv * xr[q * p.sw];
+          float* orow = op + o * p.ow;  // column stride > 1: stride 1 returned above
+          for (int64_t q = lo; q < hi; ++q) orow[q] += wv * xr[q * p.sw];
         }
       }
   }
