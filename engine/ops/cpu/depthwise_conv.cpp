@@ -356,18 +356,27 @@ std::vector<float> taps_by_channel(const float* w, int64_t c, int64_t taps) {
   return wt;
 }
 
-// f(output position, input position) for every output that tap (i, j) reads inside the plane,
-// output positions in increasing order (rows from Plane::in_row, columns from Plane::cols).
+// f(o, r, lo, hi, off) for every output row o that tap (i, j) reads inside the plane, in
+// increasing order: it reads input row r (Plane::in_row), and its output columns [lo, hi)
+// (Plane::cols) read input columns q * sw + off.
 template <class F>
-void tap_pairs(const Plane& p, int64_t i, int64_t j, F&& f) {
+void tap_rows(const Plane& p, int64_t i, int64_t j, F&& f) {
   int64_t lo, hi;
   p.cols(j, lo, hi);
   const int64_t off = j * p.dw - p.pw;
   for (int64_t o = 0; o < p.oh; ++o) {
     const int64_t r = p.in_row(o, i);
-    if (r < 0) continue;
-    for (int64_t q = lo; q < hi; ++q) f(o * p.ow + q, r * p.w + q * p.sw + off);
+    if (r >= 0) f(o, r, lo, hi, off);
   }
+}
+
+// f(output position, input position) for every output that tap (i, j) reads inside the plane,
+// output positions in increasing order.
+template <class F>
+void tap_pairs(const Plane& p, int64_t i, int64_t j, F&& f) {
+  tap_rows(p, i, j, [&](int64_t o, int64_t r, int64_t lo, int64_t hi, int64_t off) {
+    for (int64_t q = lo; q < hi; ++q) f(o * p.ow + q, r * p.w + q * p.sw + off);
+  });
 }
 
 // dst planes = bias (or 0) + the sum over taps of the tap's weight times src, per batch element.
@@ -486,16 +495,11 @@ void depthwise_forward(const Tensor& out, const Tensor& x, const Tensor& w, cons
     for (int64_t i = 0; i < p.kh; ++i)
       for (int64_t j = 0; j < p.kw; ++j) {
         const float wv = wp[i * p.kw + j];
-        int64_t lo, hi;
-        p.cols(j, lo, hi);
-        const int64_t off = j * p.dw - p.pw;
-        for (int64_t o = 0; o < p.oh; ++o) {
-          const int64_t r = p.in_row(o, i);
-          if (r < 0) continue;
+        tap_rows(p, i, j, [&](int64_t o, int64_t r, int64_t lo, int64_t hi, int64_t off) {
           const float* xr = xp + r * p.w + off;
           float* orow = op + o * p.ow;  // column stride > 1: stride 1 returned above
           for (int64_t q = lo; q < hi; ++q) orow[q] += wv * xr[q * p.sw];
-        }
+        });
       }
   }
 }
@@ -545,19 +549,14 @@ void depthwise_backward_data(const Tensor& gx, const Tensor& gy, const Tensor& w
     for (int64_t i = 0; i < p.kh; ++i)
       for (int64_t j = 0; j < p.kw; ++j) {
         const float wv = wp[i * p.kw + j];
-        int64_t lo, hi;
-        p.cols(j, lo, hi);
-        const int64_t off = j * p.dw - p.pw;
-        for (int64_t o = 0; o < p.oh; ++o) {
-          const int64_t r = p.in_row(o, i);
-          if (r < 0) continue;
+        tap_rows(p, i, j, [&](int64_t o, int64_t r, int64_t lo, int64_t hi, int64_t off) {
           float* dr = dp + r * p.w + off;
           const float* grow = gp + o * p.ow;
           if (p.sw == 1)
             for (int64_t q = lo; q < hi; ++q) dr[q] += wv * grow[q];
           else
             for (int64_t q = lo; q < hi; ++q) dr[q * p.sw] += wv * grow[q];
-        }
+        });
       }
   }
 }
@@ -586,13 +585,8 @@ void depthwise_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor
       if (fast) continue;
       for (int64_t i = 0; i < p.kh; ++i)
         for (int64_t j = 0; j < p.kw; ++j) {
-          int64_t lo, hi;
-          p.cols(j, lo, hi);
-          const int64_t off = j * p.dw - p.pw;
           float s = 0;
-          for (int64_t o = 0; o < p.oh; ++o) {
-            const int64_t r = p.in_row(o, i);
-            if (r < 0) continue;
+          tap_rows(p, i, j, [&](int64_t o, int64_t r, int64_t lo, int64_t hi, int64_t off) {
             const float* xr = xp + r * p.w + off;
             const float* grow = gp + o * p.ow;
             float t = 0;
@@ -601,7 +595,7 @@ void depthwise_backward_weights(const Tensor& gw, const Tensor& gb, const Tensor
             else
               for (int64_t q = lo; q < hi; ++q) t += grow[q] * xr[q * p.sw];
             s += t;
-          }
+          });
           acc[i * p.kw + j] += s;
         }
     }
