@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "engine/core/context.h"
 #include "engine/core/error.h"
+#include "engine/ops.h"
 #include "tests/support/gradcheck.h"
 
 using namespace oar;
@@ -173,6 +175,30 @@ TEST(Conv, Bf16WithinTolerance) {
   EXPECT_EQ(wb.grad().shape(), w.shape());
   // dL/db = sum of ones over N*H*W = 162
   for (float v : bb.grad().to(DType::f32).to_vector<float>()) EXPECT_NEAR(v, 162.f, 1.f);
+}
+
+TEST(Conv, SmallPlaneWeightGradientAcrossThreadsIsTheSumOverSamples) {
+  // n * c * h * w = 65536 > the grain: the small-plane weight gradient splits the batch between
+  // threads and adds their partial sums; it must equal the per-sample gradients (one sample
+  // each: one thread) summed.
+  const int before = num_threads();
+  set_num_threads(2);
+  const Tensor x = rand_input({32, 128, 4, 4}, 31), gy = rand_input({32, 128, 4, 4}, 32).detach();
+  const Tensor w = rand_input({128, 1, 3, 3}, 33);
+  auto weight_grad = [&](const Tensor& xs, const Tensor& gys) {
+    w.impl()->grad.reset();
+    sum(mul(conv2d(xs.detach(), w, Tensor(), {1, 1}, {1, 1}, {1, 1}, 128), gys)).backward();
+    return w.grad().to_vector<float>();
+  };
+  const auto batched = weight_grad(x, gy);
+  std::vector<double> summed(batched.size(), 0.0);
+  for (int64_t i = 0; i < 32; ++i) {
+    const auto one = weight_grad(x.slice(0, i, i + 1), gy.slice(0, i, i + 1));
+    for (size_t k = 0; k < one.size(); ++k) summed[k] += one[k];
+  }
+  set_num_threads(before);
+  for (size_t k = 0; k < batched.size(); ++k)
+    ASSERT_NEAR(batched[k], summed[k], 1e-4 * (1 + std::fabs(summed[k]))) << "weight " << k;
 }
 
 TEST(Conv, Gradients) {
